@@ -1,0 +1,48 @@
+export { createBatchId } from './batch-id.js';
+export {
+  DESTINATION_SPECIFICATION_VERSION,
+  SUPPORTED_SPECIFICATION_VERSIONS,
+  assertDestination,
+  defineDestination,
+  type AnyDestination,
+  type Batch,
+  type BatchEvent,
+  type DeliveryContext,
+  type DeliveryReport,
+  type Destination,
+  type DestinationInput,
+  type DestinationLimits,
+  type HealthReport,
+  type LifecycleContext,
+} from './destination.js';
+export {
+  EgressCapacityError,
+  EgressClosedError,
+  EgressConfigurationError,
+  EgressDeliveryError,
+  EgressError,
+  EgressTimeoutError,
+  EgressValidationError,
+  PermanentError,
+  RetryableError,
+  type ValidationIssue,
+} from './errors.js';
+export { createEventId, eventIdTime } from './event-id.js';
+export { consoleLogger, silentLogger, type Logger } from './logger.js';
+export { memoryStore, type MemoryStoreOptions } from './memory-store.js';
+export { decodePayload, encodePayload } from './payload-codec.js';
+export type { BatchPolicyOptions, PolicyOptions, RateLimitOptions, RetryPolicyOptions } from './policy-options.js';
+export { corePolicyDefaults, resolvePolicy, type ResolvedPolicy } from './policy.js';
+export type {
+  ClaimRequest,
+  ClaimResult,
+  ClaimedBatch,
+  DeadLetterQuery,
+  ErrorRecord,
+  QueuedEvent,
+  Settlement,
+  Store,
+  StoreStats,
+  StoredDeadLetter,
+} from './store.js';
+export { parseDuration, parseSize, type Duration, type Size } from './units.js';

@@ -1,0 +1,321 @@
+import { createBatchId } from './batch-id.js';
+import { EgressCapacityError } from './errors.js';
+import type {
+  ClaimRequest,
+  ClaimResult,
+  ClaimedBatch,
+  DeadLetterQuery,
+  QueuedEvent,
+  Settlement,
+  Store,
+  StoreStats,
+  StoredDeadLetter,
+} from './store.js';
+
+export interface MemoryStoreOptions {
+  /** Events held at most, dead letters included (default 100,000). */
+  maxEvents?: number;
+  /** Payload bytes held at most, dead letters included (default 256 MiB). */
+  maxBytes?: number;
+}
+
+interface Entry {
+  event: QueuedEvent;
+  seq: number;
+}
+
+interface FormedBatch {
+  id: string;
+  partition: string;
+  entries: Entry[];
+  /** Ready for (re)delivery from this time when not leased. */
+  availableAt: number;
+  /** Set while claimed. */
+  leaseUntil: number | undefined;
+}
+
+interface PartitionQueue {
+  name: string;
+  /** Events not yet in a batch, in arrival order; `head` skips the ones already taken. */
+  waiting: Entry[];
+  head: number;
+  waitingBytes: number;
+  /** Batches being delivered or waiting for a retry, oldest events first. */
+  formed: FormedBatch[];
+}
+
+/**
+ * Keeps the queue in this process: for tests and throwaway use. Bounded, so a stuck destination
+ * cannot grow memory without end; what it holds is lost with the process.
+ */
+export function memoryStore(options: MemoryStoreOptions = {}): Store {
+  return new MemoryStore(options.maxEvents ?? 100_000, options.maxBytes ?? 256 * 1024 * 1024);
+}
+
+class MemoryStore implements Store {
+  readonly kind = 'memory';
+  readonly durable = false;
+  private seq = 0;
+  private heldEvents = 0;
+  private heldBytes = 0;
+  /** Every queued event by id; insertion order is `seq` order, so the first one is the oldest. */
+  private readonly pending = new Map<string, Entry>();
+  private readonly queues = new Map<string, Map<string, PartitionQueue>>();
+  private readonly batches = new Map<string, FormedBatch>();
+  private readonly dead = new Map<string, StoredDeadLetter>();
+
+  constructor(
+    private readonly maxEvents: number,
+    private readonly maxBytes: number,
+  ) {}
+
+  async open(): Promise<void> {}
+
+  admit(events: number, bytes: number): boolean {
+    return this.heldEvents + events <= this.maxEvents && this.heldBytes + bytes <= this.maxBytes;
+  }
+
+  async enqueue(events: readonly QueuedEvent[]): Promise<void> {
+    let bytes = 0;
+    for (const event of events) bytes += event.size;
+    if (!this.admit(events.length, bytes)) {
+      throw new EgressCapacityError(`memory store is full (${this.heldEvents} of ${this.maxEvents} events, ${this.heldBytes} of ${this.maxBytes} bytes)`);
+    }
+    for (const event of events) this.add({ ...event });
+  }
+
+  private add(event: QueuedEvent): void {
+    const entry: Entry = { event, seq: ++this.seq };
+    this.pending.set(event.id, entry);
+    const queue = this.queue(event.destination, event.partition);
+    queue.waiting.push(entry);
+    queue.waitingBytes += event.size;
+    this.heldEvents += 1;
+    this.heldBytes += event.size;
+  }
+
+  private queue(destination: string, partition: string): PartitionQueue {
+    let partitions = this.queues.get(destination);
+    if (!partitions) this.queues.set(destination, (partitions = new Map()));
+    let queue = partitions.get(partition);
+    if (!queue) partitions.set(partition, (queue = { name: partition, waiting: [], head: 0, waitingBytes: 0, formed: [] }));
+    return queue;
+  }
+
+  async claim(request: ClaimRequest): Promise<ClaimResult> {
+    const batches: ClaimedBatch[] = [];
+    let nextReadyAt: number | undefined;
+    const later = (time: number) => {
+      nextReadyAt = nextReadyAt === undefined ? time : Math.min(nextReadyAt, time);
+    };
+    const partitions = this.queues.get(request.destination);
+    if (!partitions) return { batches, nextReadyAt };
+
+    for (const queue of partitions.values()) {
+      while (batches.length < request.maxBatches) {
+        const formed = this.claimFormed(queue, request, later);
+        if (formed === 'blocked') break;
+        if (formed) {
+          batches.push(formed);
+          continue;
+        }
+        const fresh = this.claimWaiting(queue, request, later);
+        if (!fresh) break;
+        batches.push(fresh);
+      }
+      if (batches.length >= request.maxBatches) break;
+    }
+    // Serve partitions round-robin: the ones just served go to the back of the line.
+    for (const batch of batches) {
+      const queue = partitions.get(batch.partition);
+      if (queue) {
+        partitions.delete(batch.partition);
+        partitions.set(batch.partition, queue);
+      }
+    }
+    return { batches, nextReadyAt };
+  }
+
+  /** A batch formed earlier (a retry, or a lease that expired), or 'blocked' when FIFO order must wait. */
+  private claimFormed(queue: PartitionQueue, request: ClaimRequest, later: (time: number) => void): ClaimedBatch | 'blocked' | undefined {
+    for (const batch of queue.formed) {
+      const leased = batch.leaseUntil !== undefined && batch.leaseUntil > request.now;
+      const readyAt = batch.leaseUntil ?? batch.availableAt;
+      if (!leased && readyAt <= request.now) return this.lease(batch, request);
+      later(readyAt);
+      if (request.fifo) return 'blocked';
+    }
+    return undefined;
+  }
+
+  private claimWaiting(queue: PartitionQueue, request: ClaimRequest, later: (time: number) => void): ClaimedBatch | undefined {
+    const waitingCount = queue.waiting.length - queue.head;
+    if (waitingCount === 0) return undefined;
+    const oldest = queue.waiting[queue.head]!;
+    const ready =
+      request.force ||
+      waitingCount >= request.maxEvents ||
+      queue.waitingBytes >= request.maxBytes ||
+      request.now - oldest.event.sentAt >= request.maxDelay;
+    if (!ready) {
+      later(oldest.event.sentAt + request.maxDelay);
+      return undefined;
+    }
+    const entries: Entry[] = [];
+    let bytes = 0;
+    while (queue.head < queue.waiting.length && entries.length < request.maxEvents) {
+      const entry = queue.waiting[queue.head]!;
+      if (entries.length > 0 && bytes + entry.event.size > request.maxBytes) break;
+      entries.push(entry);
+      bytes += entry.event.size;
+      queue.head += 1;
+    }
+    queue.waitingBytes -= bytes;
+    if (queue.head > 1024 && queue.head * 2 > queue.waiting.length) {
+      queue.waiting = queue.waiting.slice(queue.head);
+      queue.head = 0;
+    }
+    const batch: FormedBatch = {
+      id: createBatchId(request.destination, entries.map((entry) => entry.event.id)),
+      partition: queue.name,
+      entries,
+      availableAt: request.now,
+      leaseUntil: undefined,
+    };
+    queue.formed.push(batch);
+    this.batches.set(batch.id, batch);
+    return this.lease(batch, request);
+  }
+
+  private lease(batch: FormedBatch, request: ClaimRequest): ClaimedBatch {
+    batch.leaseUntil = request.now + request.leaseMs;
+    for (const entry of batch.entries) entry.event = { ...entry.event, attempts: entry.event.attempts + 1 };
+    return { id: batch.id, destination: request.destination, partition: batch.partition, events: batch.entries.map((entry) => entry.event) };
+  }
+
+  async settle(claimed: ClaimedBatch, settlement: Settlement): Promise<void> {
+    const batch = this.batches.get(claimed.id);
+    if (!batch) return;
+    const queue = this.queue(claimed.destination, batch.partition);
+    this.forget(queue, batch);
+    const byId = new Map(batch.entries.map((entry) => [entry.event.id, entry]));
+    for (const id of settlement.delivered) {
+      const entry = byId.get(id);
+      if (entry) this.remove(entry);
+    }
+    for (const { eventId, error } of settlement.dead) {
+      const entry = byId.get(eventId);
+      if (!entry) continue;
+      this.pending.delete(eventId);
+      this.dead.set(eventId, { event: entry.event, error, deadAt: error.at });
+    }
+    if (settlement.retry) {
+      const entries = settlement.retry.eventIds.map((id) => byId.get(id)).filter((entry): entry is Entry => entry !== undefined);
+      if (entries.length > 0) {
+        const retry: FormedBatch = { id: settlement.retry.batchId, partition: batch.partition, entries, availableAt: settlement.retry.availableAt, leaseUntil: undefined };
+        this.batches.set(retry.id, retry);
+        // Keep formed batches in the order of their oldest event, so FIFO partitions retry in order.
+        const position = queue.formed.findIndex((other) => other.entries[0]!.seq > entries[0]!.seq);
+        queue.formed.splice(position === -1 ? queue.formed.length : position, 0, retry);
+      }
+    }
+    if (queue.head === queue.waiting.length && queue.formed.length === 0) this.queues.get(claimed.destination)?.delete(batch.partition);
+  }
+
+  async release(claimed: ClaimedBatch): Promise<void> {
+    const batch = this.batches.get(claimed.id);
+    if (!batch || batch.leaseUntil === undefined) return;
+    batch.leaseUntil = undefined;
+    batch.availableAt = 0;
+    for (const entry of batch.entries) entry.event = { ...entry.event, attempts: Math.max(0, entry.event.attempts - 1) };
+  }
+
+  private forget(queue: PartitionQueue, batch: FormedBatch): void {
+    this.batches.delete(batch.id);
+    const index = queue.formed.indexOf(batch);
+    if (index !== -1) queue.formed.splice(index, 1);
+  }
+
+  private remove(entry: Entry): void {
+    this.pending.delete(entry.event.id);
+    this.heldEvents -= 1;
+    this.heldBytes -= entry.event.size;
+  }
+
+  async watermark(): Promise<number> {
+    return this.seq;
+  }
+
+  async pendingAtOrBelow(mark: number): Promise<boolean> {
+    const oldest = this.pending.values().next();
+    return !oldest.done && oldest.value.seq <= mark;
+  }
+
+  async eventState(eventId: string): Promise<'pending' | 'dead' | 'gone'> {
+    if (this.pending.has(eventId)) return 'pending';
+    return this.dead.has(eventId) ? 'dead' : 'gone';
+  }
+
+  async listDead(query: DeadLetterQuery): Promise<StoredDeadLetter[]> {
+    const wanted = query.ids ? new Set(query.ids) : undefined;
+    return [...this.dead.values()]
+      .filter((letter) => (!query.destination || letter.event.destination === query.destination) && (!wanted || wanted.has(letter.event.id)))
+      .filter((letter) => query.after === undefined || letter.event.id > query.after)
+      .sort((a, b) => (a.event.id < b.event.id ? -1 : 1))
+      .slice(0, query.limit ?? 100);
+  }
+
+  async retryDead(ids: readonly string[] | undefined, query: { destination?: string; now: number }): Promise<number> {
+    const letters = this.selectDead(ids, query.destination);
+    for (const letter of letters) {
+      this.dead.delete(letter.event.id);
+      this.heldEvents -= 1;
+      this.heldBytes -= letter.event.size;
+      this.add({ ...letter.event, attempts: 0, sentAt: query.now });
+    }
+    return letters.length;
+  }
+
+  async purgeDead(ids: readonly string[] | undefined, query: { destination?: string }): Promise<number> {
+    const letters = this.selectDead(ids, query.destination);
+    for (const letter of letters) {
+      this.dead.delete(letter.event.id);
+      this.heldEvents -= 1;
+      this.heldBytes -= letter.event.size;
+    }
+    return letters.length;
+  }
+
+  private selectDead(ids: readonly string[] | undefined, destination: string | undefined): StoredDeadLetter[] {
+    const candidates = ids ? ids.map((id) => this.dead.get(id)).filter((letter) => letter !== undefined) : [...this.dead.values()];
+    return candidates.filter((letter) => !destination || letter.event.destination === destination);
+  }
+
+  async stats(now: number): Promise<StoreStats[]> {
+    const rows = new Map<string, { destination: string; partition: string; waiting: number; inFlight: number; dead: number; oldestSentAt: number | undefined }>();
+    const row = (destination: string, partition: string) => {
+      const key = `${destination}\u0000${partition}`;
+      let found = rows.get(key);
+      if (!found) rows.set(key, (found = { destination, partition, waiting: 0, inFlight: 0, dead: 0, oldestSentAt: undefined }));
+      return found;
+    };
+    const older = (current: number | undefined, candidate: number) => (current === undefined ? candidate : Math.min(current, candidate));
+    for (const [destination, partitions] of this.queues) {
+      for (const queue of partitions.values()) {
+        const counts = row(destination, queue.name);
+        counts.waiting += queue.waiting.length - queue.head;
+        if (queue.head < queue.waiting.length) counts.oldestSentAt = older(counts.oldestSentAt, queue.waiting[queue.head]!.event.sentAt);
+        for (const batch of queue.formed) {
+          const leased = batch.leaseUntil !== undefined && batch.leaseUntil > now;
+          if (leased) counts.inFlight += batch.entries.length;
+          else counts.waiting += batch.entries.length;
+          for (const entry of batch.entries) counts.oldestSentAt = older(counts.oldestSentAt, entry.event.sentAt);
+        }
+      }
+    }
+    for (const letter of this.dead.values()) row(letter.event.destination, letter.event.partition).dead += 1;
+    return [...rows.values()].filter((counts) => counts.waiting + counts.inFlight + counts.dead > 0);
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,147 @@
+/**
+ * The queue behind Egress. Everything the engine holds lives here — events waiting to be batched,
+ * batches being delivered, retry times and dead letters — so a durable store loses nothing when the
+ * process dies. The store forms batches (so that several workers sharing one store never put one
+ * event in two batches); core decides when to ask and what happens after each delivery.
+ */
+export interface Store {
+  /** Short name for messages and stats, e.g. `memory`, `sqlite`. */
+  readonly kind: string;
+  /** Whether events survive the process (memory: no). */
+  readonly durable: boolean;
+  /** Opens connections and creates or checks the schema; called once before anything else. */
+  open(): Promise<void>;
+  /** Synchronous capacity check at `$send` time: may `events` more events of `bytes` in all be taken now? */
+  admit(events: number, bytes: number): boolean;
+  /** Appends events atomically: all of them or none. Rejects with `EgressCapacityError` when full. */
+  enqueue(events: readonly QueuedEvent[]): Promise<void>;
+  /** Leases up to `maxBatches` batches that are ready under the policy in the request. */
+  claim(request: ClaimRequest): Promise<ClaimResult>;
+  /** Records what became of a claimed batch: delivered events leave, others wait or die. */
+  settle(batch: ClaimedBatch, settlement: Settlement): Promise<void>;
+  /** Gives back a claimed batch untouched (same id and events), ready again at once. */
+  release(batch: ClaimedBatch): Promise<void>;
+  /** A mark such that every event enqueued so far is at or below it. */
+  watermark(): Promise<number>;
+  /** Whether any event at or below the mark is still waiting or in flight (dead letters do not count). */
+  pendingAtOrBelow(mark: number): Promise<boolean>;
+  /** Where an event stands: still queued, dead-lettered, or gone (delivered or purged). */
+  eventState(eventId: string): Promise<'pending' | 'dead' | 'gone'>;
+  /** Dead letters, oldest first. */
+  listDead(query: DeadLetterQuery): Promise<StoredDeadLetter[]>;
+  /** Moves dead letters (all when `ids` is undefined) back to the queue with their attempts reset; returns how many. */
+  retryDead(ids: readonly string[] | undefined, query: { destination?: string; now: number }): Promise<number>;
+  /** Deletes dead letters (all when `ids` is undefined); returns how many. */
+  purgeDead(ids: readonly string[] | undefined, query: { destination?: string }): Promise<number>;
+  /** Counts per destination and partition. */
+  stats(now: number): Promise<StoreStats[]>;
+  /** Calls `listener` when another process enqueued or released work (stores shared by several processes). */
+  subscribe?(listener: (destination: string | undefined) => void): () => void;
+  /** Closes connections; the store is not used afterwards. */
+  close(): Promise<void>;
+}
+
+/** One accepted `$send`, as it is stored. */
+export interface QueuedEvent {
+  /** Time-ordered UUIDv7. */
+  readonly id: string;
+  /** Destination name. */
+  readonly destination: string;
+  /** Partition key; events of different partitions never share a batch. */
+  readonly partition: string;
+  /** The payload serialized with `encodePayload`. */
+  readonly payload: string;
+  /** Encoded bytes the event adds to a batch, as the adapter measures them. */
+  readonly size: number;
+  /** When `$send` accepted it, Unix milliseconds. */
+  readonly sentAt: number;
+  /** Delivery attempts made so far, the one being made included once claimed. */
+  readonly attempts: number;
+}
+
+export interface ClaimRequest {
+  /** Destination whose batches are wanted. */
+  readonly destination: string;
+  /** Current time, Unix milliseconds. */
+  readonly now: number;
+  /** Who claims (worker id); kept with the lease. */
+  readonly owner: string;
+  /** How many batches at most. */
+  readonly maxBatches: number;
+  /** Largest batch in events. */
+  readonly maxEvents: number;
+  /** Largest batch in bytes (a single larger event still forms a batch of one). */
+  readonly maxBytes: number;
+  /** A partition's waiting events form a batch once the oldest has waited this long... */
+  readonly maxDelay: number;
+  /** ...or at once when `force` is set (flush and shutdown). */
+  readonly force: boolean;
+  /** One batch in flight per partition, and a batch waiting for its retry holds back newer events. */
+  readonly fifo: boolean;
+  /** How long the claim holds; after that another worker may claim the batch again. */
+  readonly leaseMs: number;
+}
+
+export interface ClaimResult {
+  /** The batches leased to the caller. */
+  readonly batches: ClaimedBatch[];
+  /** When more will be ready without new events arriving (a partition's `maxDelay`, a retry time); undefined if never. */
+  readonly nextReadyAt: number | undefined;
+}
+
+export interface ClaimedBatch {
+  /** Stable id, 64 hex characters (see `createBatchId`). */
+  readonly id: string;
+  readonly destination: string;
+  readonly partition: string;
+  /** Oldest first; `attempts` already counts this attempt. */
+  readonly events: readonly QueuedEvent[];
+}
+
+/** A delivery error as stored: secrets already removed by the adapter. */
+export interface ErrorRecord {
+  readonly name: string;
+  readonly message: string;
+  /** When it happened, Unix milliseconds. */
+  readonly at: number;
+}
+
+export interface Settlement {
+  /** Event ids that arrived; they leave the store. */
+  readonly delivered: readonly string[];
+  /** Events to try again later, as one batch with this id. */
+  readonly retry?: { readonly batchId: string; readonly eventIds: readonly string[]; readonly availableAt: number; readonly error: ErrorRecord };
+  /** Events that will never be delivered. */
+  readonly dead: readonly { readonly eventId: string; readonly error: ErrorRecord }[];
+}
+
+export interface DeadLetterQuery {
+  readonly destination?: string;
+  /** Only these event ids. */
+  readonly ids?: readonly string[];
+  /** At most this many (default 100). */
+  readonly limit?: number;
+  /** Event id to continue after, for paging. */
+  readonly after?: string;
+}
+
+export interface StoredDeadLetter {
+  readonly event: QueuedEvent;
+  /** The last error. */
+  readonly error: ErrorRecord;
+  /** When it was dead-lettered, Unix milliseconds. */
+  readonly deadAt: number;
+}
+
+export interface StoreStats {
+  readonly destination: string;
+  readonly partition: string;
+  /** Queued and not leased (retries included). */
+  readonly waiting: number;
+  /** Leased to a worker. */
+  readonly inFlight: number;
+  /** Dead letters. */
+  readonly dead: number;
+  /** `sentAt` of the oldest queued event (waiting or in flight). */
+  readonly oldestSentAt: number | undefined;
+}
