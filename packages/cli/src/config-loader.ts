@@ -1,0 +1,305 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, extname, isAbsolute, relative, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import {
+  EgressConfigurationError,
+  assertDestination,
+  memoryStore,
+  resolvePolicy,
+  type AnyDestination,
+  type Logger,
+  type PolicyOptions,
+  type Store,
+} from '@egress/core';
+import { LineCounter, parseDocument, type Document } from 'yaml';
+import type { z } from 'zod';
+import { configFileSchema, type EgressConfigFile } from './config-schema.js';
+import { redactSecrets, substituteEnvironment } from './environment-references.js';
+import { importOptional } from './optional-import.js';
+
+/** What a config file turns into: the options `createEgress` takes. */
+export interface EgressConfig {
+  store: Store;
+  destinations: AnyDestination[];
+  policies: Record<string, PolicyOptions>;
+}
+
+/** One thing wrong (or worth a warning) in a config file. */
+export interface ConfigProblem {
+  /** Dotted path of the bad value, e.g. `policies.s3.batch.maxBytes`; empty for the file itself. */
+  path: string;
+  /** What was expected, in words. Never holds a value read from the environment. */
+  message: string;
+  /** 1-based line in the file, when known. */
+  line?: number;
+}
+
+export interface ConfigCheck {
+  /** The file as given, relative to the working directory when inside it. */
+  file: string;
+  /** Every problem found; empty when the file is valid. */
+  problems: ConfigProblem[];
+  /** Values accepted but changed (e.g. a batch size clamped to the adapter's limit). */
+  warnings: ConfigProblem[];
+  /** Present when there are no problems. */
+  config?: EgressConfig;
+}
+
+/** Where `egress` looks when no `-c` is given, in this order. */
+export const defaultConfigFiles = ['egress.config.yaml', 'egress.config.yml', 'egress.config.json', 'egress.config.mjs', 'egress.config.js'];
+
+/** The store used when the file names none: durable, next to the config file. */
+const defaultStore = { kind: 'sqlite', path: '.egress/queue.db' } as const;
+
+/** Store kinds and the package and factory that build them; `memory` lives in core. */
+const storePackages: Record<string, { specifier: string; factory: string }> = {
+  sqlite: { specifier: '@egress/store-sqlite', factory: 'sqliteStore' },
+  postgres: { specifier: '@egress/store-postgres', factory: 'postgresStore' },
+};
+
+/**
+ * Reads a config file (`.yaml`, `.yml`, `.json`, or `.js`/`.mjs` exporting the object as default)
+ * and returns the options for `createEgress`. Throws one `EgressConfigurationError` that lists every
+ * problem, each with the file, the path of the bad value and what was expected.
+ */
+export async function loadConfig(file: string, options: { environment?: NodeJS.ProcessEnv } = {}): Promise<EgressConfig> {
+  const check = await checkConfig(file, options);
+  if (check.config === undefined) throw new EgressConfigurationError(formatProblems(check), check.file);
+  return check.config;
+}
+
+/** Like `loadConfig`, but returns every problem instead of throwing (what `egress validate` prints). */
+export async function checkConfig(file: string, options: { environment?: NodeJS.ProcessEnv } = {}): Promise<ConfigCheck> {
+  const absolute = resolve(file);
+  const shown = relative(process.cwd(), absolute).startsWith('..') ? absolute : relative(process.cwd(), absolute);
+  const check: ConfigCheck = { file: shown, problems: [], warnings: [] };
+  const source = await readSource(absolute, check);
+  if (source === undefined) return check;
+
+  const substitution = substituteEnvironment(source.value, options.environment ?? process.env);
+  const secrets = substitution.secrets;
+  const locate = (path: readonly (string | number)[]) => source.line(path);
+  const report = (into: ConfigProblem[], path: readonly (string | number)[], message: string) => {
+    const line = locate(path);
+    into.push({ path: formatPath(path), message: redactSecrets(message, secrets), ...(line === undefined ? {} : { line }) });
+  };
+  for (const { path, variable } of substitution.missing) {
+    report(check.problems, path, `environment variable ${variable} is not set (referenced as \${env:${variable}})`);
+  }
+
+  const parsed = configFileSchema.safeParse(substitution.value);
+  const badPaths = new Set<string>();
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const path = issue.path as (string | number)[];
+      badPaths.add(path.slice(0, 2).join('.'));
+      if (issue.code === 'unrecognized_keys') {
+        const allowed = allowedKeys(path);
+        for (const key of issue.keys) report(check.problems, [...path, key], `unknown key${allowed ? ` (expected one of ${allowed.join(', ')})` : ''}`);
+      } else {
+        report(check.problems, path, describeIssue(issue));
+      }
+    }
+  }
+  // Each destination, store and policy that is well-formed is still built, so one run reports
+  // the adapters' own complaints too, not only the shape problems.
+  const raw = (typeof substitution.value === 'object' && substitution.value !== null ? substitution.value : {}) as Partial<Record<keyof EgressConfigFile, unknown>>;
+  const baseDirectory = dirname(absolute);
+
+  const destinations: AnyDestination[] = [];
+  const entries = isRecord(raw.destinations) ? Object.entries(raw.destinations) : [];
+  for (const [name, entry] of entries) {
+    if (badPaths.has(`destinations.${name}`) || !isRecord(entry)) continue;
+    const destination = await buildDestination(name, entry, baseDirectory, (path, message) => report(check.problems, ['destinations', name, ...path], message));
+    if (destination !== undefined) destinations.push(destination);
+  }
+
+  const policies: Record<string, PolicyOptions> = {};
+  const names = new Set(entries.map(([name]) => name));
+  for (const [name, policy] of isRecord(raw.policies) ? Object.entries(raw.policies) : []) {
+    if (!names.has(name)) {
+      report(check.problems, ['policies', name], `no destination named "${name}" (destinations: ${[...names].join(', ') || 'none'})`);
+      continue;
+    }
+    if (badPaths.has(`policies.${name}`)) continue;
+    policies[name] = policy as PolicyOptions;
+    const destination = destinations.find((candidate) => candidate.name === name);
+    if (destination === undefined) continue;
+    try {
+      resolvePolicy(destination, policy, `policies.${name}`, warningCollector((message) => check.warnings.push({ path: `policies.${name}`, message: redactSecrets(message, secrets) })));
+    } catch (error) {
+      const path = EgressConfigurationError.isInstance(error) ? error.path.split('.') : ['policies', name];
+      report(check.problems, path, stripPrefix(error, EgressConfigurationError.isInstance(error) ? error.path : ''));
+    }
+  }
+
+  const store = badPaths.has('store') ? undefined : await buildStore(raw.store ?? defaultStore, baseDirectory, (path, message) => report(check.problems, ['store', ...path], message));
+
+  if (check.problems.length === 0 && store !== undefined) check.config = { store, destinations, policies };
+  else await store?.close().catch(() => undefined);
+  return check;
+}
+
+/** Every problem of a check, one per line, for messages and `egress validate`. */
+export function formatProblems(check: Pick<ConfigCheck, 'file' | 'problems'>): string {
+  const lines = check.problems.map((problem) => `  ${check.file}${problem.line === undefined ? '' : `:${problem.line}`}  ${problem.path || '(file)'}: ${problem.message}`);
+  return `${check.problems.length} problem${check.problems.length === 1 ? '' : 's'} in the configuration\n${lines.join('\n')}`;
+}
+
+/** Finds the config file: the one given, else the first of `defaultConfigFiles` in the working directory. */
+export function findConfigFile(given: string | undefined): string | undefined {
+  if (given !== undefined) return given;
+  return defaultConfigFiles.find((candidate) => existsSync(candidate));
+}
+
+interface Source {
+  value: unknown;
+  line(path: readonly (string | number)[]): number | undefined;
+}
+
+async function readSource(absolute: string, check: ConfigCheck): Promise<Source | undefined> {
+  if (!existsSync(absolute)) {
+    check.problems.push({ path: '', message: 'file not found' });
+    return undefined;
+  }
+  const extension = extname(absolute);
+  if (extension === '.js' || extension === '.mjs') {
+    try {
+      const loaded = (await import(pathToFileURL(absolute).href)) as { default?: unknown };
+      return { value: loaded.default, line: () => undefined };
+    } catch (error) {
+      check.problems.push({ path: '', message: `could not be imported: ${stripPrefix(error, '')}` });
+      return undefined;
+    }
+  }
+  if (!['.yaml', '.yml', '.json'].includes(extension)) {
+    check.problems.push({ path: '', message: `expected a .yaml, .yml, .json, .js or .mjs file, got "${extension}"` });
+    return undefined;
+  }
+  // YAML 1.2 is a superset of JSON, so one parser serves both and reports lines for both.
+  const lineCounter = new LineCounter();
+  const document = parseDocument(readFileSync(absolute, 'utf8'), { lineCounter, prettyErrors: false });
+  if (document.errors.length > 0) {
+    for (const error of document.errors) {
+      check.problems.push({ path: '', message: `not valid ${extension === '.json' ? 'JSON' : 'YAML'}: ${error.message.split('\n')[0]}`, line: lineCounter.linePos(error.pos[0]).line });
+    }
+    return undefined;
+  }
+  return { value: document.toJS(), line: (path) => lineOf(document, lineCounter, path) };
+}
+
+function lineOf(document: Document, lineCounter: LineCounter, path: readonly (string | number)[]): number | undefined {
+  // An unknown or missing key has no node of its own: fall back to its nearest parent.
+  for (let length = path.length; length >= 0; length -= 1) {
+    const node = document.getIn(path.slice(0, length), true) as { range?: [number, number, number] } | undefined;
+    if (node?.range) return lineCounter.linePos(node.range[0]).line;
+  }
+  return undefined;
+}
+
+type Reporter = (path: (string | number)[], message: string) => void;
+
+async function buildDestination(name: string, entry: Record<string, unknown>, baseDirectory: string, report: Reporter): Promise<AnyDestination | undefined> {
+  const { type, module, export: exportName, ...options } = entry as { type?: string; module?: string; export?: string } & Record<string, unknown>;
+  const kind = type ?? name;
+  const specifier = module === undefined ? `@egress/${kind}` : moduleSpecifier(module, baseDirectory);
+  const factoryName = exportName ?? (module === undefined || type !== undefined ? kind : 'default');
+  const loaded = await importOptional(specifier);
+  if (!loaded.ok) {
+    report(module === undefined ? (type === undefined ? [] : ['type']) : ['module'], loaded.message);
+    return undefined;
+  }
+  const factory = loaded.module[factoryName];
+  if (typeof factory !== 'function') {
+    report(exportName === undefined ? (module === undefined ? ['type'] : ['module']) : ['export'], `${specifier} has no export "${factoryName}" that builds a destination`);
+    return undefined;
+  }
+  try {
+    const built: unknown = await factory(options);
+    assertDestination(built);
+    return built.name === name ? built : renamed(built, name);
+  } catch (error) {
+    // Adapters name the option as `[s3] option "bucket"`: point at that key of the entry.
+    const option = EgressConfigurationError.isInstance(error) ? /option "([^"]+)"/.exec(error.path)?.[1] : undefined;
+    report(option === undefined ? [] : option.split('.'), stripPrefix(error, ''));
+    return undefined;
+  }
+}
+
+/** The same destination answering to another `$send` name (two HTTP destinations, say). */
+function renamed(destination: AnyDestination, name: string): AnyDestination {
+  const copy = Object.create(destination, { name: { value: name, enumerable: true } }) as AnyDestination;
+  assertDestination(copy);
+  return copy;
+}
+
+function moduleSpecifier(module: string, baseDirectory: string): string {
+  if (module.startsWith('.') || isAbsolute(module)) return pathToFileURL(resolve(baseDirectory, module)).href;
+  return module;
+}
+
+async function buildStore(entry: unknown, baseDirectory: string, report: Reporter): Promise<Store | undefined> {
+  const { kind, ...options } = entry as { kind: string } & Record<string, unknown>;
+  if (kind === 'memory') return memoryStore(options);
+  const target = storePackages[kind];
+  if (target === undefined) return undefined;
+  if (kind === 'sqlite') options.path = resolve(baseDirectory, typeof options.path === 'string' ? options.path : defaultStore.path);
+  const loaded = await importOptional(target.specifier);
+  if (!loaded.ok) {
+    report(['kind'], loaded.message);
+    return undefined;
+  }
+  const factory = loaded.module[target.factory];
+  if (typeof factory !== 'function') {
+    report(['kind'], `${target.specifier} has no export "${target.factory}"`);
+    return undefined;
+  }
+  try {
+    return (await factory(options)) as Store;
+  } catch (error) {
+    const option = EgressConfigurationError.isInstance(error) ? /option "([^"]+)"/.exec(error.path)?.[1] : undefined;
+    report(option === undefined ? [] : option.split('.'), stripPrefix(error, ''));
+    return undefined;
+  }
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'invalid_key') return issue.issues.map(describeIssue).join('; ');
+  if (issue.code === 'invalid_union' && issue.path.at(-1) === 'kind') return `expected one of memory, sqlite, postgres`;
+  return issue.message.replace(/^Invalid input: /, '');
+}
+
+/** The keys the schema allows at a path, to say what was expected beside "unknown key". */
+function allowedKeys(path: readonly (string | number)[]): string[] | undefined {
+  let schema: z.core.$ZodType = configFileSchema;
+  for (const segment of path) {
+    const definition = schema._zod.def as { type: string; shape?: Record<string, z.core.$ZodType>; valueType?: z.core.$ZodType; innerType?: z.core.$ZodType };
+    if (definition.type === 'optional' && definition.innerType) schema = definition.innerType;
+    const current = schema._zod.def as typeof definition;
+    if (current.type === 'object' && current.shape) schema = current.shape[String(segment)] ?? schema;
+    else if (current.type === 'record' && current.valueType) schema = current.valueType;
+    else return undefined;
+  }
+  const last = schema._zod.def as { type: string; shape?: Record<string, unknown>; innerType?: z.core.$ZodType };
+  const object = last.type === 'optional' && last.innerType ? (last.innerType._zod.def as typeof last) : last;
+  return object.type === 'object' && object.shape ? Object.keys(object.shape) : undefined;
+}
+
+/** The message of an error without core's `[egress] <path>: ` prefix, which the problem's own path replaces. */
+function stripPrefix(error: unknown, path: string): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const withoutBrand = message.replace(/^\[egress\] /, '');
+  return path && withoutBrand.startsWith(`${path}: `) ? withoutBrand.slice(path.length + 2) : withoutBrand;
+}
+
+function formatPath(path: readonly (string | number)[]): string {
+  return path.reduce<string>((text, segment) => (typeof segment === 'number' ? `${text}[${segment}]` : text ? `${text}.${segment}` : segment), '');
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function warningCollector(collect: (message: string) => void): Logger {
+  return { debug() {}, info() {}, warn: (_fields, message) => collect(message), error: (_fields, message) => collect(message) };
+}

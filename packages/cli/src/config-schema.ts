@@ -1,0 +1,132 @@
+import { z } from 'zod';
+
+/**
+ * The shape of `egress.config.yaml` / `.json`, defined once: `loadConfig` validates with it and the
+ * published `schema.json` is generated from it, so editors and the loader never disagree.
+ *
+ * Options of each destination are checked by its adapter when it is constructed (the adapter owns
+ * them), so a destination entry here only fixes the keys the loader itself reads.
+ */
+
+const destinationNamePattern = /^[A-Za-z][A-Za-z0-9_]*$/;
+const durationPattern = /^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)\s*$/;
+const sizePattern = /^\s*\d+(\.\d+)?\s*(B|KB|MB|GB|KiB|MiB|GiB)\s*$/;
+
+/** Destination types that map to an adapter package of this project: `http` → `@egress/http`. */
+export const builtInDestinationTypes = ['http', 'email', 's3', 'sql', 'sse'] as const;
+
+const duration = z
+  .union([z.number().nonnegative(), z.string().regex(durationPattern, "expected a duration like '500ms', '60s', '5m', '2h'")])
+  .describe("Milliseconds, or a string such as '500ms', '60s', '5m', '2h', '1d'.");
+
+const size = z
+  .union([z.number().int().positive(), z.string().regex(sizePattern, "expected a size like '512KiB', '8MiB', '10MB'")])
+  .describe("Bytes, or a string such as '512KiB', '8MiB', '10MB'.");
+
+const positiveInteger = z.number().int().positive();
+
+export const batchPolicySchema = z
+  .strictObject({
+    maxEvents: positiveInteger.optional().describe('Close the batch when it holds this many events.'),
+    maxBytes: size.optional().describe('Close the batch before its encoded size passes this.'),
+    maxDelay: duration.optional().describe('Close the batch when its oldest event has waited this long.'),
+    partitionBy: z
+      .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
+      .optional()
+      .describe("Field path(s) of the payload whose value separates batches, e.g. 'customer.id'."),
+  })
+  .describe('When a batch is closed and handed to the destination.');
+
+export const retryPolicySchema = z
+  .strictObject({
+    maxAttempts: positiveInteger.optional().describe('Attempts in all, the first included; then the event is dead-lettered.'),
+    initialDelay: duration.optional().describe('Smallest wait before a retry.'),
+    maxDelay: duration.optional().describe("Largest wait before a retry (a sink's Retry-After may ask for more)."),
+    maxAge: duration.optional().describe('An event older than this is dead-lettered instead of retried.'),
+  })
+  .describe('What happens after a failed delivery.');
+
+export const policySchema = z
+  .strictObject({
+    batch: batchPolicySchema.optional(),
+    retry: retryPolicySchema.optional(),
+    concurrency: positiveInteger.optional().describe('Largest number of batches being delivered at once.'),
+    rateLimit: z
+      .strictObject({
+        events: positiveInteger.optional().describe('Events delivered per interval.'),
+        requests: positiveInteger.optional().describe('Batches (requests) delivered per interval.'),
+        per: duration.optional().describe('The interval; one second when not given.'),
+      })
+      .optional()
+      .describe('Ceiling on events or requests per interval.'),
+    ordering: z.enum(['fifo', 'none']).optional().describe("'fifo' keeps each partition's order across retries (one batch in flight per partition)."),
+    timeout: duration.optional().describe('How long one delivery may take before it is aborted and retried.'),
+  })
+  .describe('How one destination is batched, retried, paced and ordered.');
+
+export const storeSchema = z
+  .discriminatedUnion('kind', [
+    z
+      .strictObject({
+        kind: z.literal('memory').describe('In this process only: for trials; lost when the process ends.'),
+        maxEvents: positiveInteger.optional().describe('Events held at most, dead letters included (default 100,000).'),
+        maxBytes: positiveInteger.optional().describe('Payload bytes held at most, dead letters included (default 256 MiB).'),
+      })
+      .describe('@egress/core memoryStore'),
+    z
+      .looseObject({
+        kind: z.literal('sqlite').describe('A durable queue in one SQLite file (@egress/store-sqlite).'),
+        path: z.string().min(1).optional().describe('The database file.'),
+      })
+      .describe('@egress/store-sqlite sqliteStore; other keys are passed to it as options.'),
+    z
+      .looseObject({
+        kind: z.literal('postgres').describe('A queue in PostgreSQL shared by many workers (@egress/store-postgres).'),
+        connectionString: z.string().min(1).optional().describe('postgres://user:password@host:5432/database; use ${env:NAME} for the password.'),
+      })
+      .describe('@egress/store-postgres postgresStore; other keys are passed to it as options.'),
+  ])
+  .describe('Where the queue lives.');
+
+export const destinationEntrySchema = z
+  .looseObject({
+    type: z
+      .string()
+      .regex(destinationNamePattern, 'expected letters, digits and underscore, starting with a letter')
+      .optional()
+      .describe(`Adapter: ${builtInDestinationTypes.join(', ')} (package @egress/<type>). Defaults to the entry's name.`),
+    module: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('A package name or a path relative to the config file that exports a destination factory (custom destinations).'),
+    export: z.string().min(1).optional().describe("The factory's export name in `module` (default: the type, else `default`)."),
+  })
+  .describe("A destination: the adapter's options beside `type`; the adapter checks them.");
+
+export const configFileSchema = z
+  .strictObject({
+    $schema: z.string().optional().describe('Path or URL of this JSON Schema, for editors.'),
+    store: storeSchema.optional().describe('Where the queue lives (default: sqlite at .egress/queue.db).'),
+    destinations: z
+      .record(z.string().regex(destinationNamePattern, 'expected a name of letters, digits and underscore, starting with a letter'), destinationEntrySchema)
+      .refine((entries) => Object.keys(entries).length > 0, 'expected at least one destination')
+      .describe('Each key is the `$send.<name>` the destination answers to.'),
+    policies: z
+      .record(z.string(), policySchema)
+      .optional()
+      .describe('Per destination name: batching, retries, concurrency, rate limit, ordering, timeout.'),
+  })
+  .describe('Egress configuration (egress.config.yaml or egress.config.json).');
+
+/** What an `egress.config.yaml` / `.json` holds; `defineConfig` types a config written in TypeScript. */
+export type EgressConfigFile = z.input<typeof configFileSchema>;
+
+/** The JSON Schema of the config file, as published in `@egress/cli/schema.json`. */
+export function configJsonSchema(): Record<string, unknown> {
+  return {
+    ...z.toJSONSchema(configFileSchema, { target: 'draft-07', io: 'input' }),
+    $id: 'https://unpkg.com/@egress/cli/schema.json',
+    title: 'Egress configuration',
+  };
+}
