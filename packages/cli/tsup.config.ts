@@ -1,3 +1,4 @@
 import { packageBuild } from '../../tsup.base';
 
-export default packageBuild();
+// bin.ts is built in both formats like the index; the `egress` bin points at the ESM one.
+export default packageBuild({ entry: ['src/index.ts', 'src/bin.ts'], shims: true });

@@ -1,0 +1,82 @@
+import { parseDuration } from '@egress/core';
+import { configOption, type Command } from './command.js';
+import { openEngine } from './open-config.js';
+import { UsageError, exitCodes } from './terminal-output.js';
+
+export const workerCommand: Command = {
+  name: 'worker',
+  summary: 'Deliver from the configured durable store until SIGTERM or SIGINT, then shut down gracefully.',
+  usage: '[-c file] [--shutdown-timeout 10s] [--report-every 10s]',
+  help: `
+Delivers what producers enqueued in the configured store (SQLite or PostgreSQL). Several workers may
+share one PostgreSQL store: each claims batches with a lease, and a crashed worker's batches are
+claimed again when its lease expires.
+
+On SIGTERM or SIGINT the worker stops claiming, delivers the batches it holds, waits for in-flight
+deliveries up to --shutdown-timeout and leaves everything else in the store; a second signal exits
+at once (exit code 1).
+
+Options:
+  -c, --config <file>          config file (default: egress.config.yaml)
+  --shutdown-timeout <time>    how long to wait for in-flight deliveries (default 10s)
+  --report-every <time>        print delivered/retrying/dead counts this often when they change (default 10s)
+
+Examples:
+  egress worker -c egress.config.yaml
+  EGRESS_PG_PASSWORD=... egress worker -c production.yaml --shutdown-timeout 30s`,
+  options: { ...configOption, 'shutdown-timeout': { type: 'string' }, 'report-every': { type: 'string' } },
+  async run({ values, io }) {
+    const shutdownTimeout = durationOption(values['shutdown-timeout'], '--shutdown-timeout', 10_000);
+    const reportEvery = durationOption(values['report-every'], '--report-every', 10_000);
+    const { file, config, egress } = await openEngine(values.config, io, 'worker');
+    const names = config.destinations.map((destination) => destination.name).join(', ');
+    if (!config.store.durable) io.stderr.write(`warning: the ${config.store.kind} store is not durable: a worker process sees only what it enqueues itself\n`);
+    io.stderr.write(`egress worker: delivering to ${names} from the ${config.store.kind} store (${file}); SIGTERM or Ctrl-C stops\n`);
+
+    const counts = { delivered: 0, retrying: 0, dead: 0 };
+    let reported = '';
+    const unsubscribe = [
+      egress.on('delivered', (event) => (counts.delivered += event.eventIds.length)),
+      egress.on('retrying', (event) => (counts.retrying += event.eventIds.length)),
+      egress.on('dead', (event) => {
+        counts.dead += event.eventIds.length;
+        io.stderr.write(`dead [${event.destination}] ${event.eventIds.length} event${event.eventIds.length === 1 ? '' : 's'} after ${event.attempt} attempt${event.attempt === 1 ? '' : 's'}: ${event.error.name}: ${event.error.message}\n`);
+      }),
+    ];
+    const summary = () => `delivered ${counts.delivered}, retried ${counts.retrying}, dead ${counts.dead}`;
+    const timer = setInterval(() => {
+      const text = summary();
+      if (text !== reported) io.stderr.write(`${new Date().toISOString()} ${text}\n`);
+      reported = text;
+    }, reportEvery);
+
+    const signal = await new Promise<NodeJS.Signals>((resolve) => {
+      process.once('SIGTERM', () => resolve('SIGTERM'));
+      process.once('SIGINT', () => resolve('SIGINT'));
+    });
+    clearInterval(timer);
+    io.stderr.write(`egress worker: ${signal}: finishing in-flight deliveries (up to ${shutdownTimeout} ms); the rest stays in the store\n`);
+    const forced = () => {
+      io.stderr.write('egress worker: second signal: exiting without waiting\n');
+      process.exit(exitCodes.failure);
+    };
+    process.once('SIGTERM', forced);
+    process.once('SIGINT', forced);
+    try {
+      await egress.close({ timeout: shutdownTimeout });
+    } finally {
+      for (const stop of unsubscribe) stop();
+      process.off('SIGTERM', forced);
+      process.off('SIGINT', forced);
+    }
+    io.stderr.write(`egress worker: stopped (${summary()})\n`);
+    return exitCodes.ok;
+  },
+};
+
+function durationOption(value: unknown, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const parsed = parseDuration(value);
+  if (typeof parsed !== 'number') throw new UsageError(`${name}: ${parsed.error}`);
+  return parsed;
+}
