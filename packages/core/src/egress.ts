@@ -227,7 +227,7 @@ class EgressEngine implements LaneHost {
   private async start(): Promise<void> {
     await this.store.open();
     await Promise.all([...this.registrations.values()].map(({ destination }) => destination.start?.({ logger: this.logger })));
-    if (this.role === 'producer' || this.state !== 'open') return;
+    if (this.role === 'producer') return;
     for (const registration of this.registrations.values()) {
       registration.lane = new DeliveryLane(this, registration.destination, registration.policy);
       registration.lane.wake();
