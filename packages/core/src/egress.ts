@@ -4,7 +4,7 @@ import { hostname } from 'node:os';
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { DeliveryLane, type EventOutcome, type LaneHost } from './delivery-lane.js';
 import { DeliveryStatistics } from './delivery-statistics.js';
-import { assertDestination, type AnyDestination, type HealthReport } from './destination.js';
+import { assertDestination, type AnyDestination, type Destination, type HealthReport } from './destination.js';
 import { EventHub, type EgressEventName, type EgressEvents } from './egress-events.js';
 import {
   EgressCapacityError,
@@ -108,7 +108,11 @@ export interface DestinationStats extends Omit<PartitionStats, 'partition'> {
   partitions: PartitionStats[];
 }
 
-export interface Egress<Destinations extends readonly AnyDestination[] = readonly AnyDestination[]> {
+/**
+ * The default type argument accepts any concrete `Egress` (its send functions take `never`), so
+ * code that only flushes, closes or inspects can hold one without naming its destinations.
+ */
+export interface Egress<Destinations extends readonly AnyDestination[] = readonly Destination<string, never, unknown>[]> {
   /** Validates and enqueues; inside `run` the event joins that unit of work. */
   readonly send: SendFunctions<Destinations>;
   /** Runs one unit of work: its sends are committed together when `fn` resolves, discarded if it throws. */
@@ -227,7 +231,7 @@ class EgressEngine implements LaneHost {
   private async start(): Promise<void> {
     await this.store.open();
     await Promise.all([...this.registrations.values()].map(({ destination }) => destination.start?.({ logger: this.logger })));
-    if (this.role === 'producer' || this.state !== 'open') return;
+    if (this.role === 'producer') return;
     for (const registration of this.registrations.values()) {
       registration.lane = new DeliveryLane(this, registration.destination, registration.policy);
       registration.lane.wake();
