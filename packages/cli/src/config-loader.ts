@@ -4,6 +4,7 @@ import { pathToFileURL } from 'node:url';
 import {
   EgressConfigurationError,
   assertDestination,
+  defineDestination,
   memoryStore,
   resolvePolicy,
   type AnyDestination,
@@ -88,7 +89,8 @@ export async function checkConfig(file: string, options: { environment?: NodeJS.
   }
 
   const parsed = configFileSchema.safeParse(substitution.value);
-  const badPaths = new Set<string>();
+  // Entries with a problem of their own are not built, so that one mistake is reported once.
+  const badPaths = new Set<string>(substitution.missing.map(({ path }) => path.slice(0, 2).join('.')));
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       const path = issue.path as (string | number)[];
@@ -123,8 +125,8 @@ export async function checkConfig(file: string, options: { environment?: NodeJS.
     }
     if (badPaths.has(`policies.${name}`)) continue;
     policies[name] = policy as PolicyOptions;
-    const destination = destinations.find((candidate) => candidate.name === name);
-    if (destination === undefined) continue;
+    // A destination that could not be built still gets its policy checked, without adapter defaults.
+    const destination = destinations.find((candidate) => candidate.name === name) ?? bareDestination(name);
     try {
       resolvePolicy(destination, policy, `policies.${name}`, warningCollector((message) => check.warnings.push({ path: `policies.${name}`, message: redactSecrets(message, secrets) })));
     } catch (error) {
@@ -176,12 +178,26 @@ async function readSource(absolute: string, check: ConfigCheck): Promise<Source 
     check.problems.push({ path: '', message: `expected a .yaml, .yml, .json, .js or .mjs file, got "${extension}"` });
     return undefined;
   }
-  // YAML 1.2 is a superset of JSON, so one parser serves both and reports lines for both.
+  const text = readFileSync(absolute, 'utf8');
   const lineCounter = new LineCounter();
-  const document = parseDocument(readFileSync(absolute, 'utf8'), { lineCounter, prettyErrors: false });
+  // YAML 1.2 reads JSON as well, and keeps the positions that point problems at their line.
+  const document = parseDocument(text, { lineCounter, prettyErrors: false });
+  if (extension === '.json') {
+    // The YAML parser forgives what JSON does not (a missing value, a trailing comma).
+    try {
+      JSON.parse(text);
+    } catch (error) {
+      // Node 20 says "at position N" for some errors, later versions "(line N column M)".
+      const message = (error as Error).message.split('\n')[0]!;
+      const position = /position (\d+)/.exec(message)?.[1];
+      const line = position === undefined ? /line (\d+)/.exec(message)?.[1] : lineCounter.linePos(Number(position)).line;
+      check.problems.push({ path: '', message: `not valid JSON: ${message}`, ...(line === undefined ? {} : { line: Number(line) }) });
+      return undefined;
+    }
+  }
   if (document.errors.length > 0) {
     for (const error of document.errors) {
-      check.problems.push({ path: '', message: `not valid ${extension === '.json' ? 'JSON' : 'YAML'}: ${error.message.split('\n')[0]}`, line: lineCounter.linePos(error.pos[0]).line });
+      check.problems.push({ path: '', message: `not valid YAML: ${error.message.split('\n')[0]}`, line: lineCounter.linePos(error.pos[0]).line });
     }
     return undefined;
   }
@@ -203,12 +219,13 @@ async function buildDestination(name: string, entry: Record<string, unknown>, ba
   const { type, module, export: exportName, ...options } = entry as { type?: string; module?: string; export?: string } & Record<string, unknown>;
   const kind = type ?? name;
   const specifier = module === undefined ? `@egress/${kind}` : moduleSpecifier(module, baseDirectory);
-  const factoryName = exportName ?? (module === undefined || type !== undefined ? kind : 'default');
   const loaded = await importOptional(specifier);
   if (!loaded.ok) {
     report(module === undefined ? (type === undefined ? [] : ['type']) : ['module'], loaded.message);
     return undefined;
   }
+  // A custom module may export the factory under the type's name or as its default export.
+  const factoryName = exportName ?? (module !== undefined && typeof loaded.module[kind] !== 'function' ? 'default' : kind);
   const factory = loaded.module[factoryName];
   if (typeof factory !== 'function') {
     report(exportName === undefined ? (module === undefined ? ['type'] : ['module']) : ['export'], `${specifier} has no export "${factoryName}" that builds a destination`);
@@ -224,6 +241,10 @@ async function buildDestination(name: string, entry: Record<string, unknown>, ba
     report(option === undefined ? [] : option.split('.'), stripPrefix(error, ''));
     return undefined;
   }
+}
+
+function bareDestination(name: string): AnyDestination {
+  return defineDestination({ name, input: { '~standard': { version: 1, vendor: 'egress-cli', validate: (value: unknown) => ({ value }) } }, async deliver() {} });
 }
 
 /** The same destination answering to another `$send` name (two HTTP destinations, say). */

@@ -1,0 +1,68 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { pathToFileURL } from 'node:url';
+import { main } from '../src/cli.js';
+import type { CommandIo } from '../src/terminal-output.js';
+
+export const repositoryRoot = resolve(import.meta.dirname, '../../..');
+export const auditModule = resolve(import.meta.dirname, 'fixtures/audit-destination.ts');
+
+/** A fresh folder holding the given files. */
+export function folderWith(files: Record<string, string>): string {
+  const directory = mkdtempSync(join(tmpdir(), 'egress-cli-test-'));
+  for (const [name, content] of Object.entries(files)) writeFileSync(join(directory, name), content);
+  return directory;
+}
+
+/** Runs `egress ...` in this process with captured output. */
+export async function runEgress(argv: string[], options: { environment?: NodeJS.ProcessEnv; tty?: boolean; input?: string } = {}) {
+  let stdout = '';
+  let stderr = '';
+  const stdin = new PassThrough() as PassThrough & { isTTY?: boolean };
+  stdin.isTTY = options.tty ?? false;
+  if (options.input !== undefined) stdin.end(options.input);
+  const io: CommandIo = {
+    stdout: { write: (text: string) => (stdout += text), isTTY: false },
+    stderr: { write: (text: string) => (stderr += text), isTTY: false },
+    stdin,
+    environment: options.environment ?? {},
+  };
+  const code = await main(argv, io);
+  return { code, stdout, stderr };
+}
+
+const tsxLoader = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+
+/** Starts the real `egress` command as a child process, from the sources (through tsx and the root tsconfig paths). */
+export function spawnEgress(argv: string[], options: { cwd?: string; environment?: NodeJS.ProcessEnv } = {}): ChildProcess & { output(): { stdout: string; stderr: string } } {
+  const child = spawn(process.execPath, ['--import', tsxLoader, resolve(repositoryRoot, 'packages/cli/src/bin.ts'), ...argv], {
+    cwd: options.cwd ?? repositoryRoot,
+    env: { ...process.env, TSX_TSCONFIG_PATH: resolve(repositoryRoot, 'tsconfig.json'), ...options.environment },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  return Object.assign(child, { output: () => ({ stdout, stderr }) });
+}
+
+export function exited(child: ChildProcess): Promise<number | null> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null) resolve(child.exitCode);
+    else child.once('exit', (code) => resolve(code));
+  });
+}
+
+/** Waits until `check` passes, polling; fails after `timeout` ms with the last reason. */
+export async function eventually(check: () => boolean | Promise<boolean>, timeout = 20_000, describe = () => 'condition'): Promise<void> {
+  const deadline = Date.now() + timeout;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${describe()}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
