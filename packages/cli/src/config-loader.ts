@@ -96,7 +96,7 @@ export async function checkConfig(file: string, options: { environment?: NodeJS.
       const path = issue.path as (string | number)[];
       badPaths.add(path.slice(0, 2).join('.'));
       if (issue.code === 'unrecognized_keys') {
-        const allowed = allowedKeys(path);
+        const allowed = allowedKeys(path, substitution.value);
         for (const key of issue.keys) report(check.problems, [...path, key], `unknown key${allowed ? ` (expected one of ${allowed.join(', ')})` : ''}`);
       } else {
         report(check.problems, path, describeIssue(issue));
@@ -290,20 +290,32 @@ function describeIssue(issue: z.core.$ZodIssue): string {
   return issue.message.replace(/^Invalid input: /, '');
 }
 
-/** The keys the schema allows at a path, to say what was expected beside "unknown key". */
-function allowedKeys(path: readonly (string | number)[]): string[] | undefined {
+/** The keys the schema allows at a path of `data`, to say what was expected beside "unknown key". */
+function allowedKeys(path: readonly (string | number)[], data: unknown): string[] | undefined {
+  type Definition = { type: string; shape?: Record<string, z.core.$ZodType>; valueType?: z.core.$ZodType; innerType?: z.core.$ZodType; options?: z.core.$ZodType[] };
+  const definitionOf = (schema: z.core.$ZodType, value: unknown): Definition => {
+    let definition = schema._zod.def as Definition;
+    if (definition.type === 'optional' && definition.innerType) definition = definition.innerType._zod.def as Definition;
+    if (definition.type === 'union' && definition.options) {
+      // A discriminated union (the store): the branch is the one whose `kind` the value names.
+      const kind = isRecord(value) ? value.kind : undefined;
+      const kinds = (option: z.core.$ZodType) => ((option._zod.def as Definition).shape?.kind?._zod.def as { values?: unknown[] } | undefined)?.values ?? [];
+      const branch = definition.options.find((option) => kinds(option).includes(kind));
+      if (branch) definition = branch._zod.def as Definition;
+    }
+    return definition;
+  };
   let schema: z.core.$ZodType = configFileSchema;
+  let value = data;
   for (const segment of path) {
-    const definition = schema._zod.def as { type: string; shape?: Record<string, z.core.$ZodType>; valueType?: z.core.$ZodType; innerType?: z.core.$ZodType };
-    if (definition.type === 'optional' && definition.innerType) schema = definition.innerType;
-    const current = schema._zod.def as typeof definition;
-    if (current.type === 'object' && current.shape) schema = current.shape[String(segment)] ?? schema;
-    else if (current.type === 'record' && current.valueType) schema = current.valueType;
+    const definition = definitionOf(schema, value);
+    value = isRecord(value) ? value[String(segment)] : undefined;
+    if (definition.type === 'object' && definition.shape?.[String(segment)]) schema = definition.shape[String(segment)]!;
+    else if (definition.type === 'record' && definition.valueType) schema = definition.valueType;
     else return undefined;
   }
-  const last = schema._zod.def as { type: string; shape?: Record<string, unknown>; innerType?: z.core.$ZodType };
-  const object = last.type === 'optional' && last.innerType ? (last.innerType._zod.def as typeof last) : last;
-  return object.type === 'object' && object.shape ? Object.keys(object.shape) : undefined;
+  const definition = definitionOf(schema, value);
+  return definition.type === 'object' && definition.shape ? Object.keys(definition.shape) : undefined;
 }
 
 /** The message of an error without core's `[egress] <path>: ` prefix, which the problem's own path replaces. */

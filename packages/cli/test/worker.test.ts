@@ -1,0 +1,27 @@
+import { join } from 'node:path';
+import { expect, test } from 'vitest';
+import { auditModule, eventually, exited, folderWith, spawnEgress } from './helpers.js';
+
+test('egress worker runs until SIGTERM, then closes gracefully and exits 0', async () => {
+  const folder = folderWith({ 'egress.config.yaml': `store: { kind: memory }\ndestinations:\n  audit: { module: ${auditModule}, file: ./audit.jsonl }\n` });
+  const worker = spawnEgress(['worker', '-c', join(folder, 'egress.config.yaml')]);
+  try {
+    await eventually(() => worker.output().stderr.includes('egress worker: delivering to audit from the memory store'), 20_000, () => `the worker to start: ${JSON.stringify(worker.output())}`);
+    expect(worker.output().stderr).toContain('warning: the memory store is not durable');
+    worker.kill('SIGTERM');
+    expect(await exited(worker)).toBe(0);
+    expect(worker.output().stderr).toContain('egress worker: SIGTERM: finishing in-flight deliveries');
+    expect(worker.output().stderr).toContain('egress worker: stopped (delivered 0, retried 0, dead 0)');
+  } finally {
+    worker.kill('SIGKILL');
+  }
+});
+
+test('egress worker refuses an invalid config with exit code 2 and every problem', async () => {
+  const folder = folderWith({ 'egress.config.yaml': 'destinations:\n  mail: { type: nosuchadapter }\nstore: { kind: memory, size: 3 }\n' });
+  const worker = spawnEgress(['worker', '-c', join(folder, 'egress.config.yaml')]);
+  expect(await exited(worker)).toBe(2);
+  expect(worker.output().stderr).toContain('2 problems in the configuration');
+  expect(worker.output().stderr).toContain('destinations.mail.type: package @egress/nosuchadapter is not installed');
+  expect(worker.output().stderr).toContain('store.size: unknown key (expected one of kind, maxEvents, maxBytes)');
+});
