@@ -90,6 +90,7 @@ export async function runDemo(options: DemoOptions, io: CommandIo): Promise<Demo
     progress.done(`done  delivered ${counts.delivered}/${expected}  retried ${counts.retried}  dead ${counts.dead}`);
 
     const stats = await egress.stats();
+    for (const participant of participants) await participant.settle?.(stats.find((entry) => entry.destination === participant.name)?.delivered ?? 0);
     const deadLetters = await egress.deadLetters.list({ limit: 20 });
     const summary: DemoSummary = {
       store: store.kind,

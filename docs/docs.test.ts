@@ -1,0 +1,77 @@
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import ts from 'typescript';
+import { afterAll, describe, expect, test } from 'vitest';
+
+/**
+ * Code in the docs cannot rot: every ```ts block of every page is type-checked against the sources
+ * (with the root tsconfig's paths), and blocks marked ```ts runnable are run as well.
+ */
+const docsFolder = import.meta.dirname;
+const repositoryRoot = resolve(docsFolder, '..');
+const snippetFolder = join(docsFolder, `.snippets-${process.pid}`);
+
+interface Snippet {
+  page: string;
+  /** 1-based line of the opening fence. */
+  line: number;
+  code: string;
+  runnable: boolean;
+  file: string;
+}
+
+function pages(folder: string): string[] {
+  return readdirSync(folder, { withFileTypes: true }).flatMap((entry) => {
+    if (entry.isDirectory() && !entry.name.startsWith('.')) return pages(join(folder, entry.name));
+    return entry.isFile() && entry.name.endsWith('.md') ? [join(folder, entry.name)] : [];
+  });
+}
+
+function snippets(): Snippet[] {
+  const found: Snippet[] = [];
+  for (const page of pages(docsFolder).sort()) {
+    const text = readFileSync(page, 'utf8');
+    for (const match of text.matchAll(/^```(ts|typescript)([^\n]*)\n([\s\S]*?)^```/gm)) {
+      const line = text.slice(0, match.index).split('\n').length;
+      const name = relative(docsFolder, page).replace(/[\\/]/g, '_').replace(/\.md$/, '');
+      found.push({ page: relative(repositoryRoot, page), line, code: match[3]!, runnable: /\brunnable\b/.test(match[2]!), file: join(snippetFolder, `${name}.line${line}.ts`) });
+    }
+  }
+  return found;
+}
+
+const all = snippets();
+mkdirSync(snippetFolder, { recursive: true });
+// Each block is a module of its own, so top-level await and imports work as in a user's file.
+for (const snippet of all) writeFileSync(snippet.file, `${snippet.code}\nexport {};\n`);
+afterAll(() => rmSync(snippetFolder, { recursive: true, force: true }));
+
+describe('docs', () => {
+  test('there are code blocks to check', () => {
+    expect(all.length).toBeGreaterThan(5);
+  });
+
+  test('every ```ts block type-checks against the current API', () => {
+    const configFile = ts.readConfigFile(join(repositoryRoot, 'tsconfig.json'), ts.sys.readFile);
+    const { options } = ts.parseJsonConfigFileContent(configFile.config, ts.sys, repositoryRoot);
+    const program = ts.createProgram(
+      all.map((snippet) => snippet.file),
+      { ...options, noEmit: true, noUnusedLocals: false },
+    );
+    const problems = ts
+      .getPreEmitDiagnostics(program)
+      .filter((diagnostic) => diagnostic.file?.fileName.startsWith(snippetFolder))
+      .map((diagnostic) => {
+        const snippet = all.find((candidate) => candidate.file === diagnostic.file!.fileName)!;
+        const { line } = diagnostic.file!.getLineAndCharacterOfPosition(diagnostic.start ?? 0);
+        return `${snippet.page}:${snippet.line + 1 + line}  ${ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n')}`;
+      });
+    expect(problems).toEqual([]);
+  }, 180_000);
+
+  for (const snippet of all.filter((candidate) => candidate.runnable)) {
+    test(`runs ${snippet.page}:${snippet.line}`, async () => {
+      await import(snippet.file);
+    }, 60_000);
+  }
+});
