@@ -27,7 +27,7 @@ export async function startHttpReceiver(answer: (body: string, seenBefore: numbe
       seen.set(body, before + 1);
       const status = answer(body, before);
       requests.push({ method: request.method ?? 'GET', path: request.url ?? '/', headers: request.headers, body, status });
-      response.writeHead(status, { 'content-type': 'application/json' }).end(status < 300 ? '{"ok":true}' : '{"error":"try again later"}');
+      response.writeHead(status, { 'content-type': 'application/json' }).end(status < 300 ? '{"ok":true}' : status >= 500 ? '{"error":"try again later"}' : '{"error":"order rejected"}');
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
