@@ -28,10 +28,18 @@ Examples:
   async run({ values, io }) {
     const shutdownTimeout = durationOption(values['shutdown-timeout'], '--shutdown-timeout', 10_000);
     const reportEvery = durationOption(values['report-every'], '--report-every', 10_000);
-    const { file, config, egress } = await openEngine(values.config, io, 'worker');
+    const { file, config, listeners, egress } = await openEngine(values.config, io, 'worker');
     const names = config.destinations.map((destination) => destination.name).join(', ');
     if (!config.store.durable) io.stderr.write(`warning: the ${config.store.kind} store is not durable: a worker process sees only what it enqueues itself\n`);
     io.stderr.write(`egress worker: delivering to ${names} from the ${config.store.kind} store (${file}); SIGTERM or Ctrl-C stops\n`);
+    for (const listener of listeners) {
+      const destination = config.destinations.find((candidate) => candidate.name === listener.destination) as { listen(port: number, host?: string): Promise<{ url: string }> } | undefined;
+      const address = await destination!.listen(listener.port, listener.host).catch(async (error: unknown) => {
+        await egress.close({ timeout: shutdownTimeout });
+        throw error;
+      });
+      io.stderr.write(`egress worker: ${listener.destination} serves subscribers at ${address.url}\n`);
+    }
 
     const counts = { delivered: 0, retrying: 0, dead: 0 };
     let reported = '';

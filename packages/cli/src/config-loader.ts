@@ -35,6 +35,13 @@ export interface ConfigProblem {
   line?: number;
 }
 
+/** A destination that serves subscribers (SSE) and the address `egress worker` serves it on. */
+export interface ConfigListener {
+  destination: string;
+  port: number;
+  host: string;
+}
+
 export interface ConfigCheck {
   /** The file as given, relative to the working directory when inside it. */
   file: string;
@@ -44,6 +51,8 @@ export interface ConfigCheck {
   warnings: ConfigProblem[];
   /** Present when there are no problems. */
   config?: EgressConfig;
+  /** Destinations with `listen`: the worker serves them at these addresses. */
+  listeners: ConfigListener[];
 }
 
 /** Where `egress` looks when no `-c` is given, in this order. */
@@ -73,7 +82,7 @@ export async function loadConfig(file: string, options: { environment?: NodeJS.P
 export async function checkConfig(file: string, options: { environment?: NodeJS.ProcessEnv } = {}): Promise<ConfigCheck> {
   const absolute = resolve(file);
   const shown = relative(process.cwd(), absolute).startsWith('..') ? absolute : relative(process.cwd(), absolute);
-  const check: ConfigCheck = { file: shown, problems: [], warnings: [] };
+  const check: ConfigCheck = { file: shown, problems: [], warnings: [], listeners: [] };
   const source = await readSource(absolute, check);
   if (source === undefined) return check;
 
@@ -112,8 +121,13 @@ export async function checkConfig(file: string, options: { environment?: NodeJS.
   const entries = isRecord(raw.destinations) ? Object.entries(raw.destinations) : [];
   for (const [name, entry] of entries) {
     if (badPaths.has(`destinations.${name}`) || !isRecord(entry)) continue;
-    const destination = await buildDestination(name, entry, baseDirectory, (path, message) => report(check.problems, ['destinations', name, ...path], message));
-    if (destination !== undefined) destinations.push(destination);
+    const { listen, ...options } = entry as { listen?: { port: number; host?: string } } & Record<string, unknown>;
+    const destination = await buildDestination(name, options, baseDirectory, (path, message) => report(check.problems, ['destinations', name, ...path], message));
+    if (destination === undefined) continue;
+    destinations.push(destination);
+    if (listen === undefined) continue;
+    if (typeof (destination as { listen?: unknown }).listen !== 'function') report(check.problems, ['destinations', name, 'listen'], `the ${name} destination does not serve subscribers itself; remove "listen"`);
+    else check.listeners.push({ destination: name, port: listen.port, host: listen.host ?? '127.0.0.1' });
   }
 
   const policies: Record<string, PolicyOptions> = {};

@@ -76,15 +76,24 @@ export const storeSchema = z
     z
       .looseObject({
         kind: z.literal('sqlite').describe('A durable queue in one SQLite file (@egress/store-sqlite).'),
-        path: z.string().min(1).optional().describe('The database file.'),
+        path: z.string().min(1).optional().describe('The queue file, relative to the config file (default .egress/queue.db).'),
+        maxEvents: positiveInteger.optional().describe('Events held at most, dead letters included (default 10,000,000).'),
+        maxBytes: size.optional().describe("Payload bytes held at most, dead letters included (default '4GiB')."),
+        synchronous: z.enum(['normal', 'full']).optional().describe("'normal' survives a process crash; 'full' also an OS crash or power loss, at one fsync per commit."),
+        busyTimeout: duration.optional().describe("How long to wait for another connection's write lock (default '5s')."),
       })
-      .describe('@egress/store-sqlite sqliteStore; other keys are passed to it as options.'),
+      .describe('@egress/store-sqlite sqliteStore; the package checks its options.'),
     z
       .looseObject({
         kind: z.literal('postgres').describe('A queue in PostgreSQL shared by many workers (@egress/store-postgres).'),
-        connectionString: z.string().min(1).optional().describe('postgres://user:password@host:5432/database; use ${env:NAME} for the password.'),
+        connectionString: z.string().min(1).optional().describe('postgres://user:password@host:5432/database; put the password in ${env:NAME}.'),
+        schema: z.string().min(1).optional().describe('Schema that holds the queue, created and migrated by the store (default egress).'),
+        maxEvents: positiveInteger.optional().describe('Events held at most by all processes together (default 10,000,000).'),
+        maxBytes: size.optional().describe('Payload bytes held at most by all processes together (default 10 GiB).'),
+        leaseMs: duration.optional().describe("How long a claim holds before another worker may take the batch over; keep it above the delivery timeout."),
+        pollInterval: duration.optional().describe('How often idle workers look for work if no notification arrives (default 5 s).'),
       })
-      .describe('@egress/store-postgres postgresStore; other keys are passed to it as options.'),
+      .describe('@egress/store-postgres postgresStore; the package checks its options.'),
   ])
   .describe('Where the queue lives.');
 
@@ -101,6 +110,13 @@ export const destinationEntrySchema = z
       .optional()
       .describe('A package name or a path relative to the config file that exports a destination factory (custom destinations).'),
     export: z.string().min(1).optional().describe("The factory's export name in `module` (default: the type, else `default`)."),
+    listen: z
+      .strictObject({
+        port: z.number().int().min(0).max(65_535).describe('TCP port; 0 picks a free one.'),
+        host: z.string().min(1).optional().describe('Interface to bind (default 127.0.0.1); 0.0.0.0 for every interface.'),
+      })
+      .optional()
+      .describe('For a destination that serves subscribers itself (sse): `egress worker` listens here.'),
   })
   .describe("A destination: the adapter's options beside `type`; the adapter checks them.");
 
