@@ -1,5 +1,6 @@
 import type { DeadLetter, Egress } from '@egress/core';
 import { configOption, jsonOption, type Command, type CommandContext } from './command.js';
+import { partitionLabel } from './command-status.js';
 import { openEngine } from './open-config.js';
 import { UsageError, confirm, exitCodes, formatAge, formatTable} from './terminal-output.js';
 
@@ -33,7 +34,7 @@ Options:
       io.stdout.write(
         `${formatTable(
           ['ID', 'DESTINATION', 'PARTITION', 'ATTEMPTS', 'DEAD FOR', 'ERROR'],
-          letters.map((letter) => [letter.id, letter.destination, letter.partition, letter.attempts, formatAge(now - letter.deadAt), truncate(`${letter.error.name}: ${letter.error.message}`, 80)]),
+          letters.map((letter) => [letter.id, letter.destination, partitionLabel(letter.partition), letter.attempts, formatAge(now - letter.deadAt), truncate(`${letter.error.name}: ${letter.error.message}`, 80)]),
         )}\n`,
       );
       if (letters.length === limit) io.stdout.write(`(first ${limit}; use --limit for more)\n`);
@@ -69,7 +70,7 @@ Options:
         [
           `id           ${letter.id}`,
           `destination  ${letter.destination}`,
-          `partition    ${letter.partition}`,
+          `partition    ${partitionLabel(letter.partition)}`,
           `sent at      ${new Date(letter.sentAt).toISOString()}`,
           `dead at      ${new Date(letter.deadAt).toISOString()} (after ${letter.attempts} attempt${letter.attempts === 1 ? '' : 's'})`,
           `error        ${letter.error.name}: ${letter.error.message}`,

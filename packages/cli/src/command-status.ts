@@ -60,12 +60,17 @@ export function statusTable(stats: readonly DestinationStats[]): string {
   const rows: (string | number)[][] = [];
   for (const destination of stats) {
     const age = destination.oldestAge === undefined ? '-' : formatAge(destination.oldestAge);
-    rows.push([destination.destination, destination.partitions.length > 1 ? '(all)' : (destination.partitions[0]?.partition ?? '-'), destination.waiting, destination.inFlight, destination.delivered, destination.failed, destination.dead, age]);
+    rows.push([destination.destination, destination.partitions.length > 1 ? '(all)' : partitionLabel(destination.partitions[0]?.partition), destination.waiting, destination.inFlight, destination.delivered, destination.failed, destination.dead, age]);
     if (destination.partitions.length > 1) {
       for (const partition of destination.partitions) {
-        rows.push(['', partition.partition, partition.waiting, partition.inFlight, partition.delivered, partition.failed, partition.dead, partition.oldestAge === undefined ? '-' : formatAge(partition.oldestAge)]);
+        rows.push(['', partitionLabel(partition.partition), partition.waiting, partition.inFlight, partition.delivered, partition.failed, partition.dead, partition.oldestAge === undefined ? '-' : formatAge(partition.oldestAge)]);
       }
     }
   }
   return formatTable(['DESTINATION', 'PARTITION', 'WAITING', 'IN FLIGHT', 'DELIVERED', 'FAILED', 'DEAD', 'OLDEST'], rows);
+}
+
+/** Destinations that do not partition put every event in the partition named ''. */
+export function partitionLabel(partition: string | undefined): string {
+  return partition === undefined || partition === '' ? '-' : partition;
 }
