@@ -1,7 +1,10 @@
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join, relative, resolve } from 'node:path';
 import ts from 'typescript';
 import { afterAll, describe, expect, test } from 'vitest';
+import { configFileSchema } from '../packages/cli/src/config-schema.js';
+import { substituteEnvironment } from '../packages/cli/src/environment-references.js';
 
 /**
  * Code in the docs cannot rot: every ```ts block of every page is type-checked against the sources
@@ -10,6 +13,8 @@ import { afterAll, describe, expect, test } from 'vitest';
 const docsFolder = import.meta.dirname;
 const repositoryRoot = resolve(docsFolder, '..');
 const snippetFolder = join(docsFolder, `.snippets-${process.pid}`);
+// The YAML parser the config loader itself uses.
+const { parse } = createRequire(join(repositoryRoot, 'packages/cli/package.json'))('yaml') as typeof import('yaml');
 
 interface Snippet {
   page: string;
@@ -40,6 +45,19 @@ function snippets(): Snippet[] {
   return found;
 }
 
+/** ```yaml blocks whose first line is `# egress.config.yaml`: examples of the configuration file. */
+function configExamples(): { where: string; text: string }[] {
+  return pages(docsFolder)
+    .sort()
+    .flatMap((page) => {
+      const text = readFileSync(page, 'utf8');
+      return [...text.matchAll(/^```ya?ml\n(# egress\.config\.yaml\n[\s\S]*?)^```/gm)].map((match) => ({
+        where: `${relative(repositoryRoot, page)}:${text.slice(0, match.index).split('\n').length}`,
+        text: match[1]!,
+      }));
+    });
+}
+
 const all = snippets();
 mkdirSync(snippetFolder, { recursive: true });
 // Each block is a module of its own, so top-level await and imports work as in a user's file.
@@ -68,6 +86,18 @@ describe('docs', () => {
       });
     expect(problems).toEqual([]);
   }, 180_000);
+
+  test('every egress.config.yaml example has the shape the loader accepts', () => {
+    const examples = configExamples();
+    expect(examples.length).toBeGreaterThan(3);
+    const problems = examples.flatMap(({ where, text }) => {
+      // Any variable the example references is set, so only the shape is judged.
+      const value = substituteEnvironment(parse(text), new Proxy({}, { get: () => 'example-value' })).value;
+      const result = configFileSchema.safeParse(value);
+      return result.success ? [] : result.error.issues.map((issue) => `${where}  ${issue.path.join('.')}: ${issue.message}`);
+    });
+    expect(problems).toEqual([]);
+  });
 
   for (const snippet of all.filter((candidate) => candidate.runnable)) {
     test(`runs ${snippet.page}:${snippet.line}`, async () => {
