@@ -252,7 +252,7 @@ async function buildDestination(name: string, entry: Record<string, unknown>, ba
   } catch (error) {
     // Adapters name the option as `[s3] option "bucket"`: point at that key of the entry.
     const option = EgressConfigurationError.isInstance(error) ? /option "([^"]+)"/.exec(error.path)?.[1] : undefined;
-    report(option === undefined ? [] : option.split('.'), stripPrefix(error, ''));
+    report(option === undefined ? [] : optionPath(option), stripPrefix(error, ''));
     return undefined;
   }
 }
@@ -293,7 +293,7 @@ async function buildStore(entry: unknown, baseDirectory: string, report: Reporte
     return (await factory(options)) as Store;
   } catch (error) {
     const option = EgressConfigurationError.isInstance(error) ? /option "([^"]+)"/.exec(error.path)?.[1] : undefined;
-    report(option === undefined ? [] : option.split('.'), stripPrefix(error, ''));
+    report(option === undefined ? [] : optionPath(option), stripPrefix(error, ''));
     return undefined;
   }
 }
@@ -337,6 +337,11 @@ function stripPrefix(error: unknown, path: string): string {
   const message = error instanceof Error ? error.message : String(error);
   const withoutBrand = message.replace(/^\[egress\] /, '');
   return path && withoutBrand.startsWith(`${path}: `) ? withoutBrand.slice(path.length + 2) : withoutBrand;
+}
+
+/** `auth.tokens[0]` → `['auth', 'tokens', 0]`, so the problem points at the option's own line. */
+function optionPath(option: string): (string | number)[] {
+  return [...option.matchAll(/([^.[\]]+)|\[(\d+)\]/g)].map((match) => (match[2] === undefined ? match[1]! : Number(match[2])));
 }
 
 function formatPath(path: readonly (string | number)[]): string {

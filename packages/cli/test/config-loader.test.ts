@@ -135,3 +135,14 @@ policies:
     expect(existsSync('/nonexistent')).toBe(false);
   });
 });
+
+describe('adapter option paths', () => {
+  test('an option path with list positions points at the line of that item', async () => {
+    const folder = folderWith({
+      'audit.ts': `import { EgressConfigurationError } from '@egress/core';\nexport function audit() { throw new EgressConfigurationError('expected a token of at least 16 characters', '[audit] option "auth.tokens[1]"'); }\n`,
+      'egress.config.yaml': 'store: { kind: memory }\ndestinations:\n  audit:\n    module: ./audit.ts\n    auth:\n      tokens:\n        - a-long-enough-token\n        - short\n',
+    });
+    const check = await checkConfig(join(folder, 'egress.config.yaml'));
+    expect(check.problems).toEqual([{ path: 'destinations.audit.auth.tokens[1]', message: '[audit] option "auth.tokens[1]": expected a token of at least 16 characters', line: 8 }]);
+  });
+});

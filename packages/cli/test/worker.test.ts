@@ -25,3 +25,16 @@ test('egress worker refuses an invalid config with exit code 2 and every problem
   expect(worker.output().stderr).toContain('destinations.mail.type: package @egress/nosuchadapter is not installed');
   expect(worker.output().stderr).toContain('store.size: unknown key (expected one of kind, maxEvents, maxBytes)');
 });
+
+test('egress status --watch refreshes until interrupted, then exits 0', async () => {
+  const folder = folderWith({ 'egress.config.yaml': `store: { kind: memory }\ndestinations:\n  audit: { module: ${auditModule}, file: ./audit.jsonl }\n` });
+  const status = spawnEgress(['status', '--watch', '--interval', '0.2', '--json', '-c', join(folder, 'egress.config.yaml')]);
+  try {
+    await eventually(() => status.output().stdout.trim().split('\n').length >= 3, 20_000, () => `three refreshes: ${JSON.stringify(status.output())}`);
+    status.kill('SIGINT');
+    expect(await exited(status)).toBe(0);
+  } finally {
+    status.kill('SIGKILL');
+  }
+  for (const line of status.output().stdout.trim().split('\n')) expect(JSON.parse(line)).toEqual([expect.objectContaining({ destination: 'audit', waiting: 0 })]);
+});

@@ -120,7 +120,7 @@ export async function runDemo(options: DemoOptions, io: CommandIo): Promise<Demo
     } else {
       io.stdout.write(`${humanSummary(summary, participants, descriptions)}\n`);
       for (const warning of warnings) io.stdout.write(`warning: ${warning}\n`);
-      if (options.keep) io.stdout.write(`\nFiles kept in ${directory}\n`);
+      io.stdout.write(options.keep ? `\nFiles kept in ${directory}\n` : '\nThe temporary files are removed; run with --keep to look at them.\n');
     }
     return summary;
   } finally {
