@@ -8,7 +8,7 @@ import { validateCommand } from './command-validate.js';
 import { workerCommand } from './command-worker.js';
 import type { Command, CommandContext } from './command.js';
 import { ConfigFailure } from './open-config.js';
-import { UsageError, exitCodes, processIo, type CommandIo } from './terminal-output.js';
+import { UsageError, exitCodes, processIo, redactingIo, type CommandIo } from './terminal-output.js';
 
 const commands: Command[] = [
   workerCommand,
@@ -46,7 +46,9 @@ function commandHelp(command: Command): string {
 }
 
 /** Runs one `egress` command line and returns its exit code. */
-export async function main(argv: readonly string[], io: CommandIo = processIo): Promise<number> {
+export async function main(argv: readonly string[], given: CommandIo = processIo): Promise<number> {
+  // Whatever a command prints, a value read from the environment by the config never shows.
+  const io = redactingIo(given);
   const [first, second] = argv;
   if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
     const named = first === 'help' ? findCommand(argv.slice(1)) : undefined;

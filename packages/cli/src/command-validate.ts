@@ -24,6 +24,7 @@ Exit code 0 when valid, 2 when not.`,
       return exitCodes.usage;
     }
     const check = await checkConfig(file, { environment: io.environment });
+    io.redactions?.push(check.redact);
     await check.config?.store.close();
     if (values.json) {
       io.stdout.write(`${JSON.stringify({ file: check.file, valid: check.problems.length === 0, problems: check.problems, warnings: check.warnings }, null, 2)}\n`);

@@ -53,6 +53,8 @@ export interface ConfigCheck {
   config?: EgressConfig;
   /** Destinations with `listen`: the worker serves them at these addresses. */
   listeners: ConfigListener[];
+  /** Masks the values this file read from the environment in any text, before it is shown. */
+  redact(text: string): string;
 }
 
 /** Where `egress` looks when no `-c` is given, in this order. */
@@ -82,12 +84,13 @@ export async function loadConfig(file: string, options: { environment?: NodeJS.P
 export async function checkConfig(file: string, options: { environment?: NodeJS.ProcessEnv } = {}): Promise<ConfigCheck> {
   const absolute = resolve(file);
   const shown = relative(process.cwd(), absolute).startsWith('..') ? absolute : relative(process.cwd(), absolute);
-  const check: ConfigCheck = { file: shown, problems: [], warnings: [], listeners: [] };
+  const secrets = new Set<string>();
+  const check: ConfigCheck = { file: shown, problems: [], warnings: [], listeners: [], redact: (text) => redactSecrets(text, secrets) };
   const source = await readSource(absolute, check);
   if (source === undefined) return check;
 
   const substitution = substituteEnvironment(source.value, options.environment ?? process.env);
-  const secrets = substitution.secrets;
+  for (const secret of substitution.secrets) secrets.add(secret);
   const locate = (path: readonly (string | number)[]) => source.line(path);
   const report = (into: ConfigProblem[], path: readonly (string | number)[], message: string) => {
     const line = locate(path);
@@ -209,10 +212,11 @@ async function readSource(absolute: string, check: ConfigCheck): Promise<Source 
       return undefined;
     }
   }
-  if (document.errors.length > 0) {
-    for (const error of document.errors) {
-      check.problems.push({ path: '', message: `not valid YAML: ${error.message.split('\n')[0]}`, line: lineCounter.linePos(error.pos[0]).line });
-    }
+  const [syntaxError] = document.errors;
+  if (syntaxError !== undefined) {
+    // The errors after the first mostly follow from it.
+    const hint = /flow-map|flow-seq/.test(syntaxError.message) ? " (a ${env:NAME} inside { } or [ ] must be quoted: '${env:NAME}')" : '';
+    check.problems.push({ path: '', message: `not valid YAML: ${syntaxError.message.split('\n')[0]}${hint}`, line: lineCounter.linePos(syntaxError.pos[0]).line });
     return undefined;
   }
   return { value: document.toJS(), line: (path) => lineOf(document, lineCounter, path) };

@@ -14,6 +14,7 @@ export async function openConfig(given: unknown, io: CommandIo): Promise<{ file:
     throw new ConfigFailure(`egress: no config file: pass -c <file> or create one of ${defaultConfigFiles.join(', ')} here (see docs/configuration.md)`);
   }
   const check = await checkConfig(file, { environment: io.environment });
+  io.redactions?.push(check.redact);
   for (const warning of check.warnings) io.stderr.write(`warning: ${check.file}  ${warning.path}: ${warning.message}\n`);
   if (check.config === undefined) throw new ConfigFailure(formatProblems(check));
   return { file: check.file, config: check.config, listeners: check.listeners };

@@ -14,7 +14,9 @@ export async function importOptional(specifier: string): Promise<OptionalImport>
     if (notFound && message.includes(specifier.startsWith('file:') ? new URL(specifier).pathname : specifier)) {
       return {
         ok: false,
-        message: specifier.startsWith('@egress/') ? `package ${specifier} is not installed (npm install ${specifier})` : `cannot find module ${specifier}`,
+        message: specifier.startsWith('@egress/')
+          ? `package ${specifier} is not installed (npm install ${specifier})`
+          : `cannot find module ${specifier.startsWith('file:') ? new URL(specifier).pathname : specifier}`,
       };
     }
     return { ok: false, message: `${specifier} failed to load: ${message}` };

@@ -4,6 +4,20 @@ export interface CommandIo {
   stderr: { write(text: string): unknown; isTTY?: boolean };
   stdin: NodeJS.ReadableStream & { isTTY?: boolean };
   environment: NodeJS.ProcessEnv;
+  /** Applied to everything written, once a config file has named its secrets (see `openConfig`). */
+  redactions?: ((text: string) => string)[];
+}
+
+/** The same streams, with every write passed through the redactions a config file registers. */
+export function redactingIo(io: CommandIo): CommandIo {
+  const redactions: ((text: string) => string)[] = [];
+  const scrub = (text: string) => redactions.reduce((current, redact) => redact(current), text);
+  return {
+    ...io,
+    stdout: { write: (text) => io.stdout.write(scrub(text)), isTTY: io.stdout.isTTY },
+    stderr: { write: (text) => io.stderr.write(scrub(text)), isTTY: io.stderr.isTTY },
+    redactions,
+  };
 }
 
 export const processIo: CommandIo = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, environment: process.env };

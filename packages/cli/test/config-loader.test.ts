@@ -68,7 +68,7 @@ destinations:
     type: audit
     file: out.jsonl
     colour: blue
-  http: {}
+  mail: { type: nosuchadapter }
   bad-name: {}
   secret:
     module: ${auditModule}
@@ -77,7 +77,7 @@ destinations:
 policies:
   log:
     retry: { initalDelay: 5 }
-  http:
+  mail:
     rateLimit: { per: 1s }
   nope: {}
 `,
@@ -88,12 +88,12 @@ policies:
     expect(check.problems).toEqual(
       expect.arrayContaining([
         { path: 'destinations.log.colour', message: '[audit] option "colour": Unknown option', line: 7 },
-        { path: 'destinations.http', message: 'package @egress/http is not installed (npm install @egress/http)', line: 8 },
+        { path: 'destinations.mail.type', message: 'package @egress/nosuchadapter is not installed (npm install @egress/nosuchadapter)', line: 8 },
         { path: 'destinations.bad-name', message: 'expected a name of letters, digits and underscore, starting with a letter', line: 9 },
         { path: 'destinations.secret.file', message: 'environment variable MISSING_FILE is not set (referenced as ${env:MISSING_FILE})', line: 13 },
         { path: 'policies.log.retry.initalDelay', message: 'unknown key (expected one of maxAttempts, initialDelay, maxDelay, maxAge)', line: 16 },
-        { path: 'policies.http.rateLimit.per', message: '"per" needs "events" or "requests" beside it', line: 18 },
-        { path: 'policies.nope', message: 'no destination named "nope" (destinations: log, http, bad-name, secret)', line: 19 },
+        { path: 'policies.mail.rateLimit.per', message: '"per" needs "events" or "requests" beside it', line: 18 },
+        { path: 'policies.nope', message: 'no destination named "nope" (destinations: log, mail, bad-name, secret)', line: 19 },
       ]),
     );
   });
@@ -144,5 +144,14 @@ describe('adapter option paths', () => {
     });
     const check = await checkConfig(join(folder, 'egress.config.yaml'));
     expect(check.problems).toEqual([{ path: 'destinations.audit.auth.tokens[1]', message: '[audit] option "auth.tokens[1]": expected a token of at least 16 characters', line: 8 }]);
+  });
+});
+
+describe('YAML syntax', () => {
+  test('reports the first syntax error with its line, and how to quote a reference inside { }', async () => {
+    const folder = folderWith({ 'egress.config.yaml': `store: { kind: memory }\ndestinations:\n  audit: { module: ${auditModule}, file: \${env:AUDIT_FILE} }\n` });
+    const check = await checkConfig(join(folder, 'egress.config.yaml'), { environment: { AUDIT_FILE: 'x' } });
+    expect(check.problems).toHaveLength(1);
+    expect(check.problems[0]).toMatchObject({ path: '', line: 3, message: expect.stringContaining("must be quoted: '${env:NAME}'") });
   });
 });
