@@ -106,7 +106,7 @@ export async function checkConfig(file: string, options: { environment?: NodeJS.
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       const path = issue.path as (string | number)[];
-      badPaths.add(path.slice(0, 2).join('.'));
+      badPaths.add(path[0] === 'store' ? 'store' : path.slice(0, 2).join('.'));
       if (issue.code === 'unrecognized_keys') {
         const allowed = allowedKeys(path, substitution.value);
         for (const key of issue.keys) report(check.problems, [...path, key], `unknown key${allowed ? ` (expected one of ${allowed.join(', ')})` : ''}`);
