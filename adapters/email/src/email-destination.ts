@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { createBatchId, defineDestination, type Batch, type BatchEvent, type DeliveryContext, type DeliveryReport, type Destination, type Logger, type PolicyOptions } from '@egress/core';
 import { createTransport, type SendMailOptions, type SMTPPoolSentMessageInfo } from 'nodemailer';
 import { attachmentBytes, createEmailInputSchema, type EmailInput, type EmailPayload } from './email-input.js';
@@ -42,12 +43,18 @@ export function email(options: EmailOptions): EmailDestination {
     measure: measureMessage,
     async deliver(batch: Batch<EmailPayload>, { signal, logger }: DeliveryContext): Promise<DeliveryReport | void> {
       const groups = resolved.digest ? groupByRecipients(batch) : batch.events.map((event) => ({ id: event.id, events: [event] }));
-      const outcomes = await Promise.allSettled(
-        groups.map((group) => {
-          const message = resolved.digest ? composeDigest(group.id, group.events, { ...resolved, digest: resolved.digest }) : composeMessage(group.events[0]!, resolved);
-          return send(message, signal, logger);
-        }),
-      );
+      const shared = shareSignal(signal, groups.length);
+      let outcomes: PromiseSettledResult<void>[];
+      try {
+        outcomes = await Promise.allSettled(
+          groups.map((group) => {
+            const message = resolved.digest ? composeDigest(group.id, group.events, { ...resolved, digest: resolved.digest }) : composeMessage(group.events[0]!, resolved);
+            return send(message, shared.signal, logger);
+          }),
+        );
+      } finally {
+        shared.release();
+      }
       if (groups.length === 1 && outcomes[0]!.status === 'rejected') throw outcomes[0]!.reason;
       const failures = outcomes.flatMap((outcome, index) => (outcome.status === 'rejected' ? groups[index]!.events.map((event) => ({ eventId: event.id, error: outcome.reason as unknown })) : []));
       return failures.length > 0 ? { failures } : undefined;
@@ -68,6 +75,20 @@ export function email(options: EmailOptions): EmailDestination {
       }
     },
   });
+}
+
+/**
+ * Every message of a batch listens to the abort signal; a batch of many messages would pass Node's
+ * listener warning threshold on core's signal, so they listen to one signal of ours instead.
+ */
+function shareSignal(signal: AbortSignal, listeners: number): { signal: AbortSignal; release(): void } {
+  if (listeners <= 1) return { signal, release() {} };
+  const controller = new AbortController();
+  setMaxListeners(listeners + 10, controller.signal);
+  const forward = () => controller.abort(signal.reason);
+  if (signal.aborted) forward();
+  else signal.addEventListener('abort', forward, { once: true });
+  return { signal: controller.signal, release: () => signal.removeEventListener('abort', forward) };
 }
 
 /**
