@@ -1,4 +1,5 @@
 import { PermanentError, RetryableError, silentLogger, type Logger } from '@egress/core';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import type { AddressObject } from 'mailparser';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { email, type EmailDestination, type EmailOptions } from '../src/index.js';
@@ -188,6 +189,54 @@ describe('outcomes', () => {
     );
     expect(RetryableError.isInstance(error)).toBe(true);
     expect((error as Error).message).toMatch(/ECONNREFUSED|ECONNECTION|ESOCKET/);
+  });
+
+  test('a connection the server drops is retryable', async () => {
+    const dropping = createServer((socket) => socket.destroy());
+    await new Promise<void>((resolve) => dropping.listen(0, '127.0.0.1', resolve));
+    const destination = email({ smtp: { host: '127.0.0.1', port: (dropping.address() as AddressInfo).port }, from: 'alerts@egress.test', to: 'owner@egress.test' });
+    destinations.push(destination);
+    try {
+      const error = await destination.deliver(batchOf(destination, [{ subject: 'hung up on' }]), deliveryContext()).then(
+        () => undefined,
+        (thrown: unknown) => thrown,
+      );
+      expect(RetryableError.isInstance(error)).toBe(true);
+      expect((error as Error).message).toMatch(/^\[email\] could not send through the SMTP server/);
+    } finally {
+      await new Promise((resolve) => dropping.close(resolve));
+    }
+  });
+
+  test('a server that never greets times out, and that is retryable', async () => {
+    const sockets = new Set<Socket>();
+    const silent = createServer((socket) => sockets.add(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const destination = email({ smtp: { host: '127.0.0.1', port: (silent.address() as AddressInfo).port, greetingTimeout: 100 }, from: 'alerts@egress.test', to: 'owner@egress.test' });
+    destinations.push(destination);
+    try {
+      const error = await destination.deliver(batchOf(destination, [{ subject: 'hello?' }]), deliveryContext()).then(
+        () => undefined,
+        (thrown: unknown) => thrown,
+      );
+      expect(RetryableError.isInstance(error)).toBe(true);
+      expect((error as Error).message).toContain('ETIMEDOUT');
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  });
+
+  test('an aborted delivery is retryable', async () => {
+    const destination = create();
+    const controller = new AbortController();
+    controller.abort(new Error('delivery timed out'));
+    const error = await destination.deliver(batchOf(destination, [{ subject: 'too late' }]), { signal: controller.signal, logger: silentLogger }).then(
+      () => undefined,
+      (thrown: unknown) => thrown,
+    );
+    expect(RetryableError.isInstance(error)).toBe(true);
+    expect((error as Error).message).toContain('aborted');
   });
 
   test('credentials never appear in errors, even when the server refuses them', async () => {
