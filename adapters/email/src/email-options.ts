@@ -1,3 +1,4 @@
+import { domainToASCII } from 'node:url';
 import { EgressConfigurationError, parseDuration, parseSize, type Duration, type Size } from '@egress/core';
 import type { SMTPPoolOptions } from 'nodemailer';
 import { parseConnectionUrl } from 'nodemailer/lib/shared';
@@ -85,7 +86,8 @@ export function resolveEmailOptions(options: EmailOptions): ResolvedEmailOptions
   return {
     transport,
     from,
-    messageIdDomain: from.address.slice(from.address.lastIndexOf('@') + 1),
+    // A Message-ID is ASCII: an international domain goes in its punycode form.
+    messageIdDomain: domainToASCII(from.address.slice(from.address.lastIndexOf('@') + 1)) || 'egress.invalid',
     to: uniqueMailboxes(toMailboxes(options.to)),
     collaborators: uniqueMailboxes(toMailboxes(options.collaborators)),
     rateLimit: resolveRateLimit(options.rateLimit),

@@ -9,6 +9,8 @@ interface SmtpFailure {
   response?: string;
   permanent?: boolean;
   command?: string;
+  recipient?: string;
+  rejectedErrors?: SmtpFailure[];
 }
 
 /**
@@ -25,6 +27,14 @@ export function classifySmtpFailure(error: unknown, aborted: boolean): Retryable
   const failure = (typeof error === 'object' && error !== null ? error : {}) as SmtpFailure;
   const reply = failure.response ? oneLine(failure.response) : undefined;
   const cause = safeCause(failure);
+  const refusals = failure.rejectedErrors?.filter((refusal) => typeof refusal.responseCode === 'number') ?? [];
+  if (refusals.length > 1) {
+    // Every recipient was refused, each with its own reply: one that may pass later is worth a retry.
+    const permanent = refusals.every((refusal) => refusal.permanent ?? refusal.responseCode! >= 500);
+    const replies = refusals.map((refusal) => `${refusal.recipient ?? 'a recipient'}: ${oneLine(refusal.response ?? String(refusal.responseCode))}`).join('; ');
+    const message = `[email] SMTP server refused every recipient: ${replies}`;
+    return permanent ? new PermanentError(message, { cause }) : new RetryableError(message, { cause });
+  }
   if (typeof failure.responseCode === 'number') {
     const permanent = failure.permanent ?? failure.responseCode >= 500;
     const during = failure.command ? ` to ${commandVerb(failure.command)}` : '';

@@ -278,6 +278,34 @@ describe('outcomes', () => {
     }
   });
 
+  test('when every recipient is refused, retries if any refusal is temporary and names each reply', async () => {
+    const destination = create({ to: ['gone@refused.test', 'busy@refused.test'] });
+    server.refuseRecipient('gone@refused.test', { code: 550, message: '5.1.1 No such user' });
+    server.refuseRecipient('busy@refused.test', { code: 452, message: '4.2.2 Mailbox full' });
+    const temporary = await destination.deliver(batchOf(destination, [{ subject: 'anyone?' }]), deliveryContext()).then(
+      () => undefined,
+      (thrown: unknown) => thrown,
+    );
+    expect(RetryableError.isInstance(temporary)).toBe(true);
+    expect((temporary as Error).message).toBe('[email] SMTP server refused every recipient: gone@refused.test: 550 5.1.1 No such user; busy@refused.test: 452 4.2.2 Mailbox full');
+
+    server.refuseRecipient('busy@refused.test', { code: 550, message: '5.1.1 No such user' });
+    const permanent = await destination.deliver(batchOf(destination, [{ subject: 'anyone?' }]), deliveryContext()).then(
+      () => undefined,
+      (thrown: unknown) => thrown,
+    );
+    expect(PermanentError.isInstance(permanent)).toBe(true);
+    expect(server.received).toHaveLength(0);
+  });
+
+  test('makes Message-IDs ASCII when the sender has an international domain', async () => {
+    const destination = create({ from: 'alerts@bücher.example' });
+    const batch = batchOf(destination, [{ subject: 'umlauts' }]);
+    await destination.deliver(batch, deliveryContext());
+    const [message] = await server.waitForMessages(1);
+    expect(message!.messageId).toBe(`<${batch.events[0]!.id}@xn--bcher-kva.example>`);
+  });
+
   test('logs recipients the server refused while it accepted the message for others', async () => {
     const warnings: string[] = [];
     const logger: Logger = { ...silentLogger, warn: (fields, message) => warnings.push(`${message} ${JSON.stringify(fields)}`) };
