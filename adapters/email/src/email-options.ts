@@ -30,7 +30,7 @@ export interface EmailRateLimit {
 }
 
 export interface DigestOptions {
-  /** Subject of each digest; `{count}` is replaced by the number of events. Default `'{count} new messages'`. */
+  /** Subject of each digest; `{count}` is replaced by the number of events. Default `'{count} new messages'` (`'1 new message'` for one). */
   subject?: string;
   /** Most events in one digest; 100 by default (the policy's `batch.maxEvents` overrides it). */
   maxEvents?: number;
@@ -48,11 +48,11 @@ export interface ResolvedEmailOptions {
   collaborators: Mailbox[];
   rateLimit: { messages: number; per: Duration } | undefined;
   maxAttachmentBytes: number;
-  digest: { subject: string; maxEvents: number; maxDelay: Duration } | undefined;
+  /** `subject` is undefined when the default, which speaks of one message or many, applies. */
+  digest: { subject: string | undefined; maxEvents: number; maxDelay: Duration } | undefined;
 }
 
 export const defaultMaxAttachmentBytes = 10 * 1024 * 1024;
-export const defaultDigestSubject = '{count} new messages';
 
 const knownOptions = ['smtp', 'from', 'to', 'collaborators', 'rateLimit', 'maxAttachmentSize', 'digest'];
 
@@ -163,7 +163,7 @@ function resolveMaxAttachmentBytes(size: unknown): number {
 
 function resolveDigest(digest: unknown): ResolvedEmailOptions['digest'] {
   if (digest === undefined || digest === false) return undefined;
-  const defaults = { subject: defaultDigestSubject, maxEvents: 100, maxDelay: '5m' as Duration };
+  const defaults = { subject: undefined, maxEvents: 100, maxDelay: '5m' as Duration };
   if (digest === true) return defaults;
   if (typeof digest !== 'object' || digest === null || Array.isArray(digest)) {
     fail('digest', `expected true or { subject?, maxEvents?, maxDelay? }, got ${JSON.stringify(digest)}`);
@@ -182,7 +182,7 @@ function resolveDigest(digest: unknown): ResolvedEmailOptions['digest'] {
     if (typeof parsed !== 'number') fail('digest.maxDelay', parsed.error);
   }
   return {
-    subject: (subject as string | undefined) ?? defaults.subject,
+    subject: subject as string | undefined,
     maxEvents: (maxEvents as number | undefined) ?? defaults.maxEvents,
     maxDelay: (maxDelay as Duration | undefined) ?? defaults.maxDelay,
   };

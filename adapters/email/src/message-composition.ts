@@ -32,7 +32,8 @@ export function composeMessage(event: BatchEvent<EmailPayload>, options: Resolve
  */
 export function composeDigest(id: string, events: readonly BatchEvent<EmailPayload>[], options: ResolvedEmailOptions & { digest: NonNullable<ResolvedEmailOptions['digest']> }): SendMailOptions {
   const first = events[0]!.payload;
-  const subject = options.digest.subject.replaceAll('{count}', String(events.length));
+  const template = options.digest.subject ?? (events.length === 1 ? '{count} new message' : '{count} new messages');
+  const subject = template.replaceAll('{count}', String(events.length));
   const textSections = events.map((event, index) => {
     const heading = `${index + 1}. ${event.payload.subject ?? '(no subject)'}`;
     const body = event.payload.text ?? (event.payload.html === undefined ? '' : htmlToText(event.payload.html));

@@ -371,7 +371,7 @@ describe('digest mode', () => {
     expect(toOwner.parsed.text).toContain('owner 1');
     expect(toOwner.parsed.text).toContain('owner 2');
     expect(toOwner.parsed.text).not.toContain('team 1');
-    expect(toTeam.parsed.subject).toBe('1 new messages');
+    expect(toTeam.parsed.subject).toBe('1 new message');
     expect(toTeam.parsed.text).toContain('team 1');
     expect(toTeam.parsed.text).not.toContain('owner');
     expect(toOwner.messageId).not.toBe(toTeam.messageId);

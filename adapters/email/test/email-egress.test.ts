@@ -199,6 +199,6 @@ describe('email through createEgress', () => {
     expect(EgressTimeoutError.isInstance(await flushing)).toBe(true);
     expect(server.received).toHaveLength(1);
     const first = server.received[0]!;
-    expect(first.parsed.subject).toBe(first.envelopeTo.length === 1 ? '3 new messages' : '1 new messages');
+    expect(first.parsed.subject).toBe(first.envelopeTo.length === 1 ? '3 new messages' : '1 new message');
   });
 });
