@@ -37,7 +37,7 @@ export function email(options: EmailOptions): EmailDestination {
 
   return defineDestination({
     name: 'email',
-    input: createEmailInputSchema(resolved) as unknown as EmailDestination['input'],
+    input: createEmailInputSchema(resolved) as EmailDestination['input'],
     defaults: policyDefaults(resolved),
     ...(resolved.digest ? { partition: recipientKey } : {}),
     measure: measureMessage,
@@ -48,7 +48,7 @@ export function email(options: EmailOptions): EmailDestination {
       try {
         outcomes = await Promise.allSettled(
           groups.map((group) => {
-            const message = resolved.digest ? composeDigest(group.id, group.events, { ...resolved, digest: resolved.digest }) : composeMessage(group.events[0]!, resolved);
+            const message = resolved.digest ? composeDigest(group.id, group.events, resolved, resolved.digest.subject) : composeMessage(group.events[0]!, resolved);
             return send(message, shared.signal, logger);
           }),
         );

@@ -30,9 +30,9 @@ export function composeMessage(event: BatchEvent<EmailPayload>, options: Resolve
  * One message listing several events that share their recipients: a text part and an HTML part,
  * each giving every event's subject, time and body, and every event's attachments.
  */
-export function composeDigest(id: string, events: readonly BatchEvent<EmailPayload>[], options: ResolvedEmailOptions & { digest: NonNullable<ResolvedEmailOptions['digest']> }): SendMailOptions {
+export function composeDigest(id: string, events: readonly BatchEvent<EmailPayload>[], options: ResolvedEmailOptions, subjectTemplate: string | undefined): SendMailOptions {
   const first = events[0]!.payload;
-  const template = options.digest.subject ?? (events.length === 1 ? '{count} new message' : '{count} new messages');
+  const template = subjectTemplate ?? (events.length === 1 ? '{count} new message' : '{count} new messages');
   const subject = template.replaceAll('{count}', String(events.length));
   const textSections = events.map((event, index) => {
     const heading = `${index + 1}. ${event.payload.subject ?? '(no subject)'}`;

@@ -14,6 +14,12 @@ interface SmtpFailure {
 }
 
 /**
+ * Failures of the configuration or the message itself, with no server reply: the same send would
+ * fail the same way (EAUTH without a reply means the credentials given are incomplete).
+ */
+const configurationCodes = new Set(['ECONFIG', 'EAUTH', 'ENOAUTH', 'EFILEACCESS', 'EURLACCESS', 'EMAXRECIPIENTS', 'EREQUIRETLS']);
+
+/**
  * Turns a failed send into an outcome. A 5xx reply is the server's final answer, so the event is
  * dead-lettered with the reply; a 4xx reply (greylisting, a full mailbox, throttling) and any
  * failure to talk to the server at all (refused, timed out, reset) may pass later, so it is retried.
@@ -46,6 +52,9 @@ export function classifySmtpFailure(error: unknown, aborted: boolean): Retryable
   }
   const code = failure.originalCode ?? failure.code;
   const detail = failure.message ? oneLine(failure.message) : 'unknown error';
+  if (failure.code && configurationCodes.has(failure.code)) {
+    return new PermanentError(`[email] the message cannot be sent as configured (${failure.code}): ${detail}`, { cause });
+  }
   return new RetryableError(`[email] could not send through the SMTP server${code ? ` (${code})` : ''}: ${detail}`, { cause });
 }
 

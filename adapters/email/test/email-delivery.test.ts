@@ -263,6 +263,23 @@ describe('outcomes', () => {
     }
   });
 
+  test('credentials missing from the options are permanent, not retried', async () => {
+    const guarded = await startSmtpServer({ credentials: { user: 'mailer', password: 'right-password' } });
+    const destination = email({ smtp: { host: '127.0.0.1', port: guarded.port, auth: { user: 'mailer' } }, from: 'alerts@egress.test', to: 'owner@egress.test' });
+    destinations.push(destination);
+    try {
+      const error = await destination.deliver(batchOf(destination, [{ subject: 'who am I' }]), deliveryContext()).then(
+        () => undefined,
+        (thrown: unknown) => thrown,
+      );
+      expect(PermanentError.isInstance(error)).toBe(true);
+      expect((error as Error).message).toBe('[email] the message cannot be sent as configured (EAUTH): Missing credentials for "PLAIN"');
+    } finally {
+      await destination.stop?.();
+      await guarded.close();
+    }
+  });
+
   test('authenticates with the credentials of the URL', async () => {
     const guarded = await startSmtpServer({ credentials: { user: 'mailer', password: 'p@ss:word/with%chars' } });
     const destination = email({ smtp: guarded.url, from: 'alerts@egress.test', to: 'owner@egress.test' });
