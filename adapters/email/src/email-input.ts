@@ -31,7 +31,7 @@ export interface EmailInput {
   /** Where replies go. */
   replyTo?: EmailAddresses;
   /** Files to attach; their total size is bounded by the adapter's `maxAttachmentSize`. */
-  attachments?: EmailAttachment[];
+  attachments?: readonly EmailAttachment[];
 }
 
 /** The queued form of one `$send.email` call: recipients resolved against the adapter's options. */

@@ -62,6 +62,12 @@ describe('email through createEgress', () => {
     expect(customer.parsed.attachments[0]!.content.toString()).toBe('EUR 1200');
   });
 
+  test('types $send.email from its schema: a misspelt field fails to compile and throws', () => {
+    const egress = start();
+    // @ts-expect-error "body" is not a field of $send.email
+    expect(() => egress.send.email({ subject: 'hello', body: 'world' })).toThrow('$send.email: unknown field "body": use "text" for a plain-text body or "html" for an HTML body');
+  });
+
   test('refuses header injection at send, naming the field, and enqueues nothing', async () => {
     const egress = start();
     const attempts: [unknown, string][] = [
