@@ -36,11 +36,11 @@ export function composeDigest(id: string, events: readonly BatchEvent<EmailPaylo
   const subject = template.replaceAll('{count}', String(events.length));
   const textSections = events.map((event, index) => {
     const heading = `${index + 1}. ${event.payload.subject ?? '(no subject)'}`;
-    const body = event.payload.text ?? (event.payload.html === undefined ? '' : htmlToText(event.payload.html));
+    const body = event.payload.text ?? (event.payload.html === undefined ? '' : htmlToText(bodyOf(event.payload.html)));
     return [heading, `   ${new Date(event.sentAt).toISOString()}`, '', body].join('\n').trimEnd();
   });
   const htmlSections = events.map((event) => {
-    const body = event.payload.html ?? (event.payload.text === undefined ? '' : `<pre style="white-space:pre-wrap;font-family:inherit">${escapeHtml(event.payload.text)}</pre>`);
+    const body = event.payload.html !== undefined ? bodyOf(event.payload.html) : (event.payload.text === undefined ? '' : `<pre style="white-space:pre-wrap;font-family:inherit">${escapeHtml(event.payload.text)}</pre>`);
     return [
       '<section style="margin:0 0 24px 0">',
       `<h2 style="font-size:16px;margin:0 0 4px 0">${escapeHtml(event.payload.subject ?? '(no subject)')}</h2>`,
@@ -95,6 +95,12 @@ function toNodemailerAttachment(attachment: EmailAttachment): NonNullable<SendMa
 
 export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (character) => `&#${character.charCodeAt(0)};`);
+}
+
+/** The inside of `<body>` when an event's HTML is a whole document, so documents do not nest. */
+function bodyOf(html: string): string {
+  const match = /<body[^>]*>([\s\S]*)<\/body>/i.exec(html);
+  return match ? match[1]! : html;
 }
 
 /** A readable text rendering of an HTML body, for the text part of a digest when an event has no text. */

@@ -350,11 +350,12 @@ describe('digest mode', () => {
       { subject: 'Signup: ana', text: 'ana@example.com joined' },
       { subject: 'Signup: <ben>', html: '<p>ben@example.com <b>joined</b></p>' },
       { subject: 'Payment failed', text: 'card declined', attachments: [{ filename: 'invoice.txt', content: 'INV-7' }] },
+      { subject: 'Newsletter', html: '<!doctype html><html><head><title>x</title></head><body><p>Issue 12</p></body></html>' },
     ]);
     await destination.deliver(batch, deliveryContext());
 
     const [message] = await server.waitForMessages(1);
-    expect(message!.parsed.subject).toBe('Egress digest: 3 events');
+    expect(message!.parsed.subject).toBe('Egress digest: 4 events');
     expect(message!.messageId).toBe(`<${batch.id}@egress.test>`);
     const text = message!.parsed.text ?? '';
     expect(text).toContain('1. Signup: ana');
@@ -368,6 +369,10 @@ describe('digest mode', () => {
     expect(html).toContain('Signup: &#60;ben&#62;');
     expect(html).toContain('<p>ben@example.com <b>joined</b></p>');
     expect(html).toContain('ana@example.com joined');
+    expect(html).toContain('<div><p>Issue 12</p></div>');
+    expect(html.match(/<html/gi)).toHaveLength(1);
+    expect(text).toContain('4. Newsletter');
+    expect(text).toContain('Issue 12');
     expect(message!.parsed.attachments.map((attachment) => [attachment.filename, attachment.content.toString()])).toEqual([['invoice.txt', 'INV-7']]);
     expect(message!.envelopeTo).toEqual(['owner@egress.test']);
   });
