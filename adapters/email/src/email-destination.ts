@@ -97,7 +97,9 @@ function shareSignal(signal: AbortSignal, listeners: number): { signal: AbortSig
  */
 function policyDefaults(options: ResolvedEmailOptions): PolicyOptions {
   const defaults: PolicyOptions = {
-    concurrency: options.transport.maxConnections ?? 5,
+    // Twice the pool's connections, so a message is already queued in the pool when a connection
+    // frees up, while the engine settles the last delivery and claims the next.
+    concurrency: (options.transport.maxConnections ?? 5) * 2,
     timeout: '60s',
   };
   if (options.digest) {

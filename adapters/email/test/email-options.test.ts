@@ -59,7 +59,7 @@ describe('email() options', () => {
 
   test('accepts a URL or options, with pooled connections', () => {
     expect(email({ smtp: 'smtps://user:pass@mail.example.com:465', from: 'a@example.com' }).name).toBe('email');
-    expect(email({ smtp: { host: 'mail.example.com', port: 587, auth: { user: 'u', pass: 'p' } }, from: { name: 'A', address: 'a@example.com' } }).defaults?.concurrency).toBe(5);
-    expect(email({ smtp: { host: 'mail.example.com', maxConnections: 2 }, from: 'a@example.com' }).defaults?.concurrency).toBe(2);
+    expect(email({ smtp: { host: 'mail.example.com', port: 587, auth: { user: 'u', pass: 'p' } }, from: { name: 'A', address: 'a@example.com' } }).defaults?.concurrency).toBe(10);
+    expect(email({ smtp: { host: 'mail.example.com', maxConnections: 2 }, from: 'a@example.com' }).defaults?.concurrency).toBe(4);
   });
 });
