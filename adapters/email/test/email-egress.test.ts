@@ -49,9 +49,20 @@ describe('email through createEgress', () => {
 
   test('delivers the sends of a unit of work, with their recipients and attachments', async () => {
     const egress = start();
+    const scan = new Uint8Array(2048).map((_, index) => (index * 7) % 256);
     await egress.run(async ($send) => {
       $send.email({ subject: 'to the team', include_collaborators: true });
-      $send.email({ subject: 'to a customer', to: { name: 'Customer', address: 'customer@example.com' }, bcc: 'sales@egress.test', attachments: [{ filename: 'quote.txt', content: 'EUR 1200' }] });
+      $send.email({
+        subject: 'to a customer',
+        to: { name: 'Customer', address: 'customer@example.com' },
+        bcc: 'sales@egress.test',
+        attachments: [
+          { filename: 'quote.txt', content: 'EUR 1200' },
+          { filename: 'scan.png', content: scan, contentType: 'image/png' },
+        ],
+      });
+      // The queued payload is a copy: changing the bytes after the send changes nothing.
+      scan.fill(0);
     });
     await egress.flush();
 
@@ -60,6 +71,8 @@ describe('email through createEgress', () => {
     const customer = bySubject.get('to a customer')!;
     expect(customer.envelopeTo.sort()).toEqual(['customer@example.com', 'sales@egress.test']);
     expect(customer.parsed.attachments[0]!.content.toString()).toBe('EUR 1200');
+    expect(customer.parsed.attachments[1]!.contentType).toBe('image/png');
+    expect(new Uint8Array(customer.parsed.attachments[1]!.content)).toEqual(new Uint8Array(2048).map((_, index) => (index * 7) % 256));
   });
 
   test('types $send.email from its schema: a misspelt field fails to compile and throws', () => {
