@@ -6,10 +6,13 @@ import { writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createEgress, memoryStore, silentLogger } from '@egress/core';
 import { email } from '@egress/email';
-import { startSmtpServer } from '../adapters/email/test/smtp-test-server.ts';
+import { startSmtpServer } from '../adapters/email/test/smtp-test-server.js';
 
 // nodemailer is a dependency of @egress/email, not of the benchmarks: resolve it from there.
-const nodemailer = createRequire(new URL('../adapters/email/package.json', import.meta.url))('nodemailer') as typeof import('nodemailer');
+interface Nodemailer {
+  createTransport(options: object): { sendMail(message: object): Promise<unknown>; close(): void };
+}
+const nodemailer = createRequire(new URL('../adapters/email/package.json', import.meta.url))('nodemailer') as Nodemailer;
 
 const messages = Number(process.env.MESSAGES ?? 2000);
 const connections = 5;
