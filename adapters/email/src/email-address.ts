@@ -34,7 +34,7 @@ export function isHeaderSafe(text: string): boolean {
 }
 
 /** Checks one address; returns what is wrong with it, or undefined when it is fine. */
-export function addressProblem(address: string): string | undefined {
+function addressProblem(address: string): string | undefined {
   if (!isHeaderSafe(address)) return 'must not contain line breaks or control characters';
   if (address.length > maxAddressLength) return `must be at most ${maxAddressLength} characters`;
   if (!addressPattern.test(address)) return `expected an email address like "name@example.com", got ${JSON.stringify(address)}`;
@@ -42,7 +42,7 @@ export function addressProblem(address: string): string | undefined {
 }
 
 /** Checks a display name; returns what is wrong with it, or undefined when it is fine. */
-export function nameProblem(name: string): string | undefined {
+function nameProblem(name: string): string | undefined {
   if (!isHeaderSafe(name)) return 'must not contain line breaks or control characters';
   if (name.length > maxNameLength) return `must be at most ${maxNameLength} characters`;
   return undefined;

@@ -158,6 +158,3 @@ export function createEmailInputSchema(options: ResolvedEmailOptions) {
       return payload;
     });
 }
-
-/** The schema type, for `defineDestination` to infer the input and payload from. */
-export type EmailInputSchema = ReturnType<typeof createEmailInputSchema>;

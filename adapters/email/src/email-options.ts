@@ -52,7 +52,7 @@ export interface ResolvedEmailOptions {
   digest: { subject: string | undefined; maxEvents: number; maxDelay: Duration } | undefined;
 }
 
-export const defaultMaxAttachmentBytes = 10 * 1024 * 1024;
+const defaultMaxAttachmentBytes = 10 * 1024 * 1024;
 
 const knownOptions = ['smtp', 'from', 'to', 'collaborators', 'rateLimit', 'maxAttachmentSize', 'digest'];
 

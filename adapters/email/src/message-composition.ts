@@ -8,7 +8,7 @@ import type { ResolvedEmailOptions } from './email-options.js';
  * A Message-ID made from the event id (or the digest's batch id), so a message sent again after a
  * retry carries the same id and a receiver can tell it is the same message.
  */
-export function messageId(id: string, options: ResolvedEmailOptions): string {
+function messageId(id: string, options: ResolvedEmailOptions): string {
   return `<${id}@${options.messageIdDomain}>`;
 }
 
@@ -93,7 +93,7 @@ function toNodemailerAttachment(attachment: EmailAttachment): NonNullable<SendMa
   return attachment.contentType === undefined ? { filename: attachment.filename, content } : { filename: attachment.filename, content, contentType: attachment.contentType };
 }
 
-export function escapeHtml(text: string): string {
+function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (character) => `&#${character.charCodeAt(0)};`);
 }
 
