@@ -2,7 +2,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { DeleteObjectsCommand, GetObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
 
 /** The S3 operations the fault injector and the request log tell apart. */
@@ -30,6 +30,8 @@ export interface Fault {
   disconnect?: boolean;
   /** Never answer: the request hangs until the client gives up. */
   hang?: boolean;
+  /** Let s3rver store the object, then drop the connection: the write happened but the client never hears it. */
+  loseAnswer?: boolean;
 }
 
 export interface LoggedRequest {
@@ -103,6 +105,11 @@ export async function startS3TestServer(buckets: readonly string[]): Promise<S3T
       fault.seen += 1;
       if (fault.seen > (fault.after ?? 0)) {
         fault.times -= 1;
+        if (fault.loseAnswer) {
+          await next();
+          context.req.socket.destroy();
+          return;
+        }
         // Read the body first, so the client hears the answer rather than a reset mid-upload.
         for await (const _chunk of context.req) void _chunk;
         if (fault.hang) {
@@ -200,10 +207,8 @@ export async function startS3TestServer(buckets: readonly string[]): Promise<S3T
       return (response.Uploads ?? []).map((upload) => upload.UploadId!);
     },
     async empty(bucket) {
-      const existing = await keys(bucket);
-      for (let start = 0; start < existing.length; start += 1000) {
-        await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: existing.slice(start, start + 1000).map((Key) => ({ Key })) } }));
-      }
+      // One at a time: s3rver removes emptied folders after each delete and races with itself on a batch delete.
+      for (const key of await keys(bucket)) await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
       faults.length = 0;
       requests.length = 0;
     },
