@@ -1,7 +1,7 @@
-import { defineDestination, type BatchEvent, type DeliveryReport } from '@egress/core';
+import { defineDestination, type BatchEvent, type DeliveryReport, type Destination } from '@egress/core';
 import { normalizePrefix } from './object-key.js';
 import { uploadObject } from './object-upload.js';
-import { s3InputSchema, type S3Payload } from './s3-input-schema.js';
+import { s3InputSchema, type S3Input, type S3Payload } from './s3-input-schema.js';
 import { maximumParts, resolveS3Options, type S3DestinationOptions } from './s3-options.js';
 
 /** The payload as it is queued: the input, checked. */
@@ -20,7 +20,7 @@ const chunkTarget = 1024 * 1024;
  * keyed by the batch's first event time and the batch id, so a retried batch overwrites its own
  * object instead of adding a second one.
  */
-export function s3(options: S3DestinationOptions = {}) {
+export function s3(options: S3DestinationOptions = {}): Destination<'s3', S3Input, S3QueuedPayload> {
   const resolved = resolveS3Options(options);
 
   return defineDestination({

@@ -68,7 +68,7 @@ const payloadSchema = z.unknown().superRefine((value, context) => {
   }
   const found = findNonJsonValue(value, [], new Set());
   if (found) context.addIssue({ code: 'custom', message: found.message, path: found.path });
-}) as unknown as z.ZodType<S3Payload>;
+}) as unknown as z.ZodType<S3Payload, S3Payload>;
 
 /** Checks `$send.s3` input; unknown keys are refused so that a misspelt field is not silently lost. */
 export const s3InputSchema = z.strictObject({
