@@ -55,9 +55,18 @@ function pad(value: number): string {
   return value < 10 ? `0${value}` : String(value);
 }
 
+const normalizedPrefixes = new Map<string, string>();
+
 /** A prefix as it goes into keys: no leading, trailing or repeated slash (`/a//b/` → `a/b`). */
 export function normalizePrefix(prefix: string): string {
-  return prefix.split('/').filter((segment) => segment.length > 0).join('/');
+  // Called for every event to partition it; an application uses few prefixes, so remember them.
+  let normalized = normalizedPrefixes.get(prefix);
+  if (normalized === undefined) {
+    normalized = prefix.split('/').filter((segment) => segment.length > 0).join('/');
+    if (normalizedPrefixes.size >= 1000) normalizedPrefixes.clear();
+    normalizedPrefixes.set(prefix, normalized);
+  }
+  return normalized;
 }
 
 /** Removes what an empty prefix or a slash-ended one would leave behind: `//` and a leading `/`. */

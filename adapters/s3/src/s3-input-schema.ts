@@ -16,25 +16,34 @@ export interface S3Input {
   payload: S3Payload;
 }
 
+interface NonJsonValue {
+  /** Filled in on the way back up, so the walk allocates nothing for values that pass. */
+  path: (string | number)[];
+  message: string;
+}
+
 /**
  * Finds the first value JSON cannot carry faithfully. A hand-written walk rather than a zod union
  * per node, because it runs for every `$send` and a recursive union costs microseconds per field.
  */
-function findNonJsonValue(value: unknown, path: (string | number)[], seen: Set<object>): { path: (string | number)[]; message: string } | undefined {
+function findNonJsonValue(value: unknown, seen: Set<object>): NonJsonValue | undefined {
   switch (typeof value) {
     case 'string':
     case 'boolean':
       return undefined;
     case 'number':
-      return Number.isFinite(value) ? undefined : { path, message: `expected a finite number, got ${value}` };
+      return Number.isFinite(value) ? undefined : { path: [], message: `expected a finite number, got ${value}` };
     case 'object': {
       if (value === null) return undefined;
-      if (seen.has(value)) return { path, message: 'circular reference' };
+      if (seen.has(value)) return { path: [], message: 'circular reference' };
       if (Array.isArray(value)) {
         seen.add(value);
         for (let index = 0; index < value.length; index++) {
-          const found = findNonJsonValue(value[index], [...path, index], seen);
-          if (found) return found;
+          const found = findNonJsonValue(value[index], seen);
+          if (found) {
+            found.path.unshift(index);
+            return found;
+          }
         }
         seen.delete(value);
         return undefined;
@@ -43,20 +52,24 @@ function findNonJsonValue(value: unknown, path: (string | number)[], seen: Set<o
       if (prototype !== Object.prototype && prototype !== null) {
         const kind = (value as object).constructor?.name ?? 'object';
         const hint = value instanceof Date ? ' (convert it with toISOString())' : '';
-        return { path, message: `expected a JSON value, got a ${kind}${hint}` };
+        return { path: [], message: `expected a JSON value, got a ${kind}${hint}` };
       }
       seen.add(value);
-      for (const [key, entry] of Object.entries(value)) {
+      for (const key in value) {
+        const entry = (value as Record<string, unknown>)[key];
         // Like JSON.stringify, an undefined property is left out rather than refused.
         if (entry === undefined) continue;
-        const found = findNonJsonValue(entry, [...path, key], seen);
-        if (found) return found;
+        const found = findNonJsonValue(entry, seen);
+        if (found) {
+          found.path.unshift(key);
+          return found;
+        }
       }
       seen.delete(value);
       return undefined;
     }
     default:
-      return { path, message: `expected a JSON value, got ${typeof value}` };
+      return { path: [], message: `expected a JSON value, got ${typeof value}` };
   }
 }
 
@@ -66,7 +79,7 @@ const payloadSchema = z.unknown().superRefine((value, context) => {
     context.addIssue({ code: 'custom', message: `expected a string, an object or an array, got ${value === null ? 'null' : typeof value}` });
     return;
   }
-  const found = findNonJsonValue(value, [], new Set());
+  const found = findNonJsonValue(value, new Set());
   if (found) context.addIssue({ code: 'custom', message: found.message, path: found.path });
 }) as unknown as z.ZodType<S3Payload, S3Payload>;
 
