@@ -77,6 +77,11 @@ interface ObjectGroup {
 }
 
 function groupByObject(events: readonly BatchEvent<S3QueuedPayload>[]): ObjectGroup[] {
+  // The usual case, every event with the first one's bucket and prefix, costs two comparisons each.
+  const first = events[0]!.payload;
+  if (events.every((event) => event.payload.bucket === first.bucket && event.payload.prefix === first.prefix)) {
+    return [{ bucket: first.bucket, prefix: normalizePrefix(first.prefix), events: [...events] }];
+  }
   const groups = new Map<string, ObjectGroup>();
   for (const event of events) {
     const prefix = normalizePrefix(event.payload.prefix);
