@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createEgress, memoryStore, silentLogger } from '@egress/core';
 import { destinationTestSuite } from '@egress/testkit';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
@@ -70,6 +71,23 @@ describe('through createEgress', () => {
     expect(deadLetters[0]?.error.message).toContain('NoSuchBucket');
     expect(deadLetters[0]?.error.message).toContain('s3://no-such-bucket/');
     expect(await server.readAll(bucket)).toEqual([{ n: 2 }]);
+  });
+
+  test('keeps every object within maxBytes, compressed, even for incompressible payloads', async () => {
+    const egress = start({ batch: { maxBytes: '64KiB', maxEvents: 10_000, maxDelay: 10 } });
+    const random = (index: number) => createHash('sha256').update(String(index)).digest('base64');
+    for (let index = 0; index < 3000; index++) egress.send.s3({ bucket, prefix: 'sized', payload: { index, noise: random(index) } });
+    await egress.flush();
+    await egress.close();
+    const keys = await server.keys(bucket);
+    expect(keys.length).toBeGreaterThan(1);
+    let count = 0;
+    for (const key of keys) {
+      const object = await server.readObject(bucket, key);
+      expect(object.size).toBeLessThanOrEqual(64 * 1024);
+      count += object.lines.length;
+    }
+    expect(count).toBe(3000);
   });
 
   test('dead-letters AccessDenied at once, without retrying', async () => {
