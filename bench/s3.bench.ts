@@ -30,6 +30,7 @@ const compressionLevel = 6;
 const gzipAsync = promisify(gzip);
 
 const actions = ['login', 'logout', 'purchase', 'refund', 'view', 'search', 'share', 'comment'];
+const regions = ['eu-west-1', 'us-east-1', 'ap-south-1'];
 const agents = ['Mozilla/5.0 (X11; Linux x86_64)', 'Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4)', 'curl/8.5.0', 'okhttp/4.12.0'];
 /** About 200 bytes of JSON, like an access-log or audit event. */
 function payload(index: number) {
@@ -42,6 +43,7 @@ function payload(index: number) {
     durationMs: (index * 13) % 1000,
     at: new Date(1_700_000_000_000 + index * 37).toISOString(),
     agent: agents[index % agents.length]!,
+    region: regions[index % regions.length]!,
   };
 }
 
