@@ -23,9 +23,9 @@ export interface ObjectUpload {
   client: S3Client;
   bucket: string;
   key: string;
-  /** The NDJSON text in pieces of any size, in order. */
-  chunks: readonly string[];
-  /** Total UTF-8 bytes of `chunks`. */
+  /** The NDJSON text, UTF-8, in pieces of any size, in order. */
+  chunks: readonly Buffer[];
+  /** Total bytes of `chunks`. */
   uncompressedBytes: number;
   compressionLevel: number;
   storageClass: StorageClass | undefined;
@@ -57,7 +57,8 @@ const abortTimeout = 10_000;
  */
 export async function uploadObject(upload: ObjectUpload): Promise<UploadResult> {
   if (upload.uncompressedBytes < upload.multipartThreshold) {
-    const body = await gzipAsync(Buffer.from(upload.chunks.join(''), 'utf8'), { level: upload.compressionLevel });
+    const text = upload.chunks.length === 1 ? upload.chunks[0]! : Buffer.concat(upload.chunks, upload.uncompressedBytes);
+    const body = await gzipAsync(text, { level: upload.compressionLevel });
     await putObject(upload, body);
     return { compressedBytes: body.length, parts: 1 };
   }
@@ -91,7 +92,7 @@ async function putObject(upload: ObjectUpload, body: Buffer): Promise<void> {
 async function streamObject(upload: ObjectUpload): Promise<UploadResult> {
   const compressor = createGzip({ level: upload.compressionLevel, chunkSize: 256 * 1024 });
   // Errors surface through the loop over `compressor` below; the pipeline's own promise is not awaited.
-  pipeline(Readable.from(upload.chunks.map((chunk) => Buffer.from(chunk, 'utf8'))), compressor).catch(() => {});
+  pipeline(Readable.from(upload.chunks), compressor).catch(() => {});
 
   let pending: Buffer[] = [];
   let pendingBytes = 0;

@@ -97,21 +97,23 @@ function groupByObject(events: readonly BatchEvent<S3QueuedPayload>[]): ObjectGr
 }
 
 /** One JSON text per line; a string payload becomes a JSON string, so every line parses. */
-function encodeLines(events: readonly BatchEvent<S3QueuedPayload>[]): { chunks: string[]; bytes: number } {
-  const chunks: string[] = [];
+function encodeLines(events: readonly BatchEvent<S3QueuedPayload>[]): { chunks: Buffer[]; bytes: number } {
+  const chunks: Buffer[] = [];
   let current = '';
   let bytes = 0;
   for (const event of events) {
     current += JSON.stringify(event.payload.payload) + '\n';
     if (current.length >= chunkTarget) {
-      bytes += Buffer.byteLength(current, 'utf8');
-      chunks.push(current);
+      const chunk = Buffer.from(current, 'utf8');
+      bytes += chunk.length;
+      chunks.push(chunk);
       current = '';
     }
   }
   if (current.length > 0) {
-    bytes += Buffer.byteLength(current, 'utf8');
-    chunks.push(current);
+    const chunk = Buffer.from(current, 'utf8');
+    bytes += chunk.length;
+    chunks.push(chunk);
   }
   return { chunks, bytes };
 }
