@@ -7,8 +7,10 @@ import { configFileSchema } from '../packages/cli/src/config-schema.js';
 import { substituteEnvironment } from '../packages/cli/src/environment-references.js';
 
 /**
- * Code in the docs cannot rot: every ```ts block of every page is type-checked against the sources
- * (with the root tsconfig's paths), and blocks marked ```ts runnable are run as well.
+ * Code in the docs cannot rot: every ```ts block of the guides (docs/*.md) is type-checked against
+ * the sources (with the root tsconfig's paths), and blocks marked ```ts runnable are run as well.
+ * The destination and store reference pages (docs/destinations, docs/stores) show fragments that
+ * assume a `$send` in scope, so they are not compiled on their own.
  */
 const docsFolder = import.meta.dirname;
 const repositoryRoot = resolve(docsFolder, '..');
@@ -34,7 +36,8 @@ function pages(folder: string): string[] {
 
 function snippets(): Snippet[] {
   const found: Snippet[] = [];
-  for (const page of pages(docsFolder).sort()) {
+  const guides = pages(docsFolder).filter((page) => relative(docsFolder, page).split(/[\\/]/).length === 1);
+  for (const page of guides.sort()) {
     const text = readFileSync(page, 'utf8');
     for (const match of text.matchAll(/^```(ts|typescript)([^\n]*)\n([\s\S]*?)^```/gm)) {
       const line = text.slice(0, match.index).split('\n').length;
