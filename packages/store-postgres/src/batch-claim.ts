@@ -1,0 +1,246 @@
+import { createBatchId, type ClaimRequest, type ClaimedBatch, type QueuedEvent } from '@egress/core';
+import type { PoolClient } from 'pg';
+import { partitionLockClassId, type SchemaNames } from './schema-names.js';
+
+/** How soon to look again when another worker held a partition we could have served. */
+export const contentionRetryMs = 50;
+/** Partitions examined per round trip. */
+const partitionsPerRound = 32;
+/** Most waiting events read to form one claim's batches. */
+const waitingRowsCap = 50_000;
+
+export interface ClaimLease {
+  /** Lease end, Unix milliseconds. */
+  readonly until: number;
+  /** Random token identifying this lease; a settlement from an older lease is ignored. */
+  readonly token: string;
+}
+
+interface EventRow {
+  seq: string;
+  id: string;
+  payload: string;
+  size: number;
+  sent_at: string;
+  attempts: number;
+  batch_id: string;
+}
+
+/**
+ * Forms and leases batches inside the caller's transaction. Each partition is worked on under a
+ * transaction-scoped advisory lock taken with `pg_try_advisory_xact_lock`, so two workers never
+ * form batches from the same waiting events or both pass a FIFO check, and a worker never waits
+ * for another: a partition that is busy is skipped and looked at again shortly.
+ */
+export async function claimBatches(client: PoolClient, names: SchemaNames, request: ClaimRequest, lease: ClaimLease): Promise<{ batches: ClaimedBatch[]; nextReadyAt: number | undefined }> {
+  const batches: ClaimedBatch[] = [];
+  const served: string[] = [];
+  const seen: string[] = [];
+  let nextReadyAt: number | undefined;
+  const later = (time: number) => {
+    nextReadyAt = nextReadyAt === undefined ? time : Math.min(nextReadyAt, time);
+  };
+  const context: PartitionContext = { client, names, request, lease, batches, later };
+  const lockClass = partitionLockClassId(names.schema, request.destination);
+
+  while (batches.length < request.maxBatches) {
+    const candidates = await client.query<{ partition: string; locked: boolean }>(
+      `SELECT partition, pg_try_advisory_xact_lock($2::int, hashtext(partition)) AS locked
+       FROM (
+         SELECT p.partition FROM ${names.table('partitions')} p
+         WHERE p.destination = $1 AND p.partition <> ALL($3::text[])
+           AND (EXISTS (SELECT 1 FROM ${names.table('events')} e WHERE e.destination = p.destination AND e.partition = p.partition AND e.batch_id IS NULL)
+             OR EXISTS (SELECT 1 FROM ${names.table('batches')} b WHERE b.destination = p.destination AND b.partition = p.partition))
+         ORDER BY p.served_at, p.partition
+         LIMIT $4 OFFSET 0
+       ) AS candidates`,
+      [request.destination, lockClass, seen, partitionsPerRound],
+    );
+    for (const { partition, locked } of candidates.rows) {
+      seen.push(partition);
+      if (!locked) {
+        later(request.now + contentionRetryMs);
+        continue;
+      }
+      const before = batches.length;
+      await claimPartition(context, partition);
+      if (batches.length > before) served.push(partition);
+      if (batches.length >= request.maxBatches) break;
+    }
+    if (candidates.rows.length < partitionsPerRound) break;
+  }
+
+  if (served.length > 0) {
+    // Round-robin: the partitions just served go to the back of the line.
+    await client.query(
+      `UPDATE ${names.table('partitions')} SET served_at = nextval('${names.sequence('serve_seq')}') WHERE destination = $1 AND partition = ANY($2::text[])`,
+      [request.destination, served],
+    );
+  }
+  return { batches, nextReadyAt };
+}
+
+interface PartitionContext {
+  readonly client: PoolClient;
+  readonly names: SchemaNames;
+  readonly request: ClaimRequest;
+  readonly lease: ClaimLease;
+  readonly batches: ClaimedBatch[];
+  readonly later: (time: number) => void;
+}
+
+async function claimPartition(context: PartitionContext, partition: string): Promise<void> {
+  const { client, names, request, batches, later } = context;
+  const { destination, now } = request;
+  const remaining = () => request.maxBatches - batches.length;
+
+  if (request.fifo) {
+    // One batch in flight per partition, and the oldest formed batch (a retry) goes before anything newer.
+    const first = await client.query<{ id: string; ready_at: string }>(
+      `SELECT id, coalesce(lease_until, available_at) AS ready_at FROM ${names.table('batches')}
+       WHERE destination = $1 AND partition = $2 ORDER BY first_seq, id LIMIT 1`,
+      [destination, partition],
+    );
+    const oldest = first.rows[0];
+    if (oldest) {
+      const readyAt = Number(oldest.ready_at);
+      if (readyAt > now) {
+        later(readyAt);
+        return;
+      }
+      const leased = await leaseFormed(context, partition, oldest.id, 1);
+      if (leased === 0) later(now + contentionRetryMs);
+      else later(context.lease.until);
+      return;
+    }
+    await formFromWaiting(context, partition, 1);
+    return;
+  }
+
+  const leased = await leaseFormed(context, partition, undefined, remaining());
+  if (leased > 0) later(context.lease.until);
+  const next = await client.query<{ ready_at: string | null }>(
+    `SELECT min(coalesce(lease_until, available_at)) AS ready_at FROM ${names.table('batches')}
+     WHERE destination = $1 AND partition = $2 AND coalesce(lease_until, available_at) > $3`,
+    [destination, partition, now],
+  );
+  const readyAt = next.rows[0]?.ready_at;
+  if (readyAt !== null && readyAt !== undefined) later(Number(readyAt));
+  if (remaining() > 0) await formFromWaiting(context, partition, remaining());
+}
+
+/** Leases formed batches that are ready (a retry whose time has come, a released batch, an expired lease). */
+async function leaseFormed(context: PartitionContext, partition: string, onlyId: string | undefined, limit: number): Promise<number> {
+  const { client, names, request, lease, batches } = context;
+  if (limit <= 0) return 0;
+  const result = await client.query<EventRow & { first_seq: string }>(
+    `WITH ready AS (
+       SELECT id, first_seq FROM ${names.table('batches')}
+       WHERE destination = $1 AND partition = $2 AND coalesce(lease_until, available_at) <= $3 AND ($4::text IS NULL OR id = $4)
+       ORDER BY first_seq, id LIMIT $5
+       FOR UPDATE SKIP LOCKED
+     ), leased AS (
+       UPDATE ${names.table('batches')} b SET lease_until = $6, lease_token = $7, owner = $8
+       FROM ready WHERE b.id = ready.id
+       RETURNING b.id, ready.first_seq
+     )
+     UPDATE ${names.table('events')} e SET attempts = e.attempts + 1
+     FROM leased WHERE e.batch_id = leased.id
+     RETURNING e.seq, e.id, e.payload, e.size, e.sent_at, e.attempts, e.batch_id, leased.first_seq`,
+    [request.destination, partition, request.now, onlyId ?? null, limit, lease.until, lease.token, request.owner],
+  );
+  const rows = result.rows.sort((a, b) => compareSeq(a.first_seq, b.first_seq) || a.batch_id.localeCompare(b.batch_id) || compareSeq(a.seq, b.seq));
+  const before = batches.length;
+  pushBatches(batches, request.destination, partition, rows);
+  return batches.length - before;
+}
+
+/** Forms new batches from a partition's waiting events, oldest first, as the batch policy allows. */
+async function formFromWaiting(context: PartitionContext, partition: string, wanted: number): Promise<void> {
+  const { client, names, request, lease, batches, later } = context;
+  const { destination, now, maxEvents, maxBytes, maxDelay, force } = request;
+  const limit = Math.min(maxEvents * wanted, waitingRowsCap);
+  const waiting = await client.query<{ seq: string; id: string; size: number; sent_at: string }>(
+    `SELECT seq, id, size, sent_at FROM ${names.table('events')}
+     WHERE destination = $1 AND partition = $2 AND batch_id IS NULL ORDER BY seq LIMIT $3`,
+    [destination, partition, limit],
+  );
+  const rows = waiting.rows;
+  // When the read stopped at the limit, more events wait than we saw; counts below are lower bounds.
+  const complete = rows.length < limit;
+  let bytesLeft = 0;
+  for (const row of rows) bytesLeft += row.size;
+
+  const formed: { id: string; firstSeq: string; eventIds: string[] }[] = [];
+  let index = 0;
+  while (formed.length < wanted && index < rows.length) {
+    const countLeft = rows.length - index;
+    const oldest = rows[index]!;
+    const ready = force || countLeft >= maxEvents || bytesLeft >= maxBytes || now - Number(oldest.sent_at) >= maxDelay;
+    if (!ready) {
+      later(complete ? Number(oldest.sent_at) + maxDelay : now);
+      break;
+    }
+    const eventIds: string[] = [];
+    let bytes = 0;
+    while (index < rows.length && eventIds.length < maxEvents) {
+      const row = rows[index]!;
+      if (eventIds.length > 0 && bytes + row.size > maxBytes) break;
+      eventIds.push(row.id);
+      bytes += row.size;
+      index += 1;
+    }
+    bytesLeft -= bytes;
+    formed.push({ id: createBatchId(destination, eventIds), firstSeq: oldest.seq, eventIds });
+  }
+  if (!complete && index >= rows.length && formed.length < wanted) later(now);
+  if (formed.length === 0) return;
+
+  const eventIds: string[] = [];
+  const eventBatchIds: string[] = [];
+  for (const batch of formed) {
+    for (const id of batch.eventIds) {
+      eventIds.push(id);
+      eventBatchIds.push(batch.id);
+    }
+  }
+  const result = await client.query<EventRow>(
+    `WITH new_batches AS (
+       INSERT INTO ${names.table('batches')} (id, destination, partition, first_seq, available_at, lease_until, lease_token, owner)
+       SELECT id, $1, $2, first_seq, $3, $4, $5, $6 FROM unnest($7::text[], $8::bigint[]) AS t(id, first_seq)
+     )
+     UPDATE ${names.table('events')} e SET batch_id = m.batch_id, attempts = e.attempts + 1
+     FROM unnest($9::text[], $10::text[]) AS m(id, batch_id)
+     WHERE e.id = m.id AND e.batch_id IS NULL
+     RETURNING e.seq, e.id, e.payload, e.size, e.sent_at, e.attempts, e.batch_id`,
+    [destination, partition, now, lease.until, lease.token, request.owner, formed.map((batch) => batch.id), formed.map((batch) => batch.firstSeq), eventIds, eventBatchIds],
+  );
+  if (result.rows.length !== eventIds.length) {
+    // Only possible if the partition lock was not respected; rolling back keeps every event in one batch.
+    throw new Error(`[egress] [postgres] batch formation raced: expected ${eventIds.length} events, took ${result.rows.length}`);
+  }
+  const order = new Map(formed.map((batch, position) => [batch.id, position]));
+  const rowsInOrder = result.rows.sort((a, b) => order.get(a.batch_id)! - order.get(b.batch_id)! || compareSeq(a.seq, b.seq));
+  pushBatches(batches, destination, partition, rowsInOrder);
+}
+
+/** Groups rows (sorted by batch, then by seq) into claimed batches. */
+function pushBatches(batches: ClaimedBatch[], destination: string, partition: string, rows: readonly EventRow[]): void {
+  let current: { id: string; events: QueuedEvent[] } | undefined;
+  for (const row of rows) {
+    if (!current || current.id !== row.batch_id) {
+      current = { id: row.batch_id, events: [] };
+      batches.push({ id: current.id, destination, partition, events: current.events });
+    }
+    current.events.push(toQueuedEvent(row, destination, partition));
+  }
+}
+
+export function toQueuedEvent(row: { id: string; payload: string; size: number; sent_at: string; attempts: number }, destination: string, partition: string): QueuedEvent {
+  return { id: row.id, destination, partition, payload: row.payload, size: row.size, sentAt: Number(row.sent_at), attempts: row.attempts };
+}
+
+function compareSeq(a: string, b: string): number {
+  const difference = BigInt(a) - BigInt(b);
+  return difference < 0n ? -1 : difference > 0n ? 1 : 0;
+}
