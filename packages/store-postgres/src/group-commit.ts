@@ -38,6 +38,27 @@ export class GroupCommit {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
+  private async writeGroup(group: readonly Pending[], events: readonly QueuedEvent[]): Promise<void> {
+    try {
+      await this.write(events);
+      for (const pending of group) pending.resolve();
+    } catch (error) {
+      if (group.length === 1) {
+        group[0]!.reject(error);
+        return;
+      }
+      // One bad call must not fail the calls that happened to share its write: write each alone.
+      await Promise.all(
+        group.map((pending) =>
+          this.write(pending.events).then(
+            () => pending.resolve(),
+            (alone: unknown) => pending.reject(alone),
+          ),
+        ),
+      );
+    }
+  }
+
   private drain(): void {
     while (this.writing < this.concurrency && this.queue.length > 0) {
       const group: Pending[] = [];
@@ -49,14 +70,7 @@ export class GroupCommit {
       }
       const events = group.length === 1 ? group[0]!.events : group.flatMap((pending) => pending.events);
       this.writing += 1;
-      this.write(events).then(
-        () => {
-          for (const pending of group) pending.resolve();
-        },
-        (error: unknown) => {
-          for (const pending of group) pending.reject(error);
-        },
-      ).finally(() => {
+      this.writeGroup(group, events).finally(() => {
         this.writing -= 1;
         this.drain();
         if (this.writing === 0 && this.queue.length === 0) for (const wake of this.idleWaiters.splice(0)) wake();
