@@ -44,14 +44,33 @@ export async function claimBatches(client: PoolClient, names: SchemaNames, reque
   const lockClass = partitionLockClassId(names.schema, request.destination);
 
   while (batches.length < request.maxBatches) {
+    // Partitions with work are found by skipping through the indexes one partition at a time, so
+    // the cost follows the number of active partitions, not the number of events or of partitions
+    // ever seen. A partition never served yet goes first.
     const candidates = await client.query<{ partition: string; locked: boolean }>(
-      `SELECT partition, pg_try_advisory_xact_lock($2::int, hashtext(partition)) AS locked
+      `WITH RECURSIVE waiting(partition) AS (
+         (SELECT partition FROM ${names.table('events')} WHERE destination = $1 AND batch_id IS NULL ORDER BY partition LIMIT 1)
+         UNION ALL
+         SELECT (SELECT e.partition FROM ${names.table('events')} e
+                 WHERE e.destination = $1 AND e.batch_id IS NULL AND e.partition > waiting.partition ORDER BY e.partition LIMIT 1)
+         FROM waiting WHERE waiting.partition IS NOT NULL
+       ), formed(partition) AS (
+         (SELECT partition FROM ${names.table('batches')} WHERE destination = $1 ORDER BY partition LIMIT 1)
+         UNION ALL
+         SELECT (SELECT b.partition FROM ${names.table('batches')} b
+                 WHERE b.destination = $1 AND b.partition > formed.partition ORDER BY b.partition LIMIT 1)
+         FROM formed WHERE formed.partition IS NOT NULL
+       ), active AS (
+         SELECT partition FROM waiting WHERE partition IS NOT NULL
+         UNION
+         SELECT partition FROM formed WHERE partition IS NOT NULL
+       )
+       SELECT partition, pg_try_advisory_xact_lock($2::int, hashtext(partition)) AS locked
        FROM (
-         SELECT p.partition FROM ${names.table('partitions')} p
-         WHERE p.destination = $1 AND p.partition <> ALL($3::text[])
-           AND (EXISTS (SELECT 1 FROM ${names.table('events')} e WHERE e.destination = p.destination AND e.partition = p.partition AND e.batch_id IS NULL)
-             OR EXISTS (SELECT 1 FROM ${names.table('batches')} b WHERE b.destination = p.destination AND b.partition = p.partition))
-         ORDER BY p.served_at, p.partition
+         SELECT active.partition FROM active
+         LEFT JOIN ${names.table('partitions')} p ON p.destination = $1 AND p.partition = active.partition
+         WHERE active.partition <> ALL($3::text[])
+         ORDER BY coalesce(p.served_at, 0), active.partition
          LIMIT $4 OFFSET 0
        ) AS candidates`,
       [request.destination, lockClass, seen, partitionsPerRound],
@@ -73,7 +92,9 @@ export async function claimBatches(client: PoolClient, names: SchemaNames, reque
   if (served.length > 0) {
     // Round-robin: the partitions just served go to the back of the line.
     await client.query(
-      `UPDATE ${names.table('partitions')} SET served_at = nextval('${names.sequence('serve_seq')}') WHERE destination = $1 AND partition = ANY($2::text[])`,
+      `INSERT INTO ${names.table('partitions')} (destination, partition, served_at)
+       SELECT $1, partition, nextval('${names.sequence('serve_seq')}') FROM unnest($2::text[]) AS partition
+       ON CONFLICT (destination, partition) DO UPDATE SET served_at = EXCLUDED.served_at`,
       [request.destination, served],
     );
   }

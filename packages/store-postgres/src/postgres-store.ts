@@ -44,6 +44,8 @@ export interface PostgresStoreOptions {
 const capacityRefreshMin = 1000;
 /** ...and at least this many times the last count took, so a large backlog is not scanned constantly. */
 const capacityRefreshFactor = 50;
+/** How often a store deletes the round-robin rows of partitions that have nothing queued. */
+const partitionPruneInterval = 10 * 60_000;
 /**
  * One write in flight at a time keeps events in the order `enqueue` was called (a later call never
  * commits first); calls that arrive meanwhile share the next write, which is where the speed comes from.
@@ -138,6 +140,7 @@ class PostgresStore implements Store {
   private reservedEvents = 0;
   private reservedBytes = 0;
   private refreshTimer: NodeJS.Timeout | undefined;
+  private partitionsPrunedAt = Date.now();
   private opened = false;
   private closed = false;
 
@@ -200,16 +203,13 @@ class PostgresStore implements Store {
     }
   }
 
-  /** One statement: register partitions, insert events in order, notify listening workers at commit. */
+  /** One statement: insert the events in order and notify listening workers at commit. */
   private async write(events: readonly QueuedEvent[]): Promise<void> {
     const { table } = this.names;
     await this.pool.query(
       `WITH input AS (
          SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::bigint[], $7::int[])
            WITH ORDINALITY AS t(id, destination, partition, payload, size, sent_at, attempts, position)
-       ), registered AS (
-         INSERT INTO ${table('partitions')} (destination, partition)
-         SELECT DISTINCT destination, partition FROM input ON CONFLICT DO NOTHING
        ), notified AS (
          SELECT pg_notify($8, $9 || ' ' || destination) FROM (SELECT DISTINCT destination FROM input) AS destinations
        )
@@ -378,8 +378,6 @@ class PostgresStore implements Store {
       `WITH moved AS (
          DELETE FROM ${table('dead_letters')} WHERE ($1::text[] IS NULL OR id = ANY($1)) AND ($2::text IS NULL OR destination = $2)
          RETURNING id, destination, partition, payload, size
-       ), registered AS (
-         INSERT INTO ${table('partitions')} (destination, partition) SELECT DISTINCT destination, partition FROM moved ON CONFLICT DO NOTHING
        ), queued AS (
          INSERT INTO ${table('events')} (id, destination, partition, payload, size, sent_at, attempts)
          SELECT id, destination, partition, payload, size, $3, 0 FROM moved ORDER BY id
@@ -462,6 +460,18 @@ class PostgresStore implements Store {
       this.heldBytes = Number(result.rows[0]!.bytes);
     } catch {
       // Keep the local estimate; the next count may succeed.
+    }
+    if (Date.now() - this.partitionsPrunedAt >= partitionPruneInterval) {
+      this.partitionsPrunedAt = Date.now();
+      // Rows of partitions that have gone quiet only order the round-robin; a partition that gets
+      // events again simply starts at the front.
+      await this.pool
+        .query(
+          `DELETE FROM ${table('partitions')} p
+           WHERE NOT EXISTS (SELECT 1 FROM ${table('events')} e WHERE e.destination = p.destination AND e.partition = p.partition)
+             AND NOT EXISTS (SELECT 1 FROM ${table('batches')} b WHERE b.destination = p.destination AND b.partition = p.partition)`,
+        )
+        .catch(() => undefined);
     }
     if (this.closed) return;
     const delay = Math.max(capacityRefreshMin, (Date.now() - started) * capacityRefreshFactor);

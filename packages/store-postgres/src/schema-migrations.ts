@@ -20,7 +20,7 @@ const migrations: readonly Migration[] = [
     statements: ({ table, sequence }) => [
       `CREATE SEQUENCE ${sequence('event_seq')}`,
       `CREATE SEQUENCE ${sequence('serve_seq')}`,
-      // One row per destination and partition: the claim path locks it and serves them round-robin.
+      // When each partition was last served, for round-robin; a partition without a row goes first.
       `CREATE TABLE ${table('partitions')} (
         destination text NOT NULL,
         partition text NOT NULL,
