@@ -192,7 +192,7 @@ async function formFromWaiting(context: PartitionContext, partition: string, wan
   let bytesLeft = 0;
   for (const row of rows) bytesLeft += row.size;
 
-  const formed: { id: string; firstSeq: string; eventIds: string[] }[] = [];
+  const formed: { id: string; firstSeq: string; eventSeqs: string[] }[] = [];
   let index = 0;
   while (formed.length < wanted && index < rows.length) {
     const countLeft = rows.length - index;
@@ -203,42 +203,60 @@ async function formFromWaiting(context: PartitionContext, partition: string, wan
       break;
     }
     const eventIds: string[] = [];
+    const eventSeqs: string[] = [];
     let bytes = 0;
     while (index < rows.length && eventIds.length < maxEvents) {
       const row = rows[index]!;
       if (eventIds.length > 0 && bytes + row.size > maxBytes) break;
       eventIds.push(row.id);
+      eventSeqs.push(row.seq);
       bytes += row.size;
       index += 1;
     }
     bytesLeft -= bytes;
-    formed.push({ id: createBatchId(destination, eventIds), firstSeq: oldest.seq, eventIds });
+    formed.push({ id: createBatchId(destination, eventIds), firstSeq: oldest.seq, eventSeqs });
   }
   if (!complete && index >= rows.length && formed.length < wanted) later(now);
   if (formed.length === 0) return;
 
-  const eventIds: string[] = [];
+  const eventSeqs: string[] = [];
   const eventBatchIds: string[] = [];
   for (const batch of formed) {
-    for (const id of batch.eventIds) {
-      eventIds.push(id);
+    for (const seq of batch.eventSeqs) {
+      eventSeqs.push(seq);
       eventBatchIds.push(batch.id);
     }
   }
+  // Joined on seq within the partition's range of waiting events, so the work follows the size
+  // of the batches formed, not the size of the backlog.
   const result = await client.query<EventRow>(
     `WITH new_batches AS (
        INSERT INTO ${names.table('batches')} (id, destination, partition, first_seq, available_at, lease_until, lease_token, owner)
        SELECT id, $1, $2, first_seq, $3, $4, $5, $6 FROM unnest($7::text[], $8::bigint[]) AS t(id, first_seq)
      )
      UPDATE ${names.table('events')} e SET batch_id = m.batch_id, attempts = e.attempts + 1
-     FROM unnest($9::text[], $10::text[]) AS m(id, batch_id)
-     WHERE e.id = m.id AND e.batch_id IS NULL
+     FROM unnest($9::bigint[], $10::text[]) AS m(seq, batch_id)
+     WHERE e.destination = $1 AND e.partition = $2 AND e.batch_id IS NULL
+       AND e.seq BETWEEN $11 AND $12 AND e.seq = m.seq
      RETURNING e.seq, e.id, e.payload, e.size, e.sent_at, e.attempts, e.batch_id`,
-    [destination, partition, now, lease.until, lease.token, request.owner, formed.map((batch) => batch.id), formed.map((batch) => batch.firstSeq), eventIds, eventBatchIds],
+    [
+      destination,
+      partition,
+      now,
+      lease.until,
+      lease.token,
+      request.owner,
+      formed.map((batch) => batch.id),
+      formed.map((batch) => batch.firstSeq),
+      eventSeqs,
+      eventBatchIds,
+      eventSeqs[0],
+      eventSeqs[eventSeqs.length - 1],
+    ],
   );
-  if (result.rows.length !== eventIds.length) {
+  if (result.rows.length !== eventSeqs.length) {
     // Only possible if the partition lock was not respected; rolling back keeps every event in one batch.
-    throw new Error(`[egress] [postgres] batch formation raced: expected ${eventIds.length} events, took ${result.rows.length}`);
+    throw new Error(`[egress] [postgres] batch formation raced: expected ${eventSeqs.length} events, took ${result.rows.length}`);
   }
   const order = new Map(formed.map((batch, position) => [batch.id, position]));
   const rowsInOrder = result.rows.sort((a, b) => order.get(a.batch_id)! - order.get(b.batch_id)! || compareSeq(a.seq, b.seq));
