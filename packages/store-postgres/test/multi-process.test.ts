@@ -102,7 +102,7 @@ describe.skipIf(!postgresUrl)('postgres store with producer and worker processes
       let held: Delivery | undefined;
       const sink = startSink((delivery, deliveries) => {
         if (held || delivery.worker !== victim) return false;
-        if (deliveries.filter((other) => other.worker === victim).length < 3) return false;
+        if (deliveries.filter((other) => other.worker === victim).length < 2) return false;
         held = delivery;
         return true;
       });
