@@ -176,17 +176,16 @@ class PostgresStore implements Store {
     this.opened = true;
   }
 
+  /** The engine counts the events it has accepted and not yet committed itself, so those in `enqueue` now are not added again here. */
   admit(events: number, bytes: number): boolean {
-    return (
-      this.heldEvents + this.reservedEvents + events <= this.options.maxEvents && this.heldBytes + this.reservedBytes + bytes <= this.options.maxBytes
-    );
+    return this.heldEvents + events <= this.options.maxEvents && this.heldBytes + bytes <= this.options.maxBytes;
   }
 
   async enqueue(events: readonly QueuedEvent[]): Promise<void> {
     if (events.length === 0) return;
     let bytes = 0;
     for (const event of events) bytes += event.size;
-    if (!this.admit(events.length, bytes)) {
+    if (!this.admit(this.reservedEvents + events.length, this.reservedBytes + bytes)) {
       throw new EgressCapacityError(
         `postgres store is full (about ${this.heldEvents + this.reservedEvents} of ${this.options.maxEvents} events, ${this.heldBytes + this.reservedBytes} of ${this.options.maxBytes} bytes)`,
       );
