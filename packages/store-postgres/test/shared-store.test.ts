@@ -132,6 +132,23 @@ describe.skipIf(!postgresUrl)('postgres store shared by several processes', () =
     stopProducer();
   });
 
+  test('a listener whose connection is cut wakes its subscribers, listens again and hears later work', async () => {
+    const schema = randomSchema();
+    const [producer, worker] = await Promise.all([openStore(schema, { pollInterval: 3_600_000 }), openStore(schema, { pollInterval: 3_600_000 })]);
+    const heard: (string | undefined)[] = [];
+    const stop = worker!.subscribe!((destination) => heard.push(destination));
+    const listeners = () => query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE query LIKE 'LISTEN "egress_work:${schema}"%'`);
+    await until(async () => (await listeners()).length === 1);
+    const [{ pid }] = (await listeners()) as [{ pid: number }];
+    await query('SELECT pg_terminate_backend($1)', [pid]);
+    // Work may have been announced while nobody listened, so subscribers are woken at once.
+    await until(() => heard.includes(undefined));
+    await until(async () => (await listeners()).some((row) => row.pid !== pid));
+    await producer!.enqueue(events(1, { destination: 'after-reconnect' }));
+    await until(() => heard.includes('after-reconnect'));
+    stop();
+  });
+
   test('the slow poll wakes subscribers when no notification comes', async () => {
     const store = await openStore(randomSchema(), { pollInterval: 50 });
     const heard: (string | undefined)[] = [];
