@@ -1,7 +1,7 @@
 // The PostgreSQL store against naive queues on the same server, in the same run:
-// 1. enqueue: committed events per second through `egress.send` (producer role) and through
-//    `store.enqueue` called by many concurrent units of work, beside one INSERT transaction per
-//    event (sequential, and from 16 connections at once);
+// 1. enqueue: committed events per second through `egress.send` (producer role), through
+//    `store.enqueue` called by many concurrent callers and through concurrent `egress.run()` units of
+//    work, beside one INSERT transaction per event (sequential, and from 16 connections at once);
 // 2. enqueue to delivery: `send` until a no-op destination has everything, beside a naive queue
 //    (one INSERT transaction per event, one DELETE ... FOR UPDATE SKIP LOCKED transaction per event).
 // Needs EGRESS_BENCH_POSTGRES_URL or EGRESS_TEST_POSTGRES_URL; every table lives in a random schema
@@ -56,6 +56,28 @@ async function enqueueThroughSend(): Promise<number> {
     if (index % 100 === 99) await new Promise((resolve) => setImmediate(resolve));
   }
   await Promise.all(receipts.map((receipt) => receipt.committed()));
+  const elapsed = performance.now() - started;
+  await egress.close();
+  return elapsed;
+}
+
+/** `egress.run()` units of work of one event each, 64 at a time, as concurrent request handlers would. */
+async function enqueueThroughRuns(): Promise<number> {
+  const store = postgresStore({ connectionString: url!, schema: freshSchema('runs') });
+  const egress = createEgress({ role: 'producer', destinations: [noopDestination(() => {})], store, logger: silentLogger });
+  await egress.ready();
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrentUnits }, async () => {
+      while (next < naiveEvents) {
+        const index = next++;
+        await egress.run(async (send) => {
+          send.noop(payload(index));
+        });
+      }
+    }),
+  );
   const elapsed = performance.now() - started;
   await egress.close();
   return elapsed;
@@ -186,6 +208,7 @@ try {
   const naiveConcurrentMs = await naiveEnqueueConcurrent();
   const sendMs = await enqueueThroughSend();
   const unitsMs = await enqueueConcurrentCalls();
+  const runsMs = await enqueueThroughRuns();
   const naiveDeliveryMs = await naiveToDelivery();
   const deliveryMs = await sendToDelivery();
 
@@ -194,6 +217,7 @@ try {
     naiveConcurrent16: { events: naiveEvents, milliseconds: Math.round(naiveConcurrentMs), eventsPerSecond: rate(naiveEvents, naiveConcurrentMs) },
     egressSend: { events, milliseconds: Math.round(sendMs), eventsPerSecond: rate(events, sendMs) },
     storeEnqueue64Callers: { events, milliseconds: Math.round(unitsMs), eventsPerSecond: rate(events, unitsMs) },
+    egressRun64Units: { events: naiveEvents, milliseconds: Math.round(runsMs), eventsPerSecond: rate(naiveEvents, runsMs) },
   };
   const delivery = {
     naive: { events: naiveEvents, milliseconds: Math.round(naiveDeliveryMs), eventsPerSecond: rate(naiveEvents, naiveDeliveryMs) },
@@ -208,6 +232,7 @@ try {
       sendVsNaiveSequential: ratio(enqueue.egressSend.eventsPerSecond, enqueue.naiveSequential.eventsPerSecond),
       storeEnqueueVsNaiveSequential: ratio(enqueue.storeEnqueue64Callers.eventsPerSecond, enqueue.naiveSequential.eventsPerSecond),
       sendVsNaiveConcurrent: ratio(enqueue.egressSend.eventsPerSecond, enqueue.naiveConcurrent16.eventsPerSecond),
+      runUnitsVsNaiveSequential: ratio(enqueue.egressRun64Units.eventsPerSecond, enqueue.naiveSequential.eventsPerSecond),
       deliveryVsNaive: ratio(delivery.egress.eventsPerSecond, delivery.naive.eventsPerSecond),
     },
   };
@@ -217,10 +242,12 @@ try {
     'naive enqueue: 1 INSERT tx per event, 16 connections': enqueue.naiveConcurrent16,
     'egress send (producer role), committed': enqueue.egressSend,
     [`store.enqueue, ${concurrentUnits} concurrent callers of 1 event`]: enqueue.storeEnqueue64Callers,
+    [`egress.run() of 1 event, ${concurrentUnits} units at once`]: enqueue.egressRun64Units,
     'naive queue: insert tx + delete tx per event (baseline)': delivery.naive,
     'egress send -> no-op destination (flush)': delivery.egress,
   });
   console.log(`enqueue: egress send ${result.ratios.sendVsNaiveSequential}x the naive baseline (target >= 10x); store.enqueue from ${concurrentUnits} callers ${result.ratios.storeEnqueueVsNaiveSequential}x; send vs 16-connection naive ${result.ratios.sendVsNaiveConcurrent}x`);
+  console.log(`units of work: ${concurrentUnits} concurrent egress.run() of one event each commit ${result.ratios.runUnitsVsNaiveSequential}x the naive baseline (the engine commits units one after another)`);
   console.log(`enqueue to delivery: ${result.ratios.deliveryVsNaive}x the naive queue`);
   mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
   writeFileSync(new URL('./results/store-postgres.json', import.meta.url), `${JSON.stringify(result, null, 2)}\n`);
