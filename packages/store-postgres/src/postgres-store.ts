@@ -242,6 +242,24 @@ class PostgresStore implements Store {
     const token = this.leases.get(claimed.id);
     this.leases.delete(claimed.id);
     const { table } = this.names;
+    const delivered = new Set(settlement.delivered);
+    if (!settlement.retry && settlement.dead.length === 0 && claimed.events.every((event) => delivered.has(event.id))) {
+      // The common case in one statement: the batch and its events leave together.
+      const result = await this.pool.query<{ count: string; bytes: string }>(
+        `WITH batch AS (
+           SELECT id FROM ${table('batches')} WHERE id = $1 AND ($2::text IS NULL OR lease_token = $2) FOR UPDATE
+         ), removed AS (
+           DELETE FROM ${table('events')} e USING batch WHERE e.batch_id = batch.id RETURNING e.size
+         ), dropped AS (
+           DELETE FROM ${table('batches')} b USING batch WHERE b.id = batch.id
+         )
+         SELECT count(*) AS count, coalesce(sum(size), 0) AS bytes FROM removed`,
+        [claimed.id, token ?? null],
+      );
+      this.heldEvents = Math.max(0, this.heldEvents - Number(result.rows[0]!.count));
+      this.heldBytes = Math.max(0, this.heldBytes - Number(result.rows[0]!.bytes));
+      return;
+    }
     const removed = await this.transaction(async (client) => {
       const batch = await client.query<{ lease_token: string | null }>(`SELECT lease_token FROM ${table('batches')} WHERE id = $1 FOR UPDATE`, [claimed.id]);
       const row = batch.rows[0];

@@ -97,15 +97,20 @@ describe.skipIf(!postgresUrl)('postgres store shared by several processes', () =
     const queued = events(3);
     await slow!.enqueue(queued);
     const [stale] = (await slow!.claim(request({ maxEvents: 10, leaseMs: 1000 }))).batches;
-    const [taken] = (await other!.claim(request({ now: t0 + 1001, maxEvents: 10 }))).batches;
+    const [taken] = (await other!.claim(request({ now: t0 + 1001, maxEvents: 10, leaseMs: 1000 }))).batches;
     expect(taken!.id).toBe(stale!.id);
     expect(taken!.events.map((event) => event.attempts)).toEqual([2, 2, 2]);
 
-    await slow!.settle(stale!, { delivered: [], dead: queued.map((event) => ({ eventId: event.id, error: { name: 'PermanentError', message: 'late', at: t0 } })) });
+    await slow!.settle(stale!, { delivered: queued.map((event) => event.id), dead: [] });
+    expect(await other!.eventState(queued[0]!.id)).toBe('pending');
+    const [again] = (await slow!.claim(request({ now: t0 + 2002, maxEvents: 10, leaseMs: 1000 }))).batches;
+    const [taken2] = (await other!.claim(request({ now: t0 + 3003, maxEvents: 10 }))).batches;
+    expect(taken2!.id).toBe(again!.id);
+    await slow!.settle(again!, { delivered: [], dead: queued.map((event) => ({ eventId: event.id, error: { name: 'PermanentError', message: 'late', at: t0 } })) });
     expect(await other!.eventState(queued[0]!.id)).toBe('pending');
     expect(await other!.listDead({})).toEqual([]);
 
-    await other!.settle(taken!, { delivered: queued.map((event) => event.id), dead: [] });
+    await other!.settle(taken2!, { delivered: queued.map((event) => event.id), dead: [] });
     expect(await slow!.eventState(queued[0]!.id)).toBe('gone');
   });
 
