@@ -222,7 +222,8 @@ class PostgresStore implements Store {
         events.map((event) => event.destination),
         events.map((event) => event.partition),
         events.map((event) => event.payload),
-        events.map((event) => event.size),
+        // Sizes are whole bytes in the table; an adapter that measures fractions is rounded up.
+        events.map((event) => Math.max(0, Math.ceil(event.size))),
         events.map((event) => event.sentAt),
         events.map((event) => event.attempts),
         this.names.channel,
