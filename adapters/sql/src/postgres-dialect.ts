@@ -1,0 +1,98 @@
+import { errorCode, toBuffer, type ColumnDescription, type Dialect, type ErrorClass } from './dialect.js';
+import { textOf, type ValueKind } from './value-kind.js';
+
+const columnTypes: Record<ValueKind, string> = {
+  number: 'double precision',
+  boolean: 'boolean',
+  date: 'date',
+  timestamp: 'timestamp',
+  timestamptz: 'timestamptz',
+  json: 'jsonb',
+  bytes: 'bytea',
+  text: 'text',
+};
+
+// `format_type()` spellings, with any precision removed.
+const kindsByType: Record<string, ValueKind> = {
+  'double precision': 'number',
+  boolean: 'boolean',
+  date: 'date',
+  'timestamp without time zone': 'timestamp',
+  'timestamp with time zone': 'timestamptz',
+  jsonb: 'json',
+  json: 'json',
+  bytea: 'bytes',
+  text: 'text',
+  'character varying': 'text',
+};
+
+interface PgConnection {
+  query(config: { text: string; values: unknown[] }): Promise<{ rows: Record<string, unknown>[] }>;
+}
+
+export const postgresDialect: Dialect = {
+  name: 'postgresql',
+  maxParameters: 65_535,
+  maxStatementCharacters: 256 * 1024 * 1024,
+  foldsColumnNames: false,
+  widensColumns: true,
+  begin: 'BEGIN',
+  tableOptions: '',
+  quote: (identifier) => `"${identifier.replace(/"/g, '""')}"`,
+  placeholder: (index) => `$${index + 1}`,
+  columnType: (kind) => columnTypes[kind],
+  systemColumns(eventIdColumn, sentAtColumn) {
+    return `${this.quote(eventIdColumn)} uuid PRIMARY KEY, ${this.quote(sentAtColumn)} timestamptz NOT NULL`;
+  },
+  ignoreDuplicates(eventIdColumn) {
+    return ` ON CONFLICT (${this.quote(eventIdColumn)}) DO NOTHING`;
+  },
+  sentAt: (milliseconds) => new Date(milliseconds).toISOString(),
+  encode(value, column) {
+    if (value === null || value === undefined) return null;
+    if (column === 'text') return textOf(value);
+    if (value instanceof Uint8Array) return toBuffer(value);
+    // Always JSON text: `pg` would turn an array into a PostgreSQL array literal.
+    if (typeof value === 'object') return JSON.stringify(value);
+    return value;
+  },
+  async describeTable(execute, table) {
+    const rows = await execute(
+      `SELECT a.attname AS name, format_type(a.atttypid, NULL) AS type FROM pg_attribute a
+        WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped`,
+      [this.quote(table)],
+    );
+    if (rows.length === 0) return undefined;
+    return rows.map((row): ColumnDescription => ({ name: String(row.name), kind: kindsByType[String(row.type)] ?? 'other' }));
+  },
+  addColumns(table, columns) {
+    const clauses = columns.map((column) => `ADD COLUMN IF NOT EXISTS ${this.quote(column.name)} ${columnTypes[column.kind]}`);
+    return [`ALTER TABLE ${this.quote(table)} ${clauses.join(', ')}`];
+  },
+  widenToText(table, column) {
+    const quoted = this.quote(column);
+    return `ALTER TABLE ${this.quote(table)} ALTER COLUMN ${quoted} TYPE text USING ${quoted}::text`;
+  },
+  async run(connection, sql, values) {
+    const result = await (connection as PgConnection).query({ text: sql, values: values as unknown[] });
+    // A multi-statement string answers with an array of results; this destination never sends one.
+    return result.rows ?? [];
+  },
+  classify: classifyPostgresError,
+};
+
+function classifyPostgresError(error: unknown, statement: 'ddl' | 'dml'): ErrorClass {
+  const code = errorCode(error);
+  // SQLSTATE codes are five characters; anything else is a Node.js or driver error (connection refused, reset, terminated).
+  if (code === undefined || code.length !== 5) return 'retryable';
+  if (code === '42P01' || code === '42703') return 'stale-schema';
+  // 23505 on the catalog (`pg_type_typname_nsp_index`) is how two concurrent CREATE TABLE IF NOT EXISTS collide.
+  if (code === '42P07' || code === '42701' || code === '42710' || (statement === 'ddl' && code === '23505')) return 'schema-race';
+  const errorClass = code.slice(0, 2);
+  if (errorClass === '22' || errorClass === '23') return 'row';
+  // Missing privileges are fixed by an operator, not by changing the event: keep it queued.
+  if (code === '42501') return 'retryable';
+  if (errorClass === '42' || errorClass === '0A' || errorClass === '54') return 'permanent';
+  // 08 connection, 40 serialization/deadlock, 53 resources, 55P03 lock timeout, 57 shutdown/cancel, 58 system, XX internal.
+  return 'retryable';
+}

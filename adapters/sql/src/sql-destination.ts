@@ -1,0 +1,176 @@
+import {
+  EgressConfigurationError,
+  PermanentError,
+  RetryableError,
+  defineDestination,
+  silentLogger,
+  type Batch,
+  type DeliveryReport,
+  type Destination,
+  type Logger,
+} from '@egress/core';
+import knexFactory, { type Knex } from 'knex';
+import { withConnection } from './database-connection.js';
+import { databaseMessage, type ColumnDescription, type Dialect } from './dialect.js';
+import { mysqlDialect } from './mysql-dialect.js';
+import { postgresDialect } from './postgres-dialect.js';
+import { RowWriter, type PreparedRow, type RowFailure } from './row-writer.js';
+import { sqlInputSchema, type SqlInput, type SqlPayload } from './sql-input.js';
+import { sqliteDialect } from './sqlite-dialect.js';
+import { TableSchemas } from './table-schemas.js';
+import { kindOf, mergeKinds, type ValueKind } from './value-kind.js';
+
+export interface SqlOptions<Name extends string = 'sql'> {
+  /** A knex instance (the application keeps it and closes it) or a knex configuration (the destination opens its own pool and closes it at `close()`); client `pg`, `mysql2` or `better-sqlite3`. */
+  knex: Knex | Knex.Config;
+  /** The `$send.<name>` this destination answers to, to write to several databases; `sql` by default. */
+  name?: Name;
+}
+
+const dialectsByDriver: Record<string, Dialect> = {
+  pg: postgresDialect,
+  mysql2: mysqlDialect,
+  'better-sqlite3': sqliteDialect,
+};
+const clientAliases: Record<string, string> = { pg: 'pg', postgres: 'pg', postgresql: 'pg', mysql2: 'mysql2', 'better-sqlite3': 'better-sqlite3' };
+
+/**
+ * Appends each `$send.sql({ table, payload })` as one row of `table` in PostgreSQL, MySQL/MariaDB
+ * or SQLite. Tables are created on first use and widened as new fields appear; every row carries
+ * its event id under a unique constraint, so a retried batch inserts nothing twice.
+ */
+export function sql<const Name extends string = 'sql'>(options: SqlOptions<Name>): Destination<Name, SqlInput, SqlPayload> {
+  const label = `[${options?.name ?? 'sql'}]`;
+  if (typeof options !== 'object' || options === null || options.knex === undefined || options.knex === null) {
+    throw new EgressConfigurationError('Missing required option (a knex instance or a knex configuration)', `${label} option "knex"`);
+  }
+  const { knex, owned } = openKnex(options.knex, label);
+  const dialect = dialectFor(knex, label);
+  let logger: Logger = silentLogger;
+  const schemas = new TableSchemas(dialect, () => logger);
+
+  async function deliverTable(table: string, events: Batch<SqlPayload>['events'], signal: AbortSignal): Promise<RowFailure[]> {
+    const needed = neededColumns(events);
+    return withConnection(knex, dialect, signal, async (execute, connection) => {
+      for (let attempt = 1; ; attempt += 1) {
+        try {
+          const columns = await schemas.prepare(execute, table, needed);
+          const used = [...needed.keys()].map((field) => columns.get(schemas.key(field))!);
+          const writer = new RowWriter(dialect, table, used);
+          return await writer.write(connection, prepareRows(dialect, events, needed, used));
+        } catch (error) {
+          // The table or a column vanished or changed behind our back: read the schema again, once.
+          if (attempt === 1 && !RetryableError.isInstance(error) && dialect.classify(error, 'dml') === 'stale-schema') {
+            schemas.forget(table);
+            continue;
+          }
+          schemas.forget(table);
+          throw outcome(error, table, dialect);
+        }
+      }
+    });
+  }
+
+  return defineDestination({
+    name: (options.name ?? 'sql') as Name,
+    input: sqlInputSchema,
+    // Pipedream writes once a minute; a few seconds keeps rows fresh while one INSERT still carries
+    // thousands of them. Attempts are bounded by age (a day), not by count: a database down for
+    // hours loses nothing.
+    defaults: {
+      batch: { maxEvents: 5000, maxDelay: '5s', maxBytes: '8MiB' },
+      retry: { maxAttempts: 100_000, initialDelay: '1s', maxDelay: '1m', maxAge: '1d' },
+      concurrency: 4,
+      timeout: '2m',
+    },
+    limits: { maxEvents: 100_000, maxBytes: 256 * 1024 * 1024 },
+    partition: (payload) => payload.table,
+    async deliver(batch, context): Promise<DeliveryReport | void> {
+      const tables = new Map<string, Batch<SqlPayload>['events'][number][]>();
+      for (const event of batch.events) {
+        const group = tables.get(event.payload.table);
+        if (group) group.push(event);
+        else tables.set(event.payload.table, [event]);
+      }
+      const failures: RowFailure[] = [];
+      for (const [table, events] of tables) failures.push(...(await deliverTable(table, events, context.signal)));
+      if (failures.length > 0) return { failures };
+    },
+    start(context) {
+      logger = context.logger;
+    },
+    async stop() {
+      if (owned) await knex.destroy();
+    },
+    async health() {
+      try {
+        await withConnection(knex, dialect, undefined, (execute) => execute('SELECT 1'));
+        return { ok: true, message: `${dialect.name} reachable` };
+      } catch (error) {
+        return { ok: false, message: databaseMessage(error) };
+      }
+    },
+  });
+}
+
+function dialectFor(knex: Knex, label: string): Dialect {
+  const dialect = dialectsByDriver[knex.client.driverName];
+  if (dialect === undefined) {
+    throw new EgressConfigurationError(`knex client "${knex.client.driverName}" is not supported (expected pg, mysql2 or better-sqlite3)`, `${label} option "knex"`);
+  }
+  return dialect;
+}
+
+function openKnex(given: Knex | Knex.Config, label: string): { knex: Knex; owned: boolean } {
+  if (typeof given === 'function' && typeof (given as Knex).client === 'object') return { knex: given as Knex, owned: false };
+  if (typeof given !== 'object') {
+    throw new EgressConfigurationError(`expected a knex instance or a knex configuration, got ${typeof given}`, `${label} option "knex"`);
+  }
+  const client = typeof given.client === 'string' ? clientAliases[given.client] : undefined;
+  if (client === undefined) {
+    throw new EgressConfigurationError(`"client" must be "pg", "mysql2" or "better-sqlite3", got ${JSON.stringify(given.client)}`, `${label} option "knex"`);
+  }
+  try {
+    return { knex: knexFactory({ ...given, client, useNullAsDefault: true }), owned: true };
+  } catch (error) {
+    throw new EgressConfigurationError(databaseMessage(error), `${label} option "knex"`, { cause: error });
+  }
+}
+
+/** The column kind each field needs across the batch; fields only ever null need none yet. */
+function neededColumns(events: Batch<SqlPayload>['events']): Map<string, ValueKind> {
+  const needed = new Map<string, ValueKind>();
+  for (const event of events) {
+    const payload = event.payload.payload;
+    for (const field in payload) {
+      const kind = kindOf(payload[field]);
+      if (kind === undefined) continue;
+      const merged = mergeKinds(needed.get(field), kind);
+      if (merged !== undefined) needed.set(field, merged);
+    }
+  }
+  return needed;
+}
+
+function prepareRows(dialect: Dialect, events: Batch<SqlPayload>['events'], needed: ReadonlyMap<string, ValueKind>, columns: readonly ColumnDescription[]): PreparedRow[] {
+  const fields = [...needed.keys()];
+  return events.map((event) => {
+    const payload = event.payload.payload;
+    const values: unknown[] = [event.id, dialect.sentAt(event.sentAt)];
+    let characters = 64;
+    for (let index = 0; index < fields.length; index += 1) {
+      const value = dialect.encode(payload[fields[index]!], columns[index]!.kind);
+      characters += typeof value === 'string' ? value.length : value instanceof Uint8Array ? value.byteLength * 2 : 8;
+      values.push(value);
+    }
+    return { eventId: event.id, values, characters };
+  });
+}
+
+function outcome(error: unknown, table: string, dialect: Dialect): Error {
+  if (RetryableError.isInstance(error) || PermanentError.isInstance(error)) return error;
+  const message = `[sql] ${table}: ${databaseMessage(error)}`;
+  const kind = dialect.classify(error, 'dml');
+  if (kind === 'permanent' || kind === 'row') return new PermanentError(message, { cause: error });
+  return new RetryableError(message, { cause: error });
+}
