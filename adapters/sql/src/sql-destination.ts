@@ -44,31 +44,32 @@ export function sql<const Name extends string = 'sql'>(options: SqlOptions<Name>
   if (typeof options !== 'object' || options === null || options.knex === undefined || options.knex === null) {
     throw new EgressConfigurationError('Missing required option (a knex instance or a knex configuration)', `${label} option "knex"`);
   }
-  const { knex, owned } = openKnex(options.knex, label);
-  const dialect = dialectFor(knex, label);
   let logger: Logger = silentLogger;
+  const { knex, owned } = openKnex(options.knex, label, () => logger);
+  const dialect = dialectFor(knex, label);
   const schemas = new TableSchemas(dialect, () => logger);
 
   async function deliverTable(table: string, events: Batch<SqlPayload>['events'], signal: AbortSignal): Promise<RowFailure[]> {
     const needed = neededColumns(events);
-    return withConnection(knex, dialect, signal, async (execute, connection) => {
-      for (let attempt = 1; ; attempt += 1) {
-        try {
-          const columns = await schemas.prepare(execute, table, needed);
-          const used = [...needed.keys()].map((field) => columns.get(schemas.key(field))!);
-          const writer = new RowWriter(dialect, table, used);
-          return await writer.write(connection, prepareRows(dialect, events, needed, used));
-        } catch (error) {
-          // The table or a column vanished or changed behind our back: read the schema again, once.
-          if (attempt === 1 && !RetryableError.isInstance(error) && dialect.classify(error, 'dml') === 'stale-schema') {
+    try {
+      return await withConnection(knex, dialect, signal, async (execute, connection) => {
+        for (let attempt = 1; ; attempt += 1) {
+          try {
+            const columns = await schemas.prepare(execute, table, needed);
+            const used = [...needed.keys()].map((field) => columns.get(schemas.key(field))!);
+            const writer = new RowWriter(dialect, table, used);
+            return await writer.write(connection, prepareRows(dialect, events, needed, used));
+          } catch (error) {
+            // The table or a column vanished or changed behind our back: read the schema again, once.
             schemas.forget(table);
-            continue;
+            if (attempt === 1 && !RetryableError.isInstance(error) && dialect.classify(error, 'dml') === 'stale-schema') continue;
+            throw error;
           }
-          schemas.forget(table);
-          throw outcome(error, table, dialect);
         }
-      }
-    });
+      });
+    } catch (error) {
+      throw outcome(error, table, dialect);
+    }
   }
 
   return defineDestination({
@@ -121,7 +122,7 @@ function dialectFor(knex: Knex, label: string): Dialect {
   return dialect;
 }
 
-function openKnex(given: Knex | Knex.Config, label: string): { knex: Knex; owned: boolean } {
+function openKnex(given: Knex | Knex.Config, label: string, logger: () => Logger): { knex: Knex; owned: boolean } {
   if (typeof given === 'function' && typeof (given as Knex).client === 'object') return { knex: given as Knex, owned: false };
   if (typeof given !== 'object') {
     throw new EgressConfigurationError(`expected a knex instance or a knex configuration, got ${typeof given}`, `${label} option "knex"`);
@@ -131,7 +132,15 @@ function openKnex(given: Knex | Knex.Config, label: string): { knex: Knex; owned
     throw new EgressConfigurationError(`"client" must be "pg", "mysql2" or "better-sqlite3", got ${JSON.stringify(given.client)}`, `${label} option "knex"`);
   }
   try {
-    return { knex: knexFactory({ ...given, client, useNullAsDefault: true }), owned: true };
+    // knex prints pool errors (every refused connection while the database is down) to the console
+    // unless told otherwise; they belong in the application's logger, and the outcome is reported anyway.
+    const log = {
+      warn: (message: unknown) => logger().debug({ destination: 'sql', detail: String(message) }, 'knex warning'),
+      error: (message: unknown) => logger().warn({ destination: 'sql', detail: String(message) }, 'knex error'),
+      deprecate: (method: unknown, alternative: unknown) => logger().debug({ destination: 'sql', method, alternative }, 'knex deprecation'),
+      debug: () => {},
+    };
+    return { knex: knexFactory({ log, ...given, client, useNullAsDefault: true }), owned: true };
   } catch (error) {
     throw new EgressConfigurationError(databaseMessage(error), `${label} option "knex"`, { cause: error });
   }

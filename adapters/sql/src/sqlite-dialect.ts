@@ -1,5 +1,5 @@
 import { databaseMessage, errorCode, toBuffer, type ColumnDescription, type Dialect, type ErrorClass } from './dialect.js';
-import type { ValueKind } from './value-kind.js';
+import { textOf, type ValueKind } from './value-kind.js';
 
 // SQLite keeps any value in any column; the declared type only sets the affinity, and names what
 // the column was created for.
@@ -48,8 +48,9 @@ export const sqliteDialect: Dialect = {
     return ` ON CONFLICT (${this.quote(eventIdColumn)}) DO NOTHING`;
   },
   sentAt: (milliseconds) => new Date(milliseconds).toISOString(),
-  encode(value) {
+  encode(value, column) {
     if (value === null || value === undefined) return null;
+    if (column === 'text') return textOf(value);
     if (typeof value === 'boolean') return value ? 1 : 0;
     if (value instanceof Uint8Array) return toBuffer(value);
     if (typeof value === 'object') return JSON.stringify(value);
