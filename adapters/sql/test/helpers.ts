@@ -7,7 +7,8 @@ export type SqlDestination = Destination<string, SqlInput, SqlPayload>;
 export function batchOf(destination: SqlDestination, inputs: readonly SqlInput[], attempt = 1): Batch<SqlPayload> {
   const events = inputs.map((input) => {
     const result = destination.input['~standard'].validate(input);
-    if (result instanceof Promise || result.issues) throw new Error(`invalid input ${JSON.stringify(input)}: ${JSON.stringify(result.issues)}`);
+    if (result instanceof Promise) throw new Error('validation must be synchronous');
+    if (result.issues) throw new Error(`invalid input ${JSON.stringify(input)}: ${JSON.stringify(result.issues)}`);
     return { id: createEventId(), payload: result.value, attempt, sentAt: Date.now() };
   });
   return { id: createBatchId(destination.name, events.map((event) => event.id)), destination: destination.name, partition: inputs[0]!.table, attempt, events };
