@@ -263,6 +263,35 @@ describe.each(testDatabases())('sql destination on $name', (database) => {
     expect(rows.filter((row) => row.side === 'left' && Number(row.left_3) === 3)).toHaveLength(2);
   });
 
+  test('answers a lock held too long by another session with a RetryableError, then delivers once it is released', async () => {
+    const target = table('locked');
+    type Done = (error: Error | null, connection: unknown) => void;
+    const shortLockWait = {
+      postgresql: (connection: { query(sql: string, callback: (error: Error | null) => void): void }, done: Done) =>
+        connection.query("SET lock_timeout = '200ms'", (error) => done(error, connection)),
+      mysql: (connection: { query(sql: string, callback: (error: Error | null) => void): void }, done: Done) =>
+        connection.query('SET SESSION lock_wait_timeout = 1, innodb_lock_wait_timeout = 1', (error) => done(error, connection)),
+      sqlite: (connection: { pragma(sql: string): unknown }, done: Done) => {
+        connection.pragma('busy_timeout = 100');
+        done(null, connection);
+      },
+    }[database.name];
+    const events = destination({ pool: { min: 0, max: 2, afterCreate: shortLockWait } });
+    await deliver(events, batchOf(events, [{ table: target, payload: { n: 1 } }]));
+    const held = batchOf(events, [{ table: target, payload: { n: 2 } }]);
+    await database.reader.transaction(async (transaction) => {
+      if (database.name === 'postgresql') await transaction.raw('LOCK TABLE ?? IN ACCESS EXCLUSIVE MODE', [target]);
+      else if (database.name === 'mysql') await transaction.raw('SELECT * FROM ?? FOR UPDATE', [target]).then(() => transaction.raw('LOCK TABLES ?? WRITE', [target]));
+      else await transaction.raw('DELETE FROM ?? WHERE 0', [target]);
+      const error = await caught(deliver(events, held));
+      expect(RetryableError.isInstance(error)).toBe(true);
+      expect((error as Error).message).toMatch(/lock|busy/i);
+      if (database.name === 'mysql') await transaction.raw('UNLOCK TABLES');
+    });
+    await deliver(events, held);
+    expect((await database.rows(target)).map((row) => Number(row.n))).toEqual([1, 2]);
+  });
+
   if (database.name === 'sqlite') {
     test('answers a database file that cannot be opened with a RetryableError, then delivers once it can', async () => {
       const { mkdtempSync, rmSync, mkdirSync } = await import('node:fs');
