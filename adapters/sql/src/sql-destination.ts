@@ -39,7 +39,7 @@ const clientAliases: Record<string, string> = { pg: 'pg', postgres: 'pg', postgr
  * or SQLite. Tables are created on first use and widened as new fields appear; every row carries
  * its event id under a unique constraint, so a retried batch inserts nothing twice.
  */
-export function sql<const Name extends string = 'sql'>(options: SqlOptions<Name>): Destination<Name, SqlInput, SqlPayload> {
+export function sql<const Name extends string = 'sql'>(options: SqlOptions<Name>): Destination<NoInfer<Name>, SqlInput, SqlPayload> {
   const label = `[${options?.name ?? 'sql'}]`;
   if (typeof options !== 'object' || options === null || options.knex === undefined || options.knex === null) {
     throw new EgressConfigurationError('Missing required option (a knex instance or a knex configuration)', `${label} option "knex"`);
