@@ -25,6 +25,7 @@ export class RowWriter {
   private readonly columnList: string;
   private readonly suffix: string;
   private readonly rowsPerStatement: number;
+  private readonly width: number;
 
   constructor(
     private readonly dialect: Dialect,
@@ -34,6 +35,7 @@ export class RowWriter {
     const names = [eventIdColumn, sentAtColumn, ...columns.map((column) => column.name)];
     this.columnList = names.map((name) => dialect.quote(name)).join(', ');
     this.suffix = dialect.ignoreDuplicates(eventIdColumn);
+    this.width = names.length;
     this.rowsPerStatement = Math.max(1, Math.floor(dialect.maxParameters / names.length));
   }
 
@@ -72,17 +74,35 @@ export class RowWriter {
   }
 
   private async insertStatement(execute: Execute, rows: readonly PreparedRow[], start: number, end: number): Promise<void> {
-    const values: unknown[] = [];
-    const tuples: string[] = [];
+    const width = this.width;
+    const values = new Array<unknown>((end - start) * width);
+    let position = 0;
     for (let index = start; index < end; index += 1) {
       const row = rows[index]!.values;
-      const placeholders: string[] = [];
-      for (const value of row) {
-        placeholders.push(this.dialect.placeholder(values.length));
-        values.push(value);
-      }
-      tuples.push(`(${placeholders.join(', ')})`);
+      for (let column = 0; column < width; column += 1) values[position++] = row[column];
     }
-    await execute(`INSERT INTO ${this.dialect.quote(this.table)} (${this.columnList}) VALUES ${tuples.join(', ')}${this.suffix}`, values);
+    await execute(`INSERT INTO ${this.dialect.quote(this.table)} (${this.columnList}) VALUES ${valuesList(this.dialect, width, end - start)}${this.suffix}`, values);
   }
+}
+
+// Batches of one table repeat the same shape (columns × rows), and a VALUES list of 65,535
+// placeholders is worth building once.
+const valuesLists = new Map<string, string>();
+const maxValuesLists = 64;
+
+function valuesList(dialect: Dialect, width: number, rows: number): string {
+  const key = `${dialect.name}:${width}:${rows}`;
+  let list = valuesLists.get(key);
+  if (list === undefined) {
+    const tuples = new Array<string>(rows);
+    for (let row = 0; row < rows; row += 1) {
+      const placeholders = new Array<string>(width);
+      for (let column = 0; column < width; column += 1) placeholders[column] = dialect.placeholder(row * width + column);
+      tuples[row] = `(${placeholders.join(', ')})`;
+    }
+    list = tuples.join(', ');
+    if (valuesLists.size >= maxValuesLists) valuesLists.delete(valuesLists.keys().next().value!);
+    valuesLists.set(key, list);
+  }
+  return list;
 }

@@ -22,6 +22,17 @@ function fieldNameProblem(name: string): string | undefined {
   return undefined;
 }
 
+// Field lists already found valid, by their names joined: events from one call site repeat the same
+// fields, and checking names again for each of them would cost more than the rest of validation.
+const validFieldLists = new Set<string>();
+const maxRememberedFieldLists = 10_000;
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null) return false;
+  const prototype = Object.getPrototypeOf(value);
+  return prototype === Object.prototype || prototype === null;
+}
+
 /** `$send.sql({ table, payload })`: one row to append to `table`. */
 export const sqlInputSchema = z.strictObject({
   /** Letters, digits and underscore, not starting with an underscore (as Pipedream's). */
@@ -30,21 +41,34 @@ export const sqlInputSchema = z.strictObject({
     .regex(/^(?!_)[a-z0-9_]+$/i, 'expected letters, digits and underscore, not starting with an underscore')
     .max(maxIdentifierBytes, `expected at most ${maxIdentifierBytes} characters`),
   /** The row: each top-level field becomes a column. */
-  payload: z.record(z.string(), z.unknown()).superRefine((payload, context) => {
-    const seen = new Map<string, string>();
-    for (const name of Object.keys(payload)) {
-      const problem = fieldNameProblem(name);
-      if (problem) {
-        context.addIssue({ code: 'custom', message: problem, path: [name] });
-        continue;
+  payload: z
+    .custom<Record<string, unknown>>(isPlainObject, { error: 'expected an object whose fields become columns' })
+    .superRefine((payload, context) => {
+      const names = Object.keys(payload);
+      const list = `${names.length}:${names.join('\u0000')}`;
+      if (validFieldLists.has(list)) return;
+      const seen = new Map<string, string>();
+      let valid = true;
+      for (const name of names) {
+        const problem = fieldNameProblem(name);
+        if (problem) {
+          context.addIssue({ code: 'custom', message: problem, path: [name] });
+          valid = false;
+          continue;
+        }
+        // MySQL and SQLite column names ignore case: `Name` and `name` would be one column there.
+        const folded = name.toLowerCase();
+        const other = seen.get(folded);
+        if (other !== undefined) {
+          context.addIssue({ code: 'custom', message: `fields "${other}" and "${name}" differ only in case`, path: [name] });
+          valid = false;
+        }
+        seen.set(folded, name);
       }
-      // MySQL and SQLite column names ignore case: `Name` and `name` would be one column there.
-      const folded = name.toLowerCase();
-      const other = seen.get(folded);
-      if (other !== undefined) context.addIssue({ code: 'custom', message: `fields "${other}" and "${name}" differ only in case`, path: [name] });
-      seen.set(folded, name);
-    }
-  }),
+      if (!valid) return;
+      if (validFieldLists.size >= maxRememberedFieldLists) validFieldLists.clear();
+      validFieldLists.add(list);
+    }),
 });
 
 export type SqlInput = z.input<typeof sqlInputSchema>;
