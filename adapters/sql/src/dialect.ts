@@ -6,6 +6,8 @@ export interface ColumnDescription {
   readonly name: string;
   /** What the column holds; `other` for a type this destination did not create (kept and bound as is). */
   readonly kind: ValueKind | 'other';
+  /** The database's name for the column's type. */
+  readonly type: string;
 }
 
 /** A database connection taken from the knex pool, driven through its own driver. */
@@ -62,6 +64,11 @@ export interface Dialect {
   widenToText(table: string, column: string): string;
   /** Runs one statement on a pooled connection and returns its rows. */
   run(connection: DriverConnection, sql: string, values: readonly unknown[]): Promise<Record<string, unknown>[]>;
+  /**
+   * One statement inserting every row whatever their number, when the dialect has one that beats a
+   * VALUES list (PostgreSQL: one array per column through `unnest`); undefined to use VALUES lists.
+   */
+  arrayInsert?(table: string, columns: readonly ColumnDescription[], rows: readonly (readonly unknown[])[], suffix: string): { sql: string; values: unknown[] } | undefined;
   /** How to handle an error raised by `run` while changing the schema (`ddl`) or inserting rows (`dml`). */
   classify(error: unknown, statement: 'ddl' | 'dml'): ErrorClass;
 }

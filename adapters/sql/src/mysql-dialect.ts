@@ -73,7 +73,7 @@ export const mysqlDialect: Dialect = {
       else if (type === 'json' || jsonColumns.has(name.toLowerCase())) kind = 'json';
       else if (byteTypes.has(type)) kind = 'bytes';
       else if (textTypes.has(type)) kind = 'text';
-      return { name, kind };
+      return { name, kind, type };
     });
   },
   addColumns(table, columns) {

@@ -63,7 +63,7 @@ export const postgresDialect: Dialect = {
       [this.quote(table)],
     );
     if (rows.length === 0) return undefined;
-    return rows.map((row): ColumnDescription => ({ name: String(row.name), kind: kindsByType[String(row.type)] ?? 'other' }));
+    return rows.map((row): ColumnDescription => ({ name: String(row.name), kind: kindsByType[String(row.type)] ?? 'other', type: String(row.type) }));
   },
   addColumns(table, columns) {
     const clauses = columns.map((column) => `ADD COLUMN IF NOT EXISTS ${this.quote(column.name)} ${columnTypes[column.kind]}`);
@@ -77,6 +77,16 @@ export const postgresDialect: Dialect = {
     const result = await (connection as PgConnection).query({ text: sql, values: values as unknown[] });
     // A multi-statement string answers with an array of results; this destination never sends one.
     return result.rows ?? [];
+  },
+  arrayInsert(table, columns, rows, suffix) {
+    // PostgreSQL parses and plans a VALUES list of thousands of rows slowly; one array per column
+    // is one small statement (as many parameters as columns) and inserts about twice as fast.
+    // `unnest` would flatten a column that is itself an array, so such tables use VALUES lists.
+    if (columns.some((column) => column.type.endsWith(']'))) return undefined;
+    const values = columns.map((_, index) => rows.map((row) => row[index]));
+    const arrays = columns.map((column, index) => `$${index + 1}::${column.type}[]`);
+    const names = columns.map((column) => this.quote(column.name)).join(', ');
+    return { sql: `INSERT INTO ${this.quote(table)} (${names}) SELECT * FROM unnest(${arrays.join(', ')})${suffix}`, values };
   },
   classify: classifyPostgresError,
 };

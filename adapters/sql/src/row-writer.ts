@@ -1,7 +1,7 @@
 import { PermanentError } from '@egress/core';
 import { inTransaction } from './database-connection.js';
 import { databaseMessage, type ColumnDescription, type Dialect, type DriverConnection, type Execute } from './dialect.js';
-import { eventIdColumn, sentAtColumn } from './sql-input.js';
+import { eventIdColumn } from './sql-input.js';
 
 /** One row ready to bind: the event id first, then the sent time, then one value per column. */
 export interface PreparedRow {
@@ -27,12 +27,13 @@ export class RowWriter {
   private readonly rowsPerStatement: number;
   private readonly width: number;
 
+  /** `columns` are every column a row fills, in the order of `PreparedRow.values`: event id, sent time, then the fields. */
   constructor(
     private readonly dialect: Dialect,
     private readonly table: string,
-    columns: readonly ColumnDescription[],
+    private readonly columns: readonly ColumnDescription[],
   ) {
-    const names = [eventIdColumn, sentAtColumn, ...columns.map((column) => column.name)];
+    const names = columns.map((column) => column.name);
     this.columnList = names.map((name) => dialect.quote(name)).join(', ');
     this.suffix = dialect.ignoreDuplicates(eventIdColumn);
     this.width = names.length;
@@ -60,6 +61,11 @@ export class RowWriter {
   }
 
   private async insert(execute: Execute, rows: readonly PreparedRow[]): Promise<void> {
+    const single = this.dialect.arrayInsert?.(this.table, this.columns, rows.map((row) => row.values), this.suffix);
+    if (single) {
+      await execute(single.sql, single.values);
+      return;
+    }
     let start = 0;
     while (start < rows.length) {
       let end = start;

@@ -15,7 +15,7 @@ import { databaseMessage, type ColumnDescription, type Dialect } from './dialect
 import { mysqlDialect } from './mysql-dialect.js';
 import { postgresDialect } from './postgres-dialect.js';
 import { RowWriter, type PreparedRow, type RowFailure } from './row-writer.js';
-import { sqlInputSchema, type SqlInput, type SqlPayload } from './sql-input.js';
+import { eventIdColumn, sentAtColumn, sqlInputSchema, type SqlInput, type SqlPayload } from './sql-input.js';
 import { sqliteDialect } from './sqlite-dialect.js';
 import { TableSchemas } from './table-schemas.js';
 import { kindOf, mergeKinds, type ValueKind } from './value-kind.js';
@@ -57,7 +57,11 @@ export function sql<const Name extends string = 'sql'>(options: SqlOptions<Name>
           try {
             const columns = await schemas.prepare(execute, table, needed);
             const used = [...needed.keys()].map((field) => columns.get(schemas.key(field))!);
-            const writer = new RowWriter(dialect, table, used);
+            const system = [eventIdColumn, sentAtColumn].map((name) => columns.get(schemas.key(name)));
+            if (system.some((column) => column === undefined)) {
+              throw new PermanentError(`[sql] ${table}: the table exists without the ${eventIdColumn} and ${sentAtColumn} columns this destination writes`);
+            }
+            const writer = new RowWriter(dialect, table, [...(system as ColumnDescription[]), ...used]);
             return await writer.write(connection, prepareRows(dialect, events, needed, used));
           } catch (error) {
             // The table or a column vanished or changed behind our back: read the schema again, once.

@@ -59,7 +59,7 @@ export const sqliteDialect: Dialect = {
   async describeTable(execute, table) {
     const rows = await execute('SELECT name, type FROM pragma_table_info(?)', [table]);
     if (rows.length === 0) return undefined;
-    return rows.map((row): ColumnDescription => ({ name: String(row.name), kind: kindsByType[String(row.type).toUpperCase()] ?? 'other' }));
+    return rows.map((row): ColumnDescription => ({ name: String(row.name), kind: kindsByType[String(row.type).toUpperCase()] ?? 'other', type: String(row.type) }));
   },
   addColumns(table, columns) {
     return columns.map((column) => `ALTER TABLE ${this.quote(table)} ADD COLUMN ${this.quote(column.name)} ${columnTypes[column.kind]}`);
