@@ -52,7 +52,9 @@ export const postgresDialect: Dialect = {
     if (value === null || value === undefined) return null;
     if (column === 'text') return textOf(value);
     if (value instanceof Uint8Array) return toBuffer(value);
-    // Always JSON text: `pg` would turn an array into a PostgreSQL array literal.
+    // A column of the user's own type (e.g. `text[]`) gets the array as `pg` binds it: an array literal.
+    if (column === 'other' && Array.isArray(value)) return value;
+    // Otherwise JSON text: `pg` would turn an array into a PostgreSQL array literal.
     if (typeof value === 'object') return JSON.stringify(value);
     return value;
   },

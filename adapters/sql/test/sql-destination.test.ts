@@ -211,6 +211,21 @@ describe.each(testDatabases())('sql destination on $name', (database) => {
     expect(rows[1999]!.f38).toBe('v1999-38');
   });
 
+  if (database.name === 'postgresql') {
+    test('writes a table with an array column of its own through VALUES lists split under 65,535 parameters', async () => {
+      const target = table('array_column');
+      await database.reader.raw('CREATE TABLE ?? ("_egress_event_id" uuid PRIMARY KEY, "_egress_sent_at" timestamptz NOT NULL, labels text[])', [target]);
+      const events = destination();
+      const payload = (n: number) => Object.fromEntries([['n', n], ['labels', [`a${n}`, 'b']], ...Array.from({ length: 38 }, (_, field) => [`f${field}`, `v${n}-${field}`])]);
+      const batch = batchOf(events, Array.from({ length: 2000 }, (_, n) => ({ table: target, payload: payload(n) })));
+      expect(await deliver(events, batch)).toBeUndefined();
+      await deliver(events, batch);
+      const rows = await database.rows(target);
+      expect(rows.map((row) => Number(row.n))).toEqual(Array.from({ length: 2000 }, (_, n) => n));
+      expect(rows[1999]!.labels).toEqual(['a1999', 'b']);
+    });
+  }
+
   test('fails only the rows the database refuses, each with the database’s message, and stores the others', async () => {
     const target = table('refused');
     const check = database.name === 'postgresql' ? 'double precision' : database.name === 'mysql' ? 'DOUBLE' : 'REAL';
