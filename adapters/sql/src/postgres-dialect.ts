@@ -85,7 +85,7 @@ export const postgresDialect: Dialect = {
     // is one small statement (as many parameters as columns) and inserts about twice as fast.
     // `unnest` would flatten a column that is itself an array, so such tables use VALUES lists.
     if (columns.some((column) => column.type.endsWith(']'))) return undefined;
-    const values = columns.map((_, index) => rows.map((row) => row[index]));
+    const values = columns.map((_, index) => arrayLiteral(rows, index));
     const arrays = columns.map((column, index) => `$${index + 1}::${column.type}[]`);
     const names = columns.map((column) => this.quote(column.name)).join(', ');
     return { sql: `INSERT INTO ${this.quote(table)} (${names}) SELECT * FROM unnest(${arrays.join(', ')})${suffix}`, values };
@@ -107,4 +107,28 @@ function classifyPostgresError(error: unknown, statement: 'ddl' | 'dml'): ErrorC
   if (errorClass === '42' || errorClass === '0A' || errorClass === '54') return 'permanent';
   // 08 connection, 40 serialization/deadlock, 53 resources, 55P03 lock timeout, 57 shutdown/cancel, 58 system, XX internal.
   return 'retryable';
+}
+
+const needsEscape = /["\\]/;
+const escaped = /["\\]/g;
+
+/**
+ * The PostgreSQL array literal of one column of the rows. Written here rather than by `pg`, which
+ * inspects and escapes every element through several generic steps: this is most of the client's
+ * work for a large batch. Values are already encoded: null, number, boolean, string or Buffer.
+ */
+function arrayLiteral(rows: readonly (readonly unknown[])[], column: number): string {
+  const parts = new Array<string>(rows.length);
+  for (let index = 0; index < rows.length; index += 1) {
+    const value = rows[index]![column];
+    if (value === null || value === undefined) parts[index] = 'NULL';
+    else if (typeof value === 'number') parts[index] = String(value);
+    else if (typeof value === 'boolean') parts[index] = value ? 't' : 'f';
+    else if (Buffer.isBuffer(value)) parts[index] = `"\\\\x${value.toString('hex')}"`;
+    else {
+      const text = String(value);
+      parts[index] = needsEscape.test(text) ? `"${text.replace(escaped, '\\$&')}"` : `"${text}"`;
+    }
+  }
+  return `{${parts.join(',')}}`;
 }

@@ -259,6 +259,18 @@ describe.each(testDatabases())('sql destination on $name', (database) => {
     expect(Number(row!['a;b'])).toBe(2);
   });
 
+  test('stores awkward strings, JSON and bytes exactly as sent', async () => {
+    const target = table('exact');
+    const events = destination();
+    const strings = ['', 'NULL', 'null', 'say "hi"', 'back\\slash \\"both\\"', '{braces, commas}', 'tab\tnew\nline', 'emoji 🚀 ünïcode', ' spaced '];
+    const inputs = strings.map((text, n) => ({ table: target, payload: { n, text, doc: { text, list: [text, null, 1.5] }, bytes: new Uint8Array([0, n, 255, 92, 34]) } }));
+    await deliver(events, batchOf(events, inputs));
+    const rows = await database.rows(target);
+    expect(rows.map((row) => row.text)).toEqual(strings);
+    expect(rows.map((row) => parseJson(row.doc))).toEqual(strings.map((text) => ({ text, list: [text, null, 1.5] })));
+    expect(rows.map((row) => [...(row.bytes as Uint8Array)])).toEqual(strings.map((_, n) => [0, n, 255, 92, 34]));
+  });
+
   test('two writers widening the same table at once both arrive whole', async () => {
     const target = table('concurrent');
     const left = destination();
