@@ -22,10 +22,12 @@ function fieldNameProblem(name: string): string | undefined {
   return undefined;
 }
 
-// Field lists already found valid, by their names joined: events from one call site repeat the same
-// fields, and checking names again for each of them would cost more than the rest of validation.
-const validFieldLists = new Set<string>();
-const maxRememberedFieldLists = 10_000;
+// Field names already found valid, and whether they are lower case. Events from one call site repeat
+// the same fields; checking each name again for each event would cost more than the rest of
+// validation. A payload whose names are all known and lower case cannot hold two names that differ
+// only in case, so it needs no further check.
+const validNames = new Map<string, boolean>();
+const maxRememberedNames = 10_000;
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (typeof value !== 'object' || value === null) return false;
@@ -44,30 +46,29 @@ export const sqlInputSchema = z.strictObject({
   payload: z
     .custom<Record<string, unknown>>(isPlainObject, { error: 'expected an object whose fields become columns' })
     .superRefine((payload, context) => {
-      const names = Object.keys(payload);
-      const list = `${names.length}:${names.join('\u0000')}`;
-      if (validFieldLists.has(list)) return;
+      let known = true;
+      for (const name in payload) {
+        if (validNames.get(name) !== true) {
+          known = false;
+          break;
+        }
+      }
+      if (known) return;
       const seen = new Map<string, string>();
-      let valid = true;
-      for (const name of names) {
+      for (const name of Object.keys(payload)) {
         const problem = fieldNameProblem(name);
         if (problem) {
           context.addIssue({ code: 'custom', message: problem, path: [name] });
-          valid = false;
           continue;
         }
         // MySQL and SQLite column names ignore case: `Name` and `name` would be one column there.
         const folded = name.toLowerCase();
         const other = seen.get(folded);
-        if (other !== undefined) {
-          context.addIssue({ code: 'custom', message: `fields "${other}" and "${name}" differ only in case`, path: [name] });
-          valid = false;
-        }
+        if (other !== undefined) context.addIssue({ code: 'custom', message: `fields "${other}" and "${name}" differ only in case`, path: [name] });
         seen.set(folded, name);
+        if (validNames.size >= maxRememberedNames) validNames.clear();
+        validNames.set(name, folded === name);
       }
-      if (!valid) return;
-      if (validFieldLists.size >= maxRememberedFieldLists) validFieldLists.clear();
-      validFieldLists.add(list);
     }),
 });
 

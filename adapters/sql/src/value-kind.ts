@@ -39,14 +39,15 @@ function kindOfString(value: string): ValueKind {
   return 'text';
 }
 
+const daysInMonth = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
 // `2024-02-30` matches the pattern but no database accepts it: such a string is text, not a date.
 function isCalendarDate(year: string, month: string, day: string): boolean {
   const y = Number(year);
   const m = Number(month);
   const d = Number(day);
   if (y < 1 || m < 1 || m > 12 || d < 1) return false;
-  const daysInMonth = new Date(Date.UTC(2000, m, 0)).getUTCDate() - (m === 2 && !isLeapYear(y) ? 1 : 0);
-  return d <= daysInMonth;
+  return d <= daysInMonth[m - 1]! + (m === 2 && isLeapYear(y) ? 1 : 0);
 }
 
 function isLeapYear(year: number): boolean {
