@@ -51,6 +51,9 @@ export class TableSchemas {
   }
 
   private async evolve(execute: Execute, table: string, needed: ReadonlyMap<string, ValueKind>): Promise<ColumnMap> {
+    // What is cached may be behind another writer's changes: decide on what the database says now,
+    // so that a column another process already turned into text is not rewritten again.
+    this.known.delete(table);
     for (let round = 0; round < maxRounds; round += 1) {
       let columns = this.known.get(table);
       if (!columns) {

@@ -271,6 +271,26 @@ describe.each(testDatabases())('sql destination on $name', (database) => {
     expect(rows.map((row) => [...(row.bytes as Uint8Array)])).toEqual(strings.map((_, n) => [0, n, 255, 92, 34]));
   });
 
+  test('reads the schema again when the table or a column vanished behind its back', async () => {
+    const target = table('vanished');
+    const events = destination();
+    await deliver(events, batchOf(events, [{ table: target, payload: { a: 1, b: 'x' } }]));
+    await database.dropTable(target);
+    await deliver(events, batchOf(events, [{ table: target, payload: { a: 2, b: 'y' } }]));
+    expect((await database.rows(target)).map((row) => [Number(row.a), row.b])).toEqual([[2, 'y']]);
+  });
+
+  test('reports health: reachable, and the driver’s message when not', async () => {
+    expect(await destination().health?.()).toMatchObject({ ok: true });
+    const unreachable =
+      database.name === 'sqlite'
+        ? destination({ connection: { filename: '/nonexistent-directory/events.db' } })
+        : destination({ connection: database.name === 'postgresql' ? 'postgres://postgres@127.0.0.1:1/test' : 'mysql://root@127.0.0.1:1/test', acquireConnectionTimeout: 5000 });
+    const report = await unreachable.health?.();
+    expect(report?.ok).toBe(false);
+    expect(report?.message).toBeTruthy();
+  });
+
   test('two writers widening the same table at once both arrive whole', async () => {
     const target = table('concurrent');
     const left = destination();
