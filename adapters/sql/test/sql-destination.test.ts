@@ -291,6 +291,37 @@ describe.each(testDatabases())('sql destination on $name', (database) => {
     expect(report?.message).toBeTruthy();
   });
 
+  test('keeps the instant of a timestamp with a zone (MySQL stores it as UTC wall time)', async () => {
+    const target = table('zones');
+    const events = destination();
+    await deliver(events, batchOf(events, [{ table: target, payload: { at: '2024-05-01T10:00:00.250+02:00' } }, { table: target, payload: { at: '2024-05-01T08:30:00Z' } }]));
+    const query = {
+      postgresql: `SELECT to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.MS') AS at FROM ?? ORDER BY "_egress_event_id"`,
+      mysql: 'SELECT DATE_FORMAT(at, "%Y-%m-%d %H:%i:%s.%f") AS at FROM ?? ORDER BY `_egress_event_id`',
+      sqlite: 'SELECT at FROM ?? ORDER BY "_egress_event_id"',
+    }[database.name];
+    const result = await database.reader.raw(query, [target]);
+    const values = (database.name === 'postgresql' ? result.rows : database.name === 'mysql' ? result[0] : result).map((row: { at: string }) => row.at);
+    expect(values).toEqual(
+      {
+        postgresql: ['2024-05-01 08:00:00.250', '2024-05-01 08:30:00.000'],
+        mysql: ['2024-05-01 08:00:00.250000', '2024-05-01 08:30:00.000000'],
+        sqlite: ['2024-05-01T10:00:00.250+02:00', '2024-05-01T08:30:00Z'],
+      }[database.name],
+    );
+  });
+
+  if (database.name !== 'postgresql') {
+    test('fields that differ in case across events share one column, as MySQL and SQLite name columns', async () => {
+      const target = table('case');
+      const events = destination();
+      await deliver(events, batchOf(events, [{ table: target, payload: { Name: 'first' } }]));
+      await deliver(events, batchOf(events, [{ table: target, payload: { NAME: 'second' } }]));
+      expect(Object.keys(await database.columnTypes(target)).filter((column) => column.toLowerCase() === 'name')).toEqual(['Name']);
+      expect((await database.rows(target)).map((row) => row.Name)).toEqual(['first', 'second']);
+    });
+  }
+
   test('two writers widening the same table at once both arrive whole', async () => {
     const target = table('concurrent');
     const left = destination();
