@@ -94,3 +94,19 @@ export function errorCode(error: unknown): string | undefined {
 export function toBuffer(value: Uint8Array): Buffer {
   return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
 }
+
+/**
+ * Wraps a formatter of Unix milliseconds so that consecutive events of the same millisecond (common:
+ * a batch is sent in bursts) reuse the last result instead of formatting a date for each row.
+ */
+export function lastValueCache<T>(format: (milliseconds: number) => T): (milliseconds: number) => T {
+  let lastMilliseconds = Number.NaN;
+  let lastValue: T | undefined;
+  return (milliseconds) => {
+    if (milliseconds !== lastMilliseconds) {
+      lastValue = format(milliseconds);
+      lastMilliseconds = milliseconds;
+    }
+    return lastValue as T;
+  };
+}

@@ -1,4 +1,4 @@
-import { toBuffer, type ColumnDescription, type Dialect, type ErrorClass } from './dialect.js';
+import { type ColumnDescription, type Dialect, type ErrorClass, lastValueCache, toBuffer } from './dialect.js';
 import { textOf, type ValueKind } from './value-kind.js';
 
 const columnTypes: Record<ValueKind, string> = {
@@ -45,7 +45,7 @@ export const mysqlDialect: Dialect = {
     const quoted = this.quote(eventIdColumn);
     return ` ON DUPLICATE KEY UPDATE ${quoted} = ${quoted}`;
   },
-  sentAt: (milliseconds) => new Date(milliseconds).toISOString().slice(0, 23).replace('T', ' '),
+  sentAt: lastValueCache((milliseconds) => new Date(milliseconds).toISOString().slice(0, 23).replace('T', ' ')),
   encode(value, column) {
     if (value === null || value === undefined) return null;
     if (column === 'text') return textOf(value);

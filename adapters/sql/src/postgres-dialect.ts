@@ -1,4 +1,4 @@
-import { errorCode, toBuffer, type ColumnDescription, type Dialect, type ErrorClass } from './dialect.js';
+import { type ColumnDescription, type Dialect, type ErrorClass, errorCode, lastValueCache, toBuffer } from './dialect.js';
 import { textOf, type ValueKind } from './value-kind.js';
 
 const columnTypes: Record<ValueKind, string> = {
@@ -47,7 +47,7 @@ export const postgresDialect: Dialect = {
   ignoreDuplicates(eventIdColumn) {
     return ` ON CONFLICT (${this.quote(eventIdColumn)}) DO NOTHING`;
   },
-  sentAt: (milliseconds) => new Date(milliseconds).toISOString(),
+  sentAt: lastValueCache((milliseconds) => new Date(milliseconds).toISOString()),
   encode(value, column) {
     if (value === null || value === undefined) return null;
     if (column === 'text') return textOf(value);

@@ -167,14 +167,18 @@ function neededColumns(events: Batch<SqlPayload>['events']): Map<string, ValueKi
 
 function prepareRows(dialect: Dialect, events: Batch<SqlPayload>['events'], needed: ReadonlyMap<string, ValueKind>, columns: readonly ColumnDescription[]): PreparedRow[] {
   const fields = [...needed.keys()];
+  const kinds = columns.map((column) => column.kind);
+  const width = fields.length + 2;
   return events.map((event) => {
     const payload = event.payload.payload;
-    const values: unknown[] = [event.id, dialect.sentAt(event.sentAt)];
+    const values = new Array<unknown>(width);
+    values[0] = event.id;
+    values[1] = dialect.sentAt(event.sentAt);
     let characters = 64;
     for (let index = 0; index < fields.length; index += 1) {
-      const value = dialect.encode(payload[fields[index]!], columns[index]!.kind);
+      const value = dialect.encode(payload[fields[index]!], kinds[index]!);
       characters += typeof value === 'string' ? value.length : value instanceof Uint8Array ? value.byteLength * 2 : 8;
-      values.push(value);
+      values[index + 2] = value;
     }
     return { eventId: event.id, values, characters };
   });

@@ -1,4 +1,4 @@
-import { databaseMessage, errorCode, toBuffer, type ColumnDescription, type Dialect, type ErrorClass } from './dialect.js';
+import { type ColumnDescription, databaseMessage, type Dialect, type ErrorClass, errorCode, lastValueCache, toBuffer } from './dialect.js';
 import { textOf, type ValueKind } from './value-kind.js';
 
 // SQLite keeps any value in any column; the declared type only sets the affinity, and names what
@@ -47,7 +47,7 @@ export const sqliteDialect: Dialect = {
   ignoreDuplicates(eventIdColumn) {
     return ` ON CONFLICT (${this.quote(eventIdColumn)}) DO NOTHING`;
   },
-  sentAt: (milliseconds) => new Date(milliseconds).toISOString(),
+  sentAt: lastValueCache((milliseconds) => new Date(milliseconds).toISOString()),
   encode(value, column) {
     if (value === null || value === undefined) return null;
     if (column === 'text') return textOf(value);
