@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
-import { createEgress, memoryStore, silentLogger } from '@egress/core';
+import { createBatchId, createEgress, createEventId, memoryStore, silentLogger } from '@egress/core';
 import { sql } from '@egress/sql';
 import knexFactory from 'knex';
 import pg from 'pg';
@@ -19,7 +19,7 @@ const events = Number(process.env.EVENTS ?? 200_000);
 const perRowEvents = Number(process.env.PER_ROW_EVENTS ?? 10_000);
 const rounds = Number(process.env.ROUNDS ?? 3);
 const suffix = `${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
-const tables = { egress: `bench_sql_egress_${suffix}`, perRow: `bench_sql_per_row_${suffix}`, copy: `bench_sql_copy_${suffix}` };
+const tables = { egress: `bench_sql_egress_${suffix}`, deliverOnly: `bench_sql_deliver_${suffix}`, perRow: `bench_sql_per_row_${suffix}`, copy: `bench_sql_copy_${suffix}` };
 const created = new Set<string>();
 
 const plans = ['free', 'pro', 'team'];
@@ -56,6 +56,32 @@ async function throughEgress(): Promise<number> {
   const [stats] = await egress.stats();
   await egress.close();
   if (stats!.dead > 0) throw new Error(`${stats!.dead} events were dead-lettered`);
+  return elapsed;
+}
+
+// The destination alone: the same rows in batches of the default size, handed to deliver() four at
+// a time as the engine would, without the engine's validation, queue and bookkeeping. It tells the
+// adapter's cost apart from the engine's.
+async function deliverOnly(): Promise<number> {
+  await knex.raw('DROP TABLE IF EXISTS ??', [tables.deliverOnly]);
+  created.add(tables.deliverOnly);
+  const destination = sql({ knex: { client: 'pg', connection: url } });
+  const batchSize = 5000;
+  const batches = [];
+  for (let offset = 0; offset < events; offset += batchSize) {
+    const batchEvents = payloads.slice(offset, offset + batchSize).map((payload) => ({ id: createEventId(), payload: { table: tables.deliverOnly, payload }, attempt: 1, sentAt: Date.now() }));
+    batches.push({ id: createBatchId('sql', batchEvents.map((event) => event.id)), destination: 'sql', partition: tables.deliverOnly, attempt: 1, events: batchEvents });
+  }
+  const context = { signal: new AbortController().signal, logger: silentLogger };
+  const started = performance.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 4 }, async () => {
+      while (next < batches.length) await destination.deliver(batches[next++]!, context);
+    }),
+  );
+  const elapsed = performance.now() - started;
+  await destination.stop?.();
   return elapsed;
 }
 
@@ -100,20 +126,24 @@ async function copyIn(): Promise<number> {
 try {
   const egressRounds: number[] = [];
   const copyRounds: number[] = [];
+  const deliverRounds: number[] = [];
   for (let round = 0; round < rounds; round += 1) {
     egressRounds.push(await throughEgress());
     copyRounds.push(await copyIn());
+    deliverRounds.push(await deliverOnly());
   }
+  const deliverMs = Math.min(...deliverRounds);
   const perRowMs = await perRowInserts();
   const egressMs = Math.min(...egressRounds);
   const copyMs = Math.min(...copyRounds);
-  const counted = { egress: await countRows(tables.egress), perRow: await countRows(tables.perRow), copy: await countRows(tables.copy) };
-  if (counted.egress !== events || counted.perRow !== perRowEvents || counted.copy !== events) throw new Error(`row counts differ: ${JSON.stringify(counted)}`);
+  const counted = { egress: await countRows(tables.egress), deliverOnly: await countRows(tables.deliverOnly), perRow: await countRows(tables.perRow), copy: await countRows(tables.copy) };
+  if (counted.egress !== events || counted.deliverOnly !== events || counted.perRow !== perRowEvents || counted.copy !== events) throw new Error(`row counts differ: ${JSON.stringify(counted)}`);
   const rate = (rows: number, milliseconds: number) => Math.round(rows / (milliseconds / 1000));
   const result = {
     events,
-    rounds: { egressMilliseconds: egressRounds.map(Math.round), copyMilliseconds: copyRounds.map(Math.round) },
+    rounds: { egressMilliseconds: egressRounds.map(Math.round), copyMilliseconds: copyRounds.map(Math.round), deliverOnlyMilliseconds: deliverRounds.map(Math.round) },
     egress: { rows: events, milliseconds: Math.round(egressMs), rowsPerSecond: rate(events, egressMs) },
+    deliverOnly: { rows: events, milliseconds: Math.round(deliverMs), rowsPerSecond: rate(events, deliverMs) },
     perRowInsert: { rows: perRowEvents, milliseconds: Math.round(perRowMs), rowsPerSecond: rate(perRowEvents, perRowMs) },
     copy: { rows: events, milliseconds: Math.round(copyMs), rowsPerSecond: rate(events, copyMs) },
     ratios: {} as Record<string, number>,
@@ -122,13 +152,16 @@ try {
   result.ratios = {
     overPerRowInsert: Number((result.egress.rowsPerSecond / result.perRowInsert.rowsPerSecond).toFixed(2)),
     overCopy: Number((result.egress.rowsPerSecond / result.copy.rowsPerSecond).toFixed(3)),
+    deliverOnlyOverCopy: Number((result.deliverOnly.rowsPerSecond / result.copy.rowsPerSecond).toFixed(3)),
   };
   console.table({
     [`egress → sql destination (memory store, default policy), best of ${rounds}`]: result.egress,
+    [`sql destination deliver() alone, best of ${rounds}`]: result.deliverOnly,
     'knex insert per row (baseline)': result.perRowInsert,
     [`COPY FROM STDIN (baseline), best of ${rounds}`]: result.copy,
   });
   console.log(`egress: ${result.ratios.overPerRowInsert}× one insert per row (target ≥ 10×), ${(result.ratios.overCopy * 100).toFixed(1)} % of COPY (target ≥ 33.3 %)`);
+  console.log(`the destination's deliver() alone: ${(result.ratios.deliverOnlyOverCopy * 100).toFixed(1)} % of COPY`);
   writeFileSync(new URL('./results/sql.json', import.meta.url), `${JSON.stringify(result, null, 2)}\n`);
 } finally {
   for (const table of created) await knex.raw('DROP TABLE IF EXISTS ??', [table]);
