@@ -9,16 +9,14 @@ import {
   type Destination,
   type Logger,
 } from '@egress/core';
-import knexFactory, { type Knex } from 'knex';
+import type { Knex } from 'knex';
 import { withConnection } from './database-connection.js';
 import { databaseMessage, type ColumnDescription, type Dialect } from './dialect.js';
-import { mysqlDialect } from './mysql-dialect.js';
-import { postgresDialect } from './postgres-dialect.js';
-import { RowWriter, type PreparedRow, type RowFailure } from './row-writer.js';
+import { dialectFor, openKnex } from './knex-instance.js';
+import { neededColumns, prepareRows } from './row-preparation.js';
+import { RowWriter, type RowFailure } from './row-writer.js';
 import { eventIdColumn, sentAtColumn, sqlInputSchema, type SqlInput, type SqlPayload } from './sql-input.js';
-import { sqliteDialect } from './sqlite-dialect.js';
 import { TableSchemas } from './table-schemas.js';
-import { kindOf, mergeKinds, type ValueKind } from './value-kind.js';
 
 export interface SqlOptions<Name extends string = 'sql'> {
   /** A knex instance (the application keeps it and closes it) or a knex configuration (the destination opens its own pool and closes it at `close()`); client `pg`, `mysql2` or `better-sqlite3`. */
@@ -26,13 +24,6 @@ export interface SqlOptions<Name extends string = 'sql'> {
   /** The `$send.<name>` this destination answers to, to write to several databases; `sql` by default. */
   name?: Name;
 }
-
-const dialectsByDriver: Record<string, Dialect> = {
-  pg: postgresDialect,
-  mysql2: mysqlDialect,
-  'better-sqlite3': sqliteDialect,
-};
-const clientAliases: Record<string, string> = { pg: 'pg', postgres: 'pg', postgresql: 'pg', mysql2: 'mysql2', 'better-sqlite3': 'better-sqlite3' };
 
 /**
  * Appends each `$send.sql({ table, payload })` as one row of `table` in PostgreSQL, MySQL/MariaDB
@@ -115,72 +106,6 @@ export function sql<const Name extends string = 'sql'>(options: SqlOptions<Name>
         return { ok: false, message: databaseMessage(error) };
       }
     },
-  });
-}
-
-function dialectFor(knex: Knex, label: string): Dialect {
-  const dialect = dialectsByDriver[knex.client.driverName];
-  if (dialect === undefined) {
-    throw new EgressConfigurationError(`knex client "${knex.client.driverName}" is not supported (expected pg, mysql2 or better-sqlite3)`, `${label} option "knex"`);
-  }
-  return dialect;
-}
-
-function openKnex(given: Knex | Knex.Config, label: string, logger: () => Logger): { knex: Knex; owned: boolean } {
-  if (typeof given === 'function' && typeof (given as Knex).client === 'object') return { knex: given as Knex, owned: false };
-  if (typeof given !== 'object') {
-    throw new EgressConfigurationError(`expected a knex instance or a knex configuration, got ${typeof given}`, `${label} option "knex"`);
-  }
-  const client = typeof given.client === 'string' ? clientAliases[given.client] : undefined;
-  if (client === undefined) {
-    throw new EgressConfigurationError(`"client" must be "pg", "mysql2" or "better-sqlite3", got ${JSON.stringify(given.client)}`, `${label} option "knex"`);
-  }
-  try {
-    // knex prints pool errors (every refused connection while the database is down) to the console
-    // unless told otherwise; they belong in the application's logger, and the outcome is reported anyway.
-    const log = {
-      warn: (message: unknown) => logger().debug({ destination: 'sql', detail: String(message) }, 'knex warning'),
-      error: (message: unknown) => logger().warn({ destination: 'sql', detail: String(message) }, 'knex error'),
-      deprecate: (method: unknown, alternative: unknown) => logger().debug({ destination: 'sql', method, alternative }, 'knex deprecation'),
-      debug: () => {},
-    };
-    return { knex: knexFactory({ log, ...given, client, useNullAsDefault: true }), owned: true };
-  } catch (error) {
-    throw new EgressConfigurationError(databaseMessage(error), `${label} option "knex"`, { cause: error });
-  }
-}
-
-/** The column kind each field needs across the batch; fields only ever null need none yet. */
-function neededColumns(events: Batch<SqlPayload>['events']): Map<string, ValueKind> {
-  const needed = new Map<string, ValueKind>();
-  for (const event of events) {
-    const payload = event.payload.payload;
-    for (const field in payload) {
-      const kind = kindOf(payload[field]);
-      if (kind === undefined) continue;
-      const merged = mergeKinds(needed.get(field), kind);
-      if (merged !== undefined) needed.set(field, merged);
-    }
-  }
-  return needed;
-}
-
-function prepareRows(dialect: Dialect, events: Batch<SqlPayload>['events'], needed: ReadonlyMap<string, ValueKind>, columns: readonly ColumnDescription[]): PreparedRow[] {
-  const fields = [...needed.keys()];
-  const kinds = columns.map((column) => column.kind);
-  const width = fields.length + 2;
-  return events.map((event) => {
-    const payload = event.payload.payload;
-    const values = new Array<unknown>(width);
-    values[0] = event.id;
-    values[1] = dialect.sentAt(event.sentAt);
-    let characters = 64;
-    for (let index = 0; index < fields.length; index += 1) {
-      const value = dialect.encode(payload[fields[index]!], kinds[index]!);
-      characters += typeof value === 'string' ? value.length : value instanceof Uint8Array ? value.byteLength * 2 : 8;
-      values[index + 2] = value;
-    }
-    return { eventId: event.id, values, characters };
   });
 }
 

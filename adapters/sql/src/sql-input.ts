@@ -10,7 +10,6 @@ const maxIdentifierBytes = 63;
 // `?` would be read as a placeholder by the drivers' own parameter substitution, whatever the quoting;
 // quotes, backticks and backslashes have no business in a column name; control characters and a
 // trailing space are refused by MySQL.
-// eslint-disable-next-line no-control-regex
 const forbiddenFieldCharacters = /[?"`\\\u0000-\u001f\u007f]/;
 
 function fieldNameProblem(name: string): string | undefined {

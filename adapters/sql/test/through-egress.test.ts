@@ -1,4 +1,5 @@
 import { createEgress, EgressConfigurationError, EgressValidationError, memoryStore, silentLogger } from '@egress/core';
+import knexFactory from 'knex';
 import { afterAll, describe, expect, test } from 'vitest';
 import { sql } from '../src/index.js';
 import { sqliteDatabase, testDatabases, uniqueTable } from './databases.js';
@@ -135,6 +136,16 @@ describe('sql $send validation and options', () => {
     expect(() => sql({} as never)).toThrow(EgressConfigurationError);
     expect(() => sql({ knex: { client: 'sqlite3', connection: {} } })).toThrow(/\[sql\] option "knex".*"client" must be "pg", "mysql2" or "better-sqlite3"/);
     expect(() => sql({ knex: { client: 'oracledb' } })).toThrow(EgressConfigurationError);
+  });
+
+  test('writes through the application’s own knex instance and leaves it open at close', async () => {
+    const target = uniqueTable('instance');
+    const knex = knexFactory(database.config());
+    const egress = createEgress({ destinations: [sql({ knex })], logger: silentLogger, policies: { sql: { batch: { maxDelay: 1 } } } });
+    expect(await egress.send.sql({ table: target, payload: { n: 1 } }).settled()).toEqual({ status: 'delivered' });
+    await egress.close();
+    expect(await knex.raw('SELECT n FROM ??', [target])).toEqual([{ n: 1 }]);
+    await knex.destroy();
   });
 
   test('answers to another $send name when given one', async () => {
