@@ -18,8 +18,9 @@ const byteTypes = new Set(['longblob', 'mediumblob', 'blob', 'tinyblob', 'varbin
 
 // Errors a single row's value or a constraint causes (strict mode): bad value, out of range, too long, not null, check, foreign key, invalid JSON.
 const rowErrors = new Set([1048, 1062, 1263, 1264, 1265, 1292, 1366, 1367, 1406, 1451, 1452, 1690, 3140, 3819, 4025, 1364]);
-// Statements this destination wrote that the server refuses for good: too many columns, row too large, bad identifier.
-const permanentErrors = new Set([1059, 1064, 1103, 1117, 1118, 1166, 1074, 4111]);
+// Statements this destination wrote that the server refuses for good: too many columns, row too large, bad identifier,
+// and 1153, a packet above `max_allowed_packet`, which with statements split by size means one row alone is larger.
+const permanentErrors = new Set([1059, 1064, 1103, 1117, 1118, 1153, 1166, 1074, 4111]);
 
 interface MysqlConnection {
   query(sql: string, values: unknown[], callback: (error: Error | null, rows: unknown) => void): void;

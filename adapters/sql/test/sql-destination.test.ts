@@ -226,6 +226,18 @@ describe.each(testDatabases())('sql destination on $name', (database) => {
     });
   }
 
+  test('stores a batch larger than MySQL’s 16 MiB packet limit by splitting it by size', async () => {
+    const target = table('large');
+    const events = destination();
+    const big = (n: number) => `${n}:`.padEnd(1536 * 1024, 'x');
+    const batch = batchOf(events, Array.from({ length: 12 }, (_, n) => ({ table: target, payload: { n, body: big(n) } })));
+    expect(await deliver(events, batch)).toBeUndefined();
+    const rows = await database.rows(target);
+    expect(rows.map((row) => [Number(row.n), (row.body as string).length, (row.body as string).startsWith(`${row.n}:x`)])).toEqual(
+      Array.from({ length: 12 }, (_, n) => [n, 1536 * 1024, true]),
+    );
+  });
+
   test('fails only the rows the database refuses, each with the database’s message, and stores the others', async () => {
     const target = table('refused');
     const check = database.name === 'postgresql' ? 'double precision' : database.name === 'mysql' ? 'DOUBLE' : 'REAL';
