@@ -18,8 +18,8 @@ export interface RowFailure {
 
 /**
  * Inserts rows with multi-row INSERTs that skip event ids already present, so a retried batch adds
- * nothing twice. All rows go in one transaction, split into as many statements as the dialect's
- * parameter limit needs.
+ * nothing twice. All rows go in one transaction: one array statement where the dialect has one
+ * (PostgreSQL), otherwise VALUES lists split as the parameter limit and the packet size require.
  */
 export class RowWriter {
   private readonly columnList: string;
