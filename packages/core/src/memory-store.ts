@@ -204,6 +204,12 @@ class MemoryStore implements Store {
     if (!batch) return;
     const queue = this.queue(claimed.destination, batch.partition);
     this.forget(queue, batch);
+    if (settlement.delivered.length === batch.entries.length && !settlement.retry && settlement.dead.length === 0) {
+      // The common case, everything arrived: no need to match ids.
+      for (const entry of batch.entries) this.remove(entry);
+      this.dropIfEmpty(claimed.destination, queue);
+      return;
+    }
     const byId = new Map(batch.entries.map((entry) => [entry.event.id, entry]));
     for (const id of settlement.delivered) {
       const entry = byId.get(id);
@@ -225,7 +231,11 @@ class MemoryStore implements Store {
     if (forgotten.length > 0) {
       this.reform(queue, createBatchId(claimed.destination, forgotten.map((entry) => entry.event.id)), forgotten, 0);
     }
-    if (queue.head === queue.waiting.length && queue.formed.length === 0) this.queues.get(claimed.destination)?.delete(batch.partition);
+    this.dropIfEmpty(claimed.destination, queue);
+  }
+
+  private dropIfEmpty(destination: string, queue: PartitionQueue): void {
+    if (queue.head === queue.waiting.length && queue.formed.length === 0) this.queues.get(destination)?.delete(queue.name);
   }
 
   /** Puts events back as a formed batch, in the order of their oldest event so FIFO partitions retry in order. */
