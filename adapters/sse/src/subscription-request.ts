@@ -49,7 +49,7 @@ export function decideSubscription(request: SubscriptionRequest, context: Decisi
     return respond(404, 'not_found', `the stream is served at ${context.path}`);
   }
   if (request.method === 'OPTIONS') {
-    if (request.origin !== undefined && Object.keys(cors).length === 0) return respond(403, 'forbidden', `origin ${request.origin} is not allowed`);
+    if (request.origin !== undefined && !('access-control-allow-origin' in cors)) return respond(403, 'forbidden', `origin ${request.origin} is not allowed`);
     return {
       kind: 'respond',
       status: 204,
