@@ -41,7 +41,7 @@ describe.skipIf(!chromiumPresent && !process.env.CI)('a page in headless Chromiu
 
   const streams: (() => Promise<void>)[] = [];
   afterEach(async () => {
-    await page.evaluate(() => (window as unknown as { source?: EventSource }).source?.close());
+    await page.evaluate(() => (globalThis as unknown as { source?: EventSource }).source?.close());
     while (streams.length > 0) await streams.pop()!();
   });
 
@@ -55,13 +55,13 @@ describe.skipIf(!chromiumPresent && !process.env.CI)('a page in headless Chromiu
   async function openInPage(url: string, channels: readonly string[]) {
     await page.evaluate(
       ({ url, channels }) => {
-        const state = window as unknown as { source: EventSource; received: { channel: string; n: number; id: string }[]; failed: boolean };
+        const state = globalThis as unknown as { source: EventSource; received: { channel: string; n: number; id: string }[]; failed: boolean };
         state.received = [];
         state.failed = false;
         state.source = new EventSource(url);
         for (const channel of channels) {
           state.source.addEventListener(channel, (event) => {
-            const message = event as MessageEvent<string>;
+            const message = event as unknown as { data: string; lastEventId: string };
             state.received.push({ channel, n: (JSON.parse(message.data) as { n: number }).n, id: message.lastEventId });
           });
         }
@@ -73,8 +73,8 @@ describe.skipIf(!chromiumPresent && !process.env.CI)('a page in headless Chromiu
     );
   }
 
-  const received = () => page.evaluate(() => (window as unknown as { received: { channel: string; n: number; id: string }[] }).received);
-  const failed = () => page.evaluate(() => (window as unknown as { failed: boolean }).failed);
+  const received = () => page.evaluate(() => (globalThis as unknown as { received: { channel: string; n: number; id: string }[] }).received);
+  const failed = () => page.evaluate(() => (globalThis as unknown as { failed: boolean }).failed);
 
   test('receives the replay and live events of its channels with a signed query token, across origins', async () => {
     const destination = sse({ auth: { secret }, corsOrigins: [pageOrigin], replay: 2, reconnectDelay: 50 });
