@@ -45,6 +45,7 @@ export function sse(options: SseOptions = {}): SseDestination {
     windowBytes: resolved.windowBytes,
     dedupeEvents: Math.max(resolved.windowEvents, 10_000),
     keepaliveInterval: resolved.keepalive,
+    coalesce: resolved.coalesce,
   });
   let logger: Logger = silentLogger;
   const settings: StreamSettings = { subscriberBuffer: resolved.subscriberBuffer, reconnectDelay: resolved.reconnectDelay, logger: () => logger };

@@ -15,6 +15,8 @@ export interface SseOptions extends SseServeOptions {
   subscriberBuffer?: Size;
   /** Subscribers connected at once; more get 503 (default 10,000). */
   maxSubscribers?: number;
+  /** Longest wait to write events to subscribers together; a quiet stream writes at once (default `'10ms'`; 0 never waits). */
+  coalesce?: Duration;
   /** Reconnection delay suggested to clients with the SSE `retry:` field (default `'3s'`). */
   reconnectDelay?: Duration;
   /** Path served by `listen()`; other paths get 404 (default `'/'`). */
@@ -61,10 +63,11 @@ export interface ResolvedSseOptions extends ResolvedServing {
   readonly subscriberBuffer: number;
   readonly maxSubscribers: number;
   readonly reconnectDelay: number;
+  readonly coalesce: number;
   readonly path: string;
 }
 
-const knownOptions = ['replay', 'windowEvents', 'windowBytes', 'keepalive', 'subscriberBuffer', 'maxSubscribers', 'reconnectDelay', 'path', 'auth', 'corsOrigins'];
+const knownOptions = ['replay', 'coalesce', 'windowEvents', 'windowBytes', 'keepalive', 'subscriberBuffer', 'maxSubscribers', 'reconnectDelay', 'path', 'auth', 'corsOrigins'];
 
 function fail(option: string, message: string): never {
   throw new EgressConfigurationError(message, `[sse] option "${option}"`);
@@ -88,6 +91,7 @@ export function resolveSseOptions(options: SseOptions): ResolvedSseOptions {
     subscriberBuffer: quantity('subscriberBuffer', options.subscriberBuffer, parseSize, 256 * 1024, 1),
     maxSubscribers: count('maxSubscribers', options.maxSubscribers, 10_000, 1),
     reconnectDelay: quantity('reconnectDelay', options.reconnectDelay, parseDuration, 3000, 0),
+    coalesce: quantity('coalesce', options.coalesce, parseDuration, 10, 0),
     path,
     ...resolveServing(options, 'sse'),
   };

@@ -27,6 +27,8 @@ export interface StreamHubOptions {
   dedupeEvents: number;
   /** Milliseconds between `:keepalive` comments. */
   keepaliveInterval: number;
+  /** Milliseconds events may wait to be written to subscribers together; 0 writes each delivery at once. */
+  coalesce: number;
 }
 
 /** Where a new subscriber starts. */
@@ -66,6 +68,12 @@ export class StreamHub {
   private readonly subscribers = new Set<Subscriber>();
   private keepaliveTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** Published but not yet written to subscribers. */
+  private pending: StoredEvent[] = [];
+  private flushTimer: NodeJS.Timeout | undefined;
+  private lastFlushAt = Number.NEGATIVE_INFINITY;
+  /** Subscribers attached while events were pending, with the last sequence their replay already held. */
+  private readonly replayedUpTo = new Map<Subscriber, number>();
 
   constructor(private readonly options: StreamHubOptions) {}
 
@@ -88,14 +96,45 @@ export class StreamHub {
       this.retain(stored);
       fresh.push(stored);
     }
-    if (fresh.length > 0 && this.subscribers.size > 0) this.fanOut(fresh);
+    if (fresh.length > 0) {
+      for (const event of fresh) this.pending.push(event);
+      this.scheduleFlush();
+    }
     return fresh.length;
+  }
+
+  /**
+   * Writes pending events at once when the last write is older than the coalescing interval, else
+   * when it has passed: a quiet stream adds no delay, a busy one makes one write per subscriber per
+   * interval instead of one per delivery, which is what keeps a large fan-out within a CPU's reach.
+   */
+  private scheduleFlush(): void {
+    if (this.flushTimer !== undefined || this.pending.length === 0) return;
+    const wait = this.lastFlushAt + this.options.coalesce - performance.now();
+    if (wait <= 0) {
+      this.flush();
+      return;
+    }
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = undefined;
+      this.flush();
+    }, wait);
+  }
+
+  private flush(): void {
+    const events = this.pending;
+    this.pending = [];
+    this.lastFlushAt = performance.now();
+    if (events.length > 0 && this.subscribers.size > 0) this.fanOut(events);
+    this.replayedUpTo.clear();
   }
 
   /** Computes a new subscriber's replay and attaches it in the same turn, so nothing is published in between. */
   attach(subscriber: Subscriber, start: StartPoint): ReplayPlan {
     const plan = this.planReplay(subscriber.channels, start);
     this.subscribers.add(subscriber);
+    // Pending events are in the window, so the replay may already hold them: they must not be written twice.
+    if (this.pending.length > 0) this.replayedUpTo.set(subscriber, this.sequence);
     if (this.keepaliveTimer === undefined) {
       this.keepaliveTimer = setInterval(() => this.keepalive(), this.options.keepaliveInterval);
       this.keepaliveTimer.unref();
@@ -110,6 +149,9 @@ export class StreamHub {
 
   /** Ends every subscriber's stream; later connections are refused. */
   close(): void {
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    this.flush();
     this.closed = true;
     this.stopKeepalive();
     for (const subscriber of [...this.subscribers]) subscriber.end();
@@ -185,7 +227,11 @@ export class StreamHub {
     const byFilter = new Map<string, Uint8Array | undefined>();
     for (const subscriber of this.subscribers) {
       let chunk: Uint8Array | undefined;
-      if (subscriber.channels === undefined) {
+      const replayed = this.replayedUpTo.get(subscriber);
+      if (replayed !== undefined) {
+        const unseen = events.filter((event) => event.sequence > replayed && (subscriber.channels === undefined || subscriber.channels.has(event.channel)));
+        chunk = unseen.length > 0 ? concatenate(unseen.map((event) => event.frame)) : undefined;
+      } else if (subscriber.channels === undefined) {
         chunk = everything;
       } else {
         const filter = subscriber.channels;

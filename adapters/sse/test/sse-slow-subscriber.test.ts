@@ -58,7 +58,7 @@ describe('sse slow subscribers', () => {
   });
 
   test('a fetch-style subscriber whose body is not read is disconnected once its queue passes the bound', async () => {
-    const destination = sse({ replay: 0, subscriberBuffer: '64KiB' });
+    const destination = sse({ replay: 0, subscriberBuffer: '64KiB', coalesce: 0 });
     cleanups.push(() => destination.stop?.());
     const response = destination.fetch(new Request('http://stream.test/'));
     expect(response.status).toBe(200);

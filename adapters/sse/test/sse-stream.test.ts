@@ -136,6 +136,27 @@ describe('sse stream', () => {
     expect(live).toMatchObject({ channel: 'c', data: { n: 4 } });
   });
 
+  test('a busy stream writes events together, and a subscriber joining meanwhile gets each event once', async () => {
+    const destination = sse({ coalesce: 300 });
+    const { url } = await serve(destination);
+    const early = open(url);
+    const earlyEvents = take(early, 4);
+    await eventually(() => destination.subscriberCount === 1);
+    await publish(destination, 'a', [{ n: 1 }]);
+    await publish(destination, 'a', [{ n: 2 }]);
+    await publish(destination, 'a', [{ n: 3 }]);
+    // 2 and 3 now wait to be written; the new subscriber's replay already holds them.
+    const late = open(url);
+    const lateEvents = take(late, 4);
+    await eventually(() => destination.subscriberCount === 2);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    await publish(destination, 'a', [{ n: 4 }]);
+    expect(numbersOf(await earlyEvents)).toEqual([1, 2, 3, 4]);
+    expect(numbersOf(await lateEvents)).toEqual([1, 2, 3, 4]);
+    await publish(destination, 'a', [{ n: 5 }]);
+    expect(numbersOf(await take(late, 1))).toEqual([5]);
+  });
+
   test('sends a :keepalive comment at the configured interval', async () => {
     const destination = sse({ keepalive: 50 });
     const { url } = await serve(destination);
@@ -144,7 +165,7 @@ describe('sse stream', () => {
   });
 
   test('the client reconnects after a dropped connection and resumes without gaps', async () => {
-    const destination = sse({ replay: 0, reconnectDelay: 10 });
+    const destination = sse({ replay: 0, reconnectDelay: 500 });
     const { url, server } = await serve(destination);
     const events = open(url);
     const pending = take(events, 3);
