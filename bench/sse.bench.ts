@@ -8,6 +8,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { createServer, request, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { createEgress, memoryStore, silentLogger } from '@egress/core';
 import { sse } from '@egress/sse';
@@ -21,8 +22,8 @@ const bucketWidth = 0.1;
 const bucketCount = 100_000;
 
 type Variant = 'egress' | 'baseline';
-type ServerMessage = { kind: 'listening'; port: number } | { kind: 'done'; sent: number; memory: MemorySnapshot[] };
-type SubscriberMessage = { kind: 'connected'; count: number } | { kind: 'report'; buckets: [number, number][]; received: number; disconnected: number };
+type ServerMessage = { kind: 'listening'; port: number } | { kind: 'done'; sent: number; memory: MemorySnapshot[]; cpuSeconds: number };
+type SubscriberMessage = { kind: 'connected'; count: number } | { kind: 'report'; buckets: [number, number][]; received: number; disconnected: number; cpuSeconds: number };
 interface MemorySnapshot {
   label: string;
   rssMiB: number;
@@ -93,6 +94,7 @@ async function runServer(variant: Variant): Promise<void> {
 
   // Sends are spread over each second in 1 ms steps, as events would arrive from an application.
   const total = eventsPerSecond * seconds;
+  const cpuBefore = process.cpuUsage();
   const started = performance.now();
   let sent = 0;
   while (sent < total) {
@@ -106,9 +108,10 @@ async function runServer(variant: Variant): Promise<void> {
   }
   snapshots.push(memory('after publishing'));
   await new Promise((resolve) => setTimeout(resolve, 1000));
+  const cpu = process.cpuUsage(cpuBefore);
   await finish();
   snapshots.push(memory('after close'));
-  process.send!({ kind: 'done', sent, memory: snapshots } satisfies ServerMessage);
+  process.send!({ kind: 'done', sent, memory: snapshots, cpuSeconds: (cpu.user + cpu.system) / 1e6 } satisfies ServerMessage);
 }
 
 function runSubscribers(port: number, count: number): void {
@@ -116,10 +119,14 @@ function runSubscribers(port: number, count: number): void {
   let received = 0;
   let connectedCount = 0;
   let disconnected = 0;
+  let cpuBefore: NodeJS.CpuUsage | undefined;
   for (let index = 0; index < count; index += 1) {
     const outgoing = request({ host: '127.0.0.1', port, path: '/', agent: false, headers: { accept: 'text/event-stream' } }, (response) => {
       connectedCount += 1;
-      if (connectedCount === count) process.send!({ kind: 'connected', count } satisfies SubscriberMessage);
+      if (connectedCount === count) {
+        cpuBefore = process.cpuUsage();
+        process.send!({ kind: 'connected', count } satisfies SubscriberMessage);
+      }
       response.setEncoding('utf8');
       let pending = '';
       response.on('data', (chunk: string) => {
@@ -149,7 +156,8 @@ function runSubscribers(port: number, count: number): void {
     histogram.forEach((value, index) => {
       if (value > 0) buckets.push([index, value]);
     });
-    process.send!({ kind: 'report', buckets, received, disconnected } satisfies SubscriberMessage);
+    const cpu = process.cpuUsage(cpuBefore);
+    process.send!({ kind: 'report', buckets, received, disconnected, cpuSeconds: (cpu.user + cpu.system) / 1e6 } satisfies SubscriberMessage);
   });
 }
 
@@ -187,12 +195,14 @@ async function scenario(variant: Variant) {
     return spawn({ SSE_BENCH_ROLE: 'subscribers', SSE_BENCH_PORT: String(port), SSE_BENCH_COUNT: String(count) });
   });
   await Promise.all(children.map((child) => nextMessage(child, 'connected')));
-  const done = nextMessage<{ sent: number; memory: MemorySnapshot[] }>(server, 'done');
+  const done = nextMessage<{ sent: number; memory: MemorySnapshot[]; cpuSeconds: number }>(server, 'done');
+  const loadBefore = loadavg()[0]!;
   server.send('start');
-  const { sent, memory: serverMemory } = await done;
+  const { sent, memory: serverMemory, cpuSeconds: serverCpuSeconds } = await done;
+  const loadAfter = loadavg()[0]!;
   const reports = await Promise.all(
     children.map((child) => {
-      const report = nextMessage<{ buckets: [number, number][]; received: number; disconnected: number }>(child, 'report');
+      const report = nextMessage<{ buckets: [number, number][]; received: number; disconnected: number; cpuSeconds: number }>(child, 'report');
       child.send('report');
       return report;
     }),
@@ -209,6 +219,10 @@ async function scenario(variant: Variant) {
     p50Ms: percentile(histogram, 0.5),
     p99Ms: percentile(histogram, 0.99),
     maxMs: Number(((lastBucket + 1) * bucketWidth).toFixed(1)),
+    disconnected: reports.reduce((sum, report) => sum + report.disconnected, 0),
+    serverCpuSeconds: Number(serverCpuSeconds.toFixed(2)),
+    subscriberCpuSeconds: Number(reports.reduce((sum, report) => sum + report.cpuSeconds, 0).toFixed(2)),
+    machineLoad: { before: Number(loadBefore.toFixed(2)), after: Number(loadAfter.toFixed(2)) },
     memory: serverMemory,
   };
 }
@@ -222,12 +236,20 @@ async function orchestrate(): Promise<void> {
     'p99 ms': result.p99Ms,
     'max ms': result.maxMs,
     received: `${result.received}/${result.expected}`,
+    'server CPU s': result.serverCpuSeconds,
+    'subscribers CPU s': result.subscriberCpuSeconds,
+    'load avg': `${result.machineLoad.before} → ${result.machineLoad.after}`,
     'server RSS MiB: idle, connected, after publishing, after close': result.memory.map((snapshot) => snapshot.rssMiB).join(', '),
     'server heap MiB: idle, connected, after publishing, after close': result.memory.map((snapshot) => snapshot.heapUsedMiB).join(', '),
   });
   console.table({ 'node:http res.write (baseline)': row(baseline), 'egress send → sse subscribers': row(egress) });
-  const ratio = { p50: Number((egress.p50Ms / baseline.p50Ms).toFixed(2)), p99: Number((egress.p99Ms / baseline.p99Ms).toFixed(2)) };
-  console.log(`egress latency is ${ratio.p50}× the baseline's at p50 and ${ratio.p99}× at p99; target p99 < 50 ms: ${egress.p99Ms < 50 ? 'met' : 'NOT met'}`);
+  const ratio = {
+    p50: Number((egress.p50Ms / baseline.p50Ms).toFixed(2)),
+    p99: Number((egress.p99Ms / baseline.p99Ms).toFixed(2)),
+    serverCpu: Number((egress.serverCpuSeconds / baseline.serverCpuSeconds).toFixed(2)),
+  };
+  console.log(`egress latency is ${ratio.p50}× the baseline's at p50 and ${ratio.p99}× at p99; server CPU ${ratio.serverCpu}×; target p99 < 50 ms: ${egress.p99Ms < 50 ? 'met' : 'NOT met'}`);
+  console.log(`${cpus().length} CPU(s); load average is that of the whole machine, other work included`);
   console.log('memory snapshots (server process):', JSON.stringify({ egress: egress.memory, baseline: baseline.memory }));
   const result = { subscribers, eventsPerSecond, seconds, egress, baseline, ratio, targetP99Ms: 50 };
   writeFileSync(new URL('./results/sse.json', import.meta.url), `${JSON.stringify(result, null, 2)}\n`);
