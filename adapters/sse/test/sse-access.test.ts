@@ -132,6 +132,18 @@ describe('sse requests and CORS', () => {
     expect((await errorOf(url, { method: 'POST' })).status).toBe(405);
   });
 
+  test('answers 503 once maxSubscribers are connected', async () => {
+    const { url, destination } = await serve({ maxSubscribers: 1 });
+    const controller = new AbortController();
+    cleanups.push(() => controller.abort());
+    const first = subscribe(url, { signal: controller.signal });
+    await take(first, 1);
+    expect(destination.subscriberCount).toBe(1);
+    const refused = await errorOf(url);
+    expect(refused.status).toBe(503);
+    expect(refused.body?.message).toContain('maximum of 1 subscribers');
+  });
+
   test('sends Access-Control-Allow-Origin only to allowed origins', async () => {
     const { url } = await serve({ corsOrigins: ['https://app.example.com'] });
     const allowed = await readRaw(url, (text) => text.includes('data:'), { headers: { origin: 'https://app.example.com' } });
