@@ -35,7 +35,10 @@ describe('sse through createEgress', () => {
     const egress = createEgress({ destinations: [destination], logger: silentLogger });
     cleanups.push(() => egress.close());
     expect(() => egress.send.sse({ channel: 'a\nevent: forged', payload: {} })).toThrow(EgressValidationError);
-    expect(() => egress.send.sse({ channel: 'a', data: {} } as never)).toThrow(/data/);
+    // @ts-expect-error `data` is not a field of $send.sse (it is `payload`), which the types say too
+    expect(() => egress.send.sse({ channel: 'a', data: {} })).toThrow(/data/);
+    // @ts-expect-error a channel is a string
+    expect(() => egress.send.sse({ channel: 7, payload: {} })).toThrow(/channel/);
     await egress.flush();
     const [stats] = await egress.stats();
     expect(stats?.delivered ?? 0).toBe(0);
