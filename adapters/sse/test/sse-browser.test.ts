@@ -77,7 +77,7 @@ describe.skipIf(!chromiumPresent && !process.env.CI)('a page in headless Chromiu
   const failed = () => page.evaluate(() => (globalThis as unknown as { failed: boolean }).failed);
 
   test('receives the replay and live events of its channels with a signed query token, across origins', async () => {
-    const destination = sse({ auth: { secret }, corsOrigins: [pageOrigin], replay: 2, reconnectDelay: 500 });
+    const destination = sse({ auth: { secret }, corsOrigins: [pageOrigin], replay: 2, reconnectDelay: 1000 });
     const server = await stream(destination);
     await publish(destination, 'orders', range(0, 3).map((n) => ({ n })));
     await publish(destination, 'admin', [{ n: 99 }]);

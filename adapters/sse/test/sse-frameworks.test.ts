@@ -88,7 +88,7 @@ describe('mounting the sse handler', () => {
 describe('the eventsource package as a subscriber', () => {
   test('receives events per channel, reconnects and resumes with Last-Event-ID', async () => {
     const secret = 'a-signing-secret-of-at-least-32-characters';
-    const destination = sse({ replay: 0, reconnectDelay: 500, auth: { secret } });
+    const destination = sse({ replay: 0, reconnectDelay: 1000, auth: { secret } });
     const server = await startServer(destination.handler);
     cleanups.push(() => server.close(), () => destination.stop?.());
     const token = createSubscriberToken({ secret, channels: ['orders', 'refunds'], expiresIn: '1m' });

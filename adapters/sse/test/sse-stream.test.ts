@@ -165,7 +165,7 @@ describe('sse stream', () => {
   });
 
   test('the client reconnects after a dropped connection and resumes without gaps', async () => {
-    const destination = sse({ replay: 0, reconnectDelay: 500 });
+    const destination = sse({ replay: 0, reconnectDelay: 1000 });
     const { url, server } = await serve(destination);
     const events = open(url);
     const pending = take(events, 3);
