@@ -96,6 +96,18 @@ describe('sse stream', () => {
     expect(numbersOf(rest)).toEqual([5, 6, 7, 8, 9]);
   });
 
+  test('bounds the replay window by bytes as well as by events', async () => {
+    const destination = sse({ replay: 1000, windowEvents: 1000, windowBytes: 10_000 });
+    const { url } = await serve(destination);
+    const text = 'x'.repeat(1000);
+    await publish(destination, 'a', range(0, 100).map((n) => ({ n, text })));
+    const { text: raw } = await readRaw(url, (received) => received.includes('"n":99'));
+    const replayed = [...raw.matchAll(/"n":(\d+)/g)].map((match) => Number(match[1]));
+    expect(replayed.at(-1)).toBe(99);
+    expect(replayed.length).toBeLessThanOrEqual(10);
+    expect(replayed).toEqual(range(100 - replayed.length, 100));
+  });
+
   test('signals egress-reset for an id from another stream, such as one before a restart', async () => {
     const before = sse();
     const { url: oldUrl } = await serve(before);
