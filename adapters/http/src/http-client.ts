@@ -11,6 +11,8 @@ export interface ReceivedResponse {
   readonly status: number;
   readonly headers: Record<string, string | string[] | undefined>;
   readonly body: Dispatcher.ResponseData['body'] | undefined;
+  /** Aborts on the request's deadline; reading the body must honour it. */
+  readonly signal: AbortSignal;
 }
 
 // Bodies larger than this are not drained: closing the socket costs less than reading them.
@@ -72,7 +74,7 @@ export class HttpClient {
       if (request.method === 'CONNECT') {
         const tunnel = await plain.connect({ origin: request.url.origin, path: request.url.pathname + request.url.search, headers: request.headers, signal: controller.signal });
         tunnel.socket.destroy();
-        return await read({ status: tunnel.statusCode, headers: tunnel.headers, body: undefined });
+        return await read({ status: tunnel.statusCode, headers: tunnel.headers, body: undefined, signal: controller.signal });
       }
       const response = await redirecting.request({
         origin: request.url.origin,
@@ -82,7 +84,7 @@ export class HttpClient {
         body: request.body,
         signal: controller.signal,
       });
-      return await read({ status: response.statusCode, headers: response.headers, body: response.body });
+      return await read({ status: response.statusCode, headers: response.headers, body: response.body, signal: controller.signal });
     } catch (error) {
       throw classifyFailure(error, request, controller.signal);
     } finally {
@@ -101,8 +103,8 @@ export class HttpClient {
 }
 
 /** Reads and throws away a response body so its connection goes back to the pool. */
-export async function discardBody(body: ReceivedResponse['body']): Promise<void> {
-  if (body) await body.dump({ limit: drainLimit });
+export async function discardBody(response: ReceivedResponse): Promise<void> {
+  if (response.body) await response.body.dump({ limit: drainLimit, signal: response.signal });
 }
 
 /** Reads the start of a body (up to `limit` bytes) and drains the rest. */

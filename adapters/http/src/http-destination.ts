@@ -56,7 +56,7 @@ function withSignature(request: PreparedRequest, id: string, options: ResolvedHt
 
 async function outcomeOf(request: PreparedRequest, response: ReceivedResponse): Promise<void> {
   if (response.status >= 200 && response.status < 300) {
-    await discardBody(response.body);
+    await discardBody(response);
     return;
   }
   const excerpt = cleanExcerpt(await readBodyStart(response.body, excerptBytes), request.secrets);

@@ -14,7 +14,7 @@ export interface ReceivedRequest {
   remotePort: number;
 }
 
-export type Handler = (request: ReceivedRequest, response: ServerResponse, raw: IncomingMessage) => void | Promise<void>;
+export type Handler = (request: ReceivedRequest, response: ServerResponse, raw: IncomingMessage) => unknown;
 
 export interface Receiver {
   /** `http://127.0.0.1:<port>` */
