@@ -10,12 +10,15 @@ export type HttpMethod = (typeof httpMethods)[number];
 const headerNamePattern = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const headerValuePattern = /^[^\r\n\0]*$/;
 
+const headerNameMessage = 'expected a header name made of letters, digits and !#$%&\'*+-.^_`|~';
 const headers = z.record(
-  z.string().regex(headerNamePattern, { error: 'expected a header name made of letters, digits and !#$%&\'*+-.^_`|~' }),
+  z.string().regex(headerNamePattern, { error: headerNameMessage }),
   z.string({ error: 'expected a header value as a string' }).regex(headerValuePattern, { error: 'a header value may not contain line breaks' }),
+  { error: (issue) => (issue.code === 'invalid_key' ? headerNameMessage : undefined) },
 );
 
-const queryValue = z.union([z.string(), z.number(), z.boolean()], { error: 'expected a string, number or boolean (or an array of them)' });
+const queryValue = z.union([z.string(), z.number(), z.boolean()]);
+const queryParameter = z.union([queryValue, z.array(queryValue)], { error: 'expected a string, number or boolean, or an array of them' });
 
 const basicAuth = z.strictObject({
   username: z.string({ error: 'basic auth needs "username" as a string' }),
@@ -86,7 +89,7 @@ export const httpInputSchema = z
       /** Request headers. */
       headers: headers.optional(),
       /** Query-string parameters, appended to the URL's own; an array repeats the key. */
-      params: z.record(z.string(), z.union([queryValue, z.array(queryValue)])).optional(),
+      params: z.record(z.string(), queryParameter).optional(),
       /** Basic `{ username, password }` or `{ bearer }` authentication. */
       auth: auth.optional(),
       /** Time allowed from connect to the last byte of the response for this call, e.g. `'10s'`. */
