@@ -1,4 +1,4 @@
-import { defineDestination, type Batch, type BatchEvent, type DeliveryContext, type DeliveryReport } from '@egress/core';
+import { defineDestination, type Batch, type Destination, type BatchEvent, type DeliveryContext, type DeliveryReport } from '@egress/core';
 import { batchContentTypes, batchFailures, batchPartition, encodeBatchBody, measureBatchElement } from './batch-mode.js';
 import { HttpClient, discardBody, readBodyStart, type ReceivedResponse } from './http-client.js';
 import { httpInputSchema, type HttpInput, type HttpPayload } from './http-input-schema.js';
@@ -16,7 +16,7 @@ const batchResultBytes = 1024 * 1024;
  * Webhooks and HTTP requests: `$send.http({ method, url, data, headers, params, auth, timeout })`.
  * One request per event by default, or many events per request with the `batch` option.
  */
-export function http(options: HttpOptions = {}) {
+export function http(options: HttpOptions = {}): Destination<'http', HttpInput, HttpPayload> {
   const resolved = resolveHttpOptions(options);
   const client = new HttpClient(resolved);
   const batchFormat = resolved.batchFormat;

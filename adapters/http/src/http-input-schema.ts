@@ -48,7 +48,7 @@ const auth = z.union([basicAuth, bearerAuth], {
 const data = z.union(
   [
     z.string(),
-    z.instanceof(Uint8Array),
+    z.custom<Uint8Array>((value) => value instanceof Uint8Array),
     z.array(z.unknown()),
     z.record(z.string(), z.unknown()),
     z.number(),

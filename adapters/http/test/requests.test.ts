@@ -96,10 +96,11 @@ describe('http: what arrives at the server', () => {
 
   test('sends bytes unchanged as application/octet-stream', async () => {
     const bytes = new Uint8Array([0, 1, 2, 253, 254, 255]);
-    await deliver({ url: receiver.origin, data: bytes });
-    const request = receiver.requests[0]!;
+    await deliver({ url: receiver.origin, data: bytes }, { url: receiver.origin, data: Buffer.from('buffer too') });
+    const request = receiver.requests.find((candidate) => candidate.body.length === bytes.length)!;
     expect([...request.body]).toEqual([...bytes]);
     expect(request.headers['content-type']).toBe('application/octet-stream');
+    expect(receiver.requests.some((candidate) => candidate.body.toString() === 'buffer too')).toBe(true);
   });
 
   test('sends the call\'s headers and the adapter\'s default headers, the call winning', async () => {
