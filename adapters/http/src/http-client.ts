@@ -72,13 +72,13 @@ export class HttpClient {
     try {
       const { plain, redirecting } = this.dispatchers();
       if (request.method === 'CONNECT') {
-        const tunnel = await plain.connect({ origin: request.url.origin, path: request.url.pathname + request.url.search, headers: request.headers, signal: controller.signal });
+        const tunnel = await plain.connect({ origin: request.target.origin, path: request.target.path, headers: request.headers, signal: controller.signal });
         tunnel.socket.destroy();
         return await read({ status: tunnel.statusCode, headers: tunnel.headers, body: undefined, signal: controller.signal });
       }
       const response = await redirecting.request({
-        origin: request.url.origin,
-        path: request.url.pathname + request.url.search,
+        origin: request.target.origin,
+        path: request.target.path,
         method: request.method,
         headers: request.headers,
         body: request.body,
@@ -138,7 +138,7 @@ function findRefusal(error: unknown): AddressRefusedError | undefined {
 /** Network failures are retryable; a guard refusal or a request undici cannot form is not. */
 function classifyFailure(error: unknown, request: PreparedRequest, signal: AbortSignal): unknown {
   if (RetryableError.isInstance(error) || PermanentError.isInstance(error)) return error;
-  const where = `[http] ${request.method} ${request.url.origin}`;
+  const where = `[http] ${request.method} ${request.target.origin}`;
   if (signal.aborted) {
     if (signal.reason instanceof RequestTimeout) {
       return new RetryableError(`${where} timed out after ${request.timeout} ms (connect to last byte)`, { cause: error });

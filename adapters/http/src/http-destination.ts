@@ -4,7 +4,7 @@ import { HttpClient, discardBody, readBodyStart, type ReceivedResponse } from '.
 import { httpInputSchema, type HttpInput, type HttpPayload } from './http-input-schema.js';
 import { resolveHttpOptions, type HttpOptions, type ResolvedHttpOptions } from './http-options.js';
 import { redactHttpPayload } from './redaction.js';
-import { bodyLength, buildHeaders, buildUrl, encodeData, prepareRequest, requestTimeout, type PreparedRequest } from './request-builder.js';
+import { bodyLength, buildHeaders, buildTarget, encodeData, prepareRequest, parseTarget, requestTimeout, type PreparedRequest } from './request-builder.js';
 import { cleanExcerpt, statusError } from './response-outcome.js';
 import { signatureHeaders } from './webhook-signature.js';
 
@@ -31,7 +31,7 @@ export function http(options: HttpOptions = {}): Destination<'http', HttpInput, 
       timeout: Math.max(30_000, resolved.timeout + 5_000),
     },
     limits: { maxEvents: 1000, maxBytes: 5 * 1024 * 1024 },
-    partition: batchFormat ? batchPartition : (payload) => new URL(payload.url).origin,
+    partition: batchFormat ? batchPartition : (payload) => parseTarget(payload.url).origin,
     measure: batchFormat ? measureBatchElement : (payload) => bodyLength(encodeData(payload.data).body),
     redact: (payload) => redactHttpPayload(payload, resolved.idempotencyHeader),
     async deliver(batch, context) {
@@ -109,11 +109,11 @@ async function sendBatchRequest(events: readonly BatchEvent<HttpPayload>[], id: 
   const body = encodeBatchBody(events, format);
   const { headers, secrets } = buildHeaders(first, options, undefined, id);
   headers['content-type'] = batchContentTypes[format];
-  const request = withSignature({ method: first.method ?? 'POST', url: buildUrl(first), headers, body, timeout: requestTimeout(first, options), secrets }, id, options);
+  const request = withSignature({ method: first.method ?? 'POST', target: buildTarget(first), headers, body, timeout: requestTimeout(first, options), secrets }, id, options);
   return client.exchange(request, context.signal, async (response) => {
     if (response.status >= 200 && response.status < 300) {
       const text = await readBodyStart(response.body, batchResultBytes);
-      return batchFailures(events, text, secrets, `${request.method} ${request.url.origin}`);
+      return batchFailures(events, text, secrets, `${request.method} ${request.target.origin}`);
     }
     const excerpt = cleanExcerpt(await readBodyStart(response.body, excerptBytes), secrets);
     throw statusError(request, response.status, response.headers, excerpt);

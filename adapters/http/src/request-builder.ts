@@ -6,7 +6,7 @@ import { isSensitiveName } from './redaction.js';
 /** One request ready for the wire, with the secrets that must never be printed alongside it. */
 export interface PreparedRequest {
   readonly method: HttpMethod;
-  readonly url: URL;
+  readonly target: RequestTarget;
   readonly headers: Record<string, string>;
   readonly body: string | Uint8Array | undefined;
   /** Milliseconds from connect to the last byte. */
@@ -35,21 +35,44 @@ export function bodyLength(body: string | Uint8Array | undefined): number {
   return typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
 }
 
+/** Where a request goes: `https://host:port` and the path with its query. */
+export interface RequestTarget {
+  readonly origin: string;
+  readonly path: string;
+}
+
+// Webhook traffic goes to few distinct URLs, and parsing one costs more than the rest of a
+// request's preparation; parsed targets are kept, up to a bound.
+const parsedTargets = new Map<string, RequestTarget>();
+const parsedTargetsLimit = 1024;
+
+/** The origin and path of a URL (the fragment dropped), parsed once per distinct URL. */
+export function parseTarget(url: string): RequestTarget {
+  let target = parsedTargets.get(url);
+  if (target === undefined) {
+    const parsed = new URL(url);
+    target = { origin: parsed.origin, path: `${parsed.pathname}${parsed.search}` };
+    if (parsedTargets.size >= parsedTargetsLimit) parsedTargets.clear();
+    parsedTargets.set(url, target);
+  }
+  return target;
+}
+
 /**
  * Appends `params` to the URL's own query. The existing query is left byte for byte as written
  * (re-serialising it would re-encode characters and could break a pre-signed URL).
  */
-export function buildUrl(payload: HttpPayload): URL {
-  const url = new URL(payload.url);
+export function buildTarget(payload: HttpPayload): RequestTarget {
+  const target = parseTarget(payload.url);
   const params = payload.params;
-  if (params === undefined) return url;
+  if (params === undefined) return target;
   const pairs = new URLSearchParams();
   for (const [name, value] of Object.entries(params)) {
     for (const item of Array.isArray(value) ? value : [value]) pairs.append(name, String(item));
   }
   const extra = pairs.toString();
-  if (extra) url.search = url.search.length > 1 ? `${url.search}&${extra}` : `?${extra}`;
-  return url;
+  if (!extra) return target;
+  return { origin: target.origin, path: `${target.path}${target.path.includes('?') ? '&' : '?'}${extra}` };
 }
 
 /** The per-call timeout when the call gives one, the adapter's otherwise. */
@@ -91,7 +114,7 @@ export function prepareRequest(payload: HttpPayload, idempotencyKey: string, opt
   const { headers, secrets } = buildHeaders(payload, options, encoded.contentType, idempotencyKey);
   return {
     method: payload.method ?? 'POST',
-    url: buildUrl(payload),
+    target: buildTarget(payload),
     headers,
     body: encoded.body,
     timeout: requestTimeout(payload, options),

@@ -48,9 +48,9 @@ export function cleanExcerpt(text: string, secrets: readonly string[]): string {
  * The error for a response that is not a success. The message names the method, the origin (the
  * path and query can hold secrets, such as a chat webhook's token) and the status.
  */
-export function statusError(request: { method: string; url: URL }, status: number, headers: Record<string, string | string[] | undefined>, excerpt: string): RetryableError | PermanentError {
+export function statusError(request: { method: string; target: { origin: string } }, status: number, headers: Record<string, string | string[] | undefined>, excerpt: string): RetryableError | PermanentError {
   const reason = STATUS_CODES[status] ?? 'Unknown Status';
-  const where = `${request.method} ${request.url.origin}`;
+  const where = `${request.method} ${request.target.origin}`;
   let message = `[http] ${where} answered ${status} ${reason}`;
   if (status >= 300 && status < 400) {
     message += '; redirects are not followed unless the followRedirects option allows them';
