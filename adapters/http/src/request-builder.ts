@@ -39,6 +39,10 @@ export function bodyLength(body: string | Uint8Array | undefined): number {
 export interface RequestTarget {
   readonly origin: string;
   readonly path: string;
+  /** `http:` or `https:` for a URL the adapter can send to; anything else is refused at `$send`. */
+  readonly protocol: string;
+  /** Whether the URL carries `user:password@`. */
+  readonly hasCredentials: boolean;
 }
 
 // Webhook traffic goes to few distinct URLs, and parsing one costs more than the rest of a
@@ -46,12 +50,12 @@ export interface RequestTarget {
 const parsedTargets = new Map<string, RequestTarget>();
 const parsedTargetsLimit = 1024;
 
-/** The origin and path of a URL (the fragment dropped), parsed once per distinct URL. */
+/** The origin and path of a URL (the fragment dropped), parsed once per distinct URL; throws on an invalid URL. */
 export function parseTarget(url: string): RequestTarget {
   let target = parsedTargets.get(url);
   if (target === undefined) {
     const parsed = new URL(url);
-    target = { origin: parsed.origin, path: `${parsed.pathname}${parsed.search}` };
+    target = { origin: parsed.origin, path: `${parsed.pathname}${parsed.search}`, protocol: parsed.protocol, hasCredentials: parsed.username !== '' || parsed.password !== '' };
     if (parsedTargets.size >= parsedTargetsLimit) parsedTargets.clear();
     parsedTargets.set(url, target);
   }
@@ -72,7 +76,7 @@ export function buildTarget(payload: HttpPayload): RequestTarget {
   }
   const extra = pairs.toString();
   if (!extra) return target;
-  return { origin: target.origin, path: `${target.path}${target.path.includes('?') ? '&' : '?'}${extra}` };
+  return { ...target, path: `${target.path}${target.path.includes('?') ? '&' : '?'}${extra}` };
 }
 
 /** The per-call timeout when the call gives one, the adapter's otherwise. */
