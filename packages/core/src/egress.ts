@@ -192,7 +192,8 @@ class EgressEngine implements LaneHost {
   private uncommittedEvents = 0;
   private uncommittedBytes = 0;
   private readonly outcomeWaiters = new Map<string, Set<(outcome: DeliveryOutcome) => void>>();
-  private settleSignal: { promise: Promise<void>; resolve(): void } = signal();
+  /** Created when a flush or shutdown waits for the next settlement, resolved by it. */
+  private settleSignal: { promise: Promise<void>; resolve(): void } | undefined;
   private unsubscribeStore: (() => void) | undefined;
   private readonly pollInterval: number | undefined;
   private poller: NodeJS.Timeout | undefined;
@@ -356,16 +357,10 @@ class EgressEngine implements LaneHost {
   }
 
   private receipt(id: string, destination: string, group: CommitGroup): Receipt {
-    return {
-      id,
-      destination,
-      accepted: true,
-      committed: () => group.done,
-      settled: () => this.waitForOutcome(id, group),
-    };
+    return new AcceptedReceipt(id, destination, group, this);
   }
 
-  private async waitForOutcome(id: string, group: CommitGroup): Promise<DeliveryOutcome> {
+  async waitForOutcome(id: string, group: CommitGroup): Promise<DeliveryOutcome> {
     await group.done;
     return new Promise<DeliveryOutcome>((resolve, reject) => {
       let waiters = this.outcomeWaiters.get(id);
@@ -404,8 +399,20 @@ class EgressEngine implements LaneHost {
       }
     }
     const current = this.settleSignal;
-    this.settleSignal = signal();
-    current.resolve();
+    this.settleSignal = undefined;
+    current?.resolve();
+  }
+
+  awaitsOutcomes(): boolean {
+    return this.outcomeWaiters.size > 0;
+  }
+
+  /** Resolves at the next settlement in this process, or after `milliseconds` at the latest. */
+  private nextSettlement(milliseconds: number): Promise<void> {
+    this.settleSignal ??= signal();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, milliseconds)));
+    return Promise.race([this.settleSignal.promise, timeout]).finally(() => clearTimeout(timer));
   }
 
   // ---- units of work --------------------------------------------------------------------------
@@ -470,7 +477,7 @@ class EgressEngine implements LaneHost {
       while (await this.store.pendingAtOrBelow(mark)) {
         if (Date.now() >= deadline) throw new EgressTimeoutError(`flush gave up after ${timeout} ms; undelivered events stay queued`);
         // Settlements in this process wake us at once; the timer covers other workers and retry waits.
-        await Promise.race([this.settleSignal.promise, sleep(Math.min(250, Math.max(1, deadline - Date.now())))]);
+        await this.nextSettlement(Math.min(250, Math.max(1, deadline - Date.now())));
       }
     } finally {
       this.forcingCount -= 1;
@@ -497,7 +504,7 @@ class EgressEngine implements LaneHost {
     this.wake();
     // Open batches go out now; retries scheduled for later stay in the store.
     while (Date.now() < deadline && !lanes.every((lane) => lane.idle)) {
-      await Promise.race([this.settleSignal.promise, sleep(20)]);
+      await this.nextSettlement(20);
     }
     await Promise.all(lanes.map((lane) => lane.stop(true)));
     const abandonWait = Date.now() + 1000;
@@ -594,6 +601,26 @@ class EgressEngine implements LaneHost {
     const count = await this.store.retryDead(ids, { destination: query.destination, now: Date.now() });
     this.wake(query.destination);
     return count;
+  }
+}
+
+/** One object per accepted send, its methods shared on the prototype: receipts are on the hot path. */
+class AcceptedReceipt implements Receipt {
+  readonly accepted = true;
+
+  constructor(
+    readonly id: string,
+    readonly destination: string,
+    private readonly group: CommitGroup,
+    private readonly engine: EgressEngine,
+  ) {}
+
+  committed(): Promise<void> {
+    return this.group.done;
+  }
+
+  settled(): Promise<DeliveryOutcome> {
+    return this.engine.waitForOutcome(this.id, this.group);
   }
 }
 
