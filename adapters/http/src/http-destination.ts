@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { defineDestination, type Batch, type Destination, type BatchEvent, type DeliveryContext, type DeliveryReport } from '@egress/core';
 import { batchContentTypes, batchFailures, batchPartition, encodeBatchBody, measureBatchElement } from './batch-mode.js';
 import { HttpClient, discardBody, readBodyStart, type ReceivedResponse } from './http-client.js';
@@ -71,6 +72,8 @@ async function sendEvent(event: BatchEvent<HttpPayload>, context: DeliveryContex
 /** One request per event; in a batch of several, each event gets its own outcome. */
 async function deliverEach(batch: Batch<HttpPayload>, context: DeliveryContext, client: HttpClient, options: ResolvedHttpOptions): Promise<DeliveryReport | void> {
   if (batch.events.length === 1) return sendEvent(batch.events[0]!, context, client, options);
+  // Each request listens to the delivery's signal; a large batch would trip Node's leak warning.
+  setMaxListeners(batch.events.length + 10, context.signal);
   const settled = await Promise.allSettled(batch.events.map((event) => sendEvent(event, context, client, options)));
   const failures = settled.flatMap((result, index) => (result.status === 'rejected' ? [{ eventId: batch.events[index]!.id, error: result.reason as unknown }] : []));
   return failures.length > 0 ? { failures } : undefined;

@@ -154,6 +154,20 @@ describe('http: what arrives at the server', () => {
     expect(new Set(receiver.requests.map((request) => request.remotePort)).size).toBeLessThanOrEqual(2);
   });
 
+  test('sends every event of a large batch in its own request, without leak warnings', async () => {
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.name);
+    process.on('warning', onWarning);
+    try {
+      await deliver(...Array.from({ length: 40 }, (_, index) => ({ url: `${receiver.origin}/many/${index}` })));
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(receiver.requests).toHaveLength(40);
+    expect(warnings).not.toContain('MaxListenersExceededWarning');
+  });
+
   test('keeps connections per origin within connectionsPerOrigin', async () => {
     const bounded = http({ connectionsPerOrigin: 2 });
     let open = 0;
