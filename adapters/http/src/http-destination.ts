@@ -33,7 +33,8 @@ export function http(options: HttpOptions = {}): Destination<'http', HttpInput, 
     },
     limits: { maxEvents: 1000, maxBytes: 5 * 1024 * 1024 },
     partition: batchFormat ? batchPartition : (payload) => parseTarget(payload.url).origin,
-    measure: batchFormat ? measureBatchElement : (payload) => bodyLength(encodeData(payload.data).body),
+    // A bodiless request still costs something to send; a size of zero would read as "free".
+    measure: batchFormat ? measureBatchElement : (payload) => Math.max(1, bodyLength(encodeData(payload.data).body)),
     redact: (payload) => redactHttpPayload(payload, resolved.idempotencyHeader),
     async deliver(batch, context) {
       if (batchFormat) return deliverBatched(batch, context, client, resolved, batchFormat);
