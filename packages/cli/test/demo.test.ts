@@ -12,11 +12,7 @@ test('egress demo runs the shop through every installed destination and reports 
   const demo = spawnEgress(['demo', '--json', '--orders', '14']);
   const code = await exited(demo);
   const { stdout, stderr } = demo.output();
-  if (installed.length === 0) {
-    expect(code).toBe(1);
-    expect(stderr).toContain('no destination adapter is installed');
-    return;
-  }
+  expect(installed.length).toBeGreaterThan(0);
   expect(code, stderr).toBe(0);
   expect(stderr).toContain(sqliteInstalled ? 'Queue: SQLite store at' : 'Queue: memory store (@egress/store-sqlite is not installed');
   expect(stderr).toMatch(/done {2}delivered \d+\/\d+ {2}retried \d+ {2}dead \d+/);
@@ -49,7 +45,6 @@ test('egress demo runs the shop through every installed destination and reports 
 }, 90_000);
 
 test('egress demo prints a summary table with latencies for people', async () => {
-  if (installed.length === 0) return;
   const demo = spawnEgress(['demo', '--orders', '3']);
   expect(await exited(demo), demo.output().stderr).toBe(0);
   const { stdout } = demo.output();
