@@ -46,3 +46,20 @@ export type {
   StoredDeadLetter,
 } from './store.js';
 export { parseDuration, parseSize, type Duration, type Size } from './units.js';
+export {
+  createEgress,
+  type CloseOptions,
+  type DeadLetter,
+  type DeliveryOutcome,
+  type DestinationStats,
+  type Egress,
+  type EgressOptions,
+  type FlushOptions,
+  type PartitionStats,
+  type Receipt,
+  type RunOptions,
+  type SendFunctions,
+} from './egress.js';
+export type { EgressEventName, EgressEvents } from './egress-events.js';
+export type { LatencySummary } from './latency-histogram.js';
+export { formatPath } from './validation.js';

@@ -22,6 +22,8 @@ export interface MemoryStoreOptions {
 interface Entry {
   event: QueuedEvent;
   seq: number;
+  /** Delivered, dead or purged: no longer holds back a flush. */
+  done: boolean;
 }
 
 interface FormedBatch {
@@ -58,8 +60,11 @@ class MemoryStore implements Store {
   private seq = 0;
   private heldEvents = 0;
   private heldBytes = 0;
-  /** Every queued event by id; insertion order is `seq` order, so the first one is the oldest. */
+  /** Every queued event by id. */
   private readonly pending = new Map<string, Entry>();
+  /** Queued events in `seq` order; `oldest` skips the ones already done, so the oldest pending is found in constant time. */
+  private arrivals: Entry[] = [];
+  private oldest = 0;
   private readonly queues = new Map<string, Map<string, PartitionQueue>>();
   private readonly batches = new Map<string, FormedBatch>();
   private readonly dead = new Map<string, StoredDeadLetter>();
@@ -81,12 +86,13 @@ class MemoryStore implements Store {
     if (!this.admit(events.length, bytes)) {
       throw new EgressCapacityError(`memory store is full (${this.heldEvents} of ${this.maxEvents} events, ${this.heldBytes} of ${this.maxBytes} bytes)`);
     }
-    for (const event of events) this.add({ ...event });
+    for (const event of events) this.add(event);
   }
 
   private add(event: QueuedEvent): void {
-    const entry: Entry = { event, seq: ++this.seq };
+    const entry: Entry = { event, seq: ++this.seq, done: false };
     this.pending.set(event.id, entry);
+    this.arrivals.push(entry);
     const queue = this.queue(event.destination, event.partition);
     queue.waiting.push(entry);
     queue.waitingBytes += event.size;
@@ -207,6 +213,7 @@ class MemoryStore implements Store {
       const entry = byId.get(eventId);
       if (!entry) continue;
       this.pending.delete(eventId);
+      entry.done = true;
       this.dead.set(eventId, { event: entry.event, error, deadAt: error.at });
     }
     if (settlement.retry) {
@@ -238,6 +245,7 @@ class MemoryStore implements Store {
 
   private remove(entry: Entry): void {
     this.pending.delete(entry.event.id);
+    entry.done = true;
     this.heldEvents -= 1;
     this.heldBytes -= entry.event.size;
   }
@@ -247,8 +255,13 @@ class MemoryStore implements Store {
   }
 
   async pendingAtOrBelow(mark: number): Promise<boolean> {
-    const oldest = this.pending.values().next();
-    return !oldest.done && oldest.value.seq <= mark;
+    while (this.oldest < this.arrivals.length && this.arrivals[this.oldest]!.done) this.oldest += 1;
+    if (this.oldest > 1024 && this.oldest * 2 > this.arrivals.length) {
+      this.arrivals = this.arrivals.slice(this.oldest);
+      this.oldest = 0;
+    }
+    const oldest = this.arrivals[this.oldest];
+    return oldest !== undefined && oldest.seq <= mark;
   }
 
   async eventState(eventId: string): Promise<'pending' | 'dead' | 'gone'> {

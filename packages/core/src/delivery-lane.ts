@@ -1,0 +1,299 @@
+import { createBatchId } from './batch-id.js';
+import type { AnyDestination, Batch } from './destination.js';
+import type { EventHub } from './egress-events.js';
+import { EgressDeliveryError, EgressTimeoutError, PermanentError, RetryableError } from './errors.js';
+import type { Logger } from './logger.js';
+import { decodePayload } from './payload-codec.js';
+import type { ResolvedPolicy } from './policy.js';
+import { TokenBucket } from './rate-limiter.js';
+import { retryDelay, retryRefusal } from './retry-schedule.js';
+import type { DeliveryStatistics } from './delivery-statistics.js';
+import type { ClaimedBatch, ErrorRecord, Settlement, Store } from './store.js';
+
+/** What a lane needs from the engine around it. */
+export interface LaneHost {
+  readonly store: Store;
+  readonly logger: Logger;
+  readonly events: EventHub;
+  readonly statistics: DeliveryStatistics;
+  /** Identifies this process in leases. */
+  readonly owner: string;
+  /** True while a flush or shutdown wants batches closed now rather than after `maxDelay`. */
+  forcing(): boolean;
+  /** Called after every settlement, for flush waiters and receipts. */
+  settled(outcomes: readonly EventOutcome[]): void;
+}
+
+export type EventOutcome = { eventId: string; status: 'delivered' } | { eventId: string; status: 'dead'; error: ErrorRecord };
+
+interface InFlight {
+  readonly batch: ClaimedBatch;
+  readonly controller: AbortController;
+}
+
+/** How long to wait before asking a failing store again. */
+const storeRetryDelay = 1000;
+
+/**
+ * Schedules and delivers one destination's batches: asks the store for ready batches whenever
+ * something may have changed (new events, a settled batch, a timer), keeps at most `concurrency`
+ * deliveries in flight, honours the rate limit, and turns each outcome into a settlement.
+ * Each destination has its own lane, so a slow or failing destination never holds up another.
+ */
+export class DeliveryLane {
+  private readonly inFlight = new Set<InFlight>();
+  private readonly requestBucket: TokenBucket | undefined;
+  private readonly eventBucket: TokenBucket | undefined;
+  private pumping = false;
+  private pumpAgain = false;
+  private timer: NodeJS.Timeout | undefined;
+  private timerAt = Number.POSITIVE_INFINITY;
+  private stopped = false;
+
+  constructor(
+    private readonly host: LaneHost,
+    readonly destination: AnyDestination,
+    readonly policy: ResolvedPolicy,
+  ) {
+    const limit = policy.rateLimit;
+    const now = Date.now();
+    this.requestBucket = limit?.requests !== undefined ? new TokenBucket(limit.requests, limit.per, now) : undefined;
+    this.eventBucket = limit?.events !== undefined ? new TokenBucket(limit.events, limit.per, now) : undefined;
+  }
+
+  /** True when nothing is being claimed or delivered. */
+  get idle(): boolean {
+    return !this.pumping && this.inFlight.size === 0;
+  }
+
+  wake(): void {
+    if (this.stopped) return;
+    if (this.pumping) {
+      this.pumpAgain = true;
+      return;
+    }
+    this.pumping = true;
+    queueMicrotask(() => void this.pump());
+  }
+
+  /** Stops claiming; aborts deliveries still running and gives their batches back to the store. */
+  async stop(abortInFlight: boolean): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    if (!abortInFlight) return;
+    for (const flight of this.inFlight) flight.controller.abort(new EgressTimeoutError(`[${this.destination.name}] delivery abandoned at shutdown`));
+  }
+
+  private async pump(): Promise<void> {
+    try {
+      do {
+        this.pumpAgain = false;
+        await this.claimAndDeliver();
+      } while (this.pumpAgain && !this.stopped);
+    } catch (error) {
+      this.host.logger.error({ destination: this.destination.name, error }, 'the store failed to hand out batches; trying again shortly');
+      this.wakeAt(Date.now() + storeRetryDelay);
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private async claimAndDeliver(): Promise<void> {
+    const { policy } = this;
+    while (!this.stopped) {
+      const now = Date.now();
+      let maxBatches = policy.concurrency - this.inFlight.size;
+      let maxEvents = policy.batch.maxEvents;
+      if (maxBatches <= 0) return;
+      if (this.requestBucket) {
+        const tokens = this.requestBucket.available(now);
+        if (tokens < 1) return this.wakeAt(this.requestBucket.nextTokenAt(now));
+        maxBatches = Math.min(maxBatches, tokens);
+      }
+      if (this.eventBucket) {
+        const tokens = this.eventBucket.available(now);
+        if (tokens < 1) return this.wakeAt(this.eventBucket.nextTokenAt(now));
+        // One batch at a time, so the batch can be cut to the tokens there are.
+        maxBatches = 1;
+        maxEvents = Math.min(maxEvents, tokens);
+      }
+      const result = await this.host.store.claim({
+        destination: this.destination.name,
+        now,
+        owner: this.host.owner,
+        maxBatches,
+        maxEvents,
+        maxBytes: policy.batch.maxBytes,
+        maxDelay: policy.batch.maxDelay,
+        force: this.host.forcing(),
+        fifo: policy.ordering === 'fifo',
+        leaseMs: policy.timeout + 30_000,
+      });
+      if (result.nextReadyAt !== undefined) this.wakeAt(result.nextReadyAt);
+      for (const batch of result.batches) {
+        this.requestBucket?.take(1, now);
+        this.eventBucket?.take(batch.events.length, now);
+        this.start(batch);
+      }
+      if (result.batches.length < maxBatches) return;
+    }
+  }
+
+  private wakeAt(time: number): void {
+    if (this.stopped || time >= this.timerAt) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timerAt = time;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.timerAt = Number.POSITIVE_INFINITY;
+      this.wake();
+    }, Math.max(0, time - Date.now()));
+  }
+
+  private start(batch: ClaimedBatch): void {
+    const flight: InFlight = { batch, controller: new AbortController() };
+    this.inFlight.add(flight);
+    this.deliver(flight)
+      .catch((error: unknown) => {
+        // The store could not record the outcome; the lease runs out and the batch is delivered again.
+        this.host.logger.error({ destination: this.destination.name, batchId: batch.id, error }, 'could not record a delivery outcome');
+      })
+      .finally(() => {
+        this.inFlight.delete(flight);
+        this.wake();
+      });
+  }
+
+  private async deliver({ batch: claimed, controller }: InFlight): Promise<void> {
+    const { destination, policy } = this;
+    const batch: Batch = {
+      id: claimed.id,
+      destination: destination.name,
+      partition: claimed.partition,
+      attempt: Math.max(...claimed.events.map((event) => event.attempts)),
+      events: claimed.events.map((event) => ({ id: event.id, payload: decodePayload(event.payload), attempt: event.attempts, sentAt: event.sentAt })),
+    };
+    const timeout = setTimeout(
+      () => controller.abort(new EgressTimeoutError(`[${destination.name}] delivery timed out after ${policy.timeout} ms`)),
+      policy.timeout,
+    );
+    let failures: Map<string, unknown>;
+    try {
+      const report = await untilAborted(destination.deliver(batch, { signal: controller.signal, logger: this.host.logger }), controller.signal);
+      failures = new Map((report?.failures ?? []).map((failure) => [failure.eventId, failure.error]));
+    } catch (error) {
+      failures = new Map(claimed.events.map((event) => [event.id, error]));
+    } finally {
+      clearTimeout(timeout);
+    }
+    if (this.stopped && controller.signal.aborted) {
+      // Shutdown cut the delivery short: give the batch back unchanged for the next start.
+      await this.host.store.release(claimed);
+      return;
+    }
+    await this.settle(claimed, batch.attempt, failures);
+  }
+
+  private async settle(claimed: ClaimedBatch, attempt: number, failures: Map<string, unknown>): Promise<void> {
+    const { destination, policy } = this;
+    const now = Date.now();
+    const delivered: string[] = [];
+    const dead: { eventId: string; error: ErrorRecord }[] = [];
+    const retryIds: string[] = [];
+    let retryError: ErrorRecord | undefined;
+    let retryAfter: number | undefined;
+    for (const event of claimed.events) {
+      if (!failures.has(event.id)) {
+        delivered.push(event.id);
+        continue;
+      }
+      const failure = classify(destination.name, failures.get(event.id), now);
+      if (failure.permanent) {
+        dead.push({ eventId: event.id, error: failure.record });
+        continue;
+      }
+      retryIds.push(event.id);
+      retryError ??= failure.record;
+      if (failure.retryAfter !== undefined) retryAfter = Math.max(retryAfter ?? 0, failure.retryAfter);
+    }
+    let retry: Settlement['retry'];
+    if (retryIds.length > 0 && retryError) {
+      const availableAt = now + retryDelay(policy.retry, attempt, retryAfter);
+      const byId = new Map(claimed.events.map((event) => [event.id, event]));
+      const keep: string[] = [];
+      for (const id of retryIds) {
+        const event = byId.get(id)!;
+        const refusal = retryRefusal(policy.retry, event.attempts, event.sentAt, availableAt);
+        if (refusal) dead.push({ eventId: id, error: { ...retryError, message: `${refusal}; last error: ${retryError.message}` } });
+        else keep.push(id);
+      }
+      if (keep.length > 0) {
+        const batchId = keep.length === claimed.events.length ? claimed.id : createBatchId(destination.name, keep);
+        retry = { batchId, eventIds: keep, availableAt, error: retryError };
+      }
+    }
+    await this.host.store.settle(claimed, { delivered, retry, dead });
+    this.report(claimed, attempt, now, delivered, retry, dead);
+  }
+
+  private report(claimed: ClaimedBatch, attempt: number, now: number, delivered: string[], retry: Settlement['retry'], dead: { eventId: string; error: ErrorRecord }[]): void {
+    const { events, statistics } = this.host;
+    const base = { destination: this.destination.name, partition: claimed.partition, batchId: claimed.id, attempt };
+    const outcomes: EventOutcome[] = [];
+    if (delivered.length > 0) {
+      const sentAt = new Map(claimed.events.map((event) => [event.id, event.sentAt]));
+      let oldest = now;
+      for (const id of delivered) {
+        const sent = sentAt.get(id)!;
+        oldest = Math.min(oldest, sent);
+        statistics.delivered(this.destination.name, claimed.partition, now - sent);
+        outcomes.push({ eventId: id, status: 'delivered' });
+      }
+      events.emit('delivered', { ...base, eventIds: delivered, latency: now - oldest });
+    }
+    if (retry) {
+      statistics.failed(this.destination.name, claimed.partition, retry.eventIds.length);
+      events.emit('retrying', { ...base, eventIds: [...retry.eventIds], error: retry.error, retryAt: retry.availableAt });
+    }
+    if (dead.length > 0) {
+      statistics.failed(this.destination.name, claimed.partition, dead.length);
+      // Events that died of the same error are reported together.
+      const byMessage = new Map<string, { error: ErrorRecord; eventIds: string[] }>();
+      for (const { eventId, error } of dead) {
+        const group = byMessage.get(error.message) ?? { error, eventIds: [] };
+        group.eventIds.push(eventId);
+        byMessage.set(error.message, group);
+        outcomes.push({ eventId, status: 'dead', error });
+      }
+      for (const group of byMessage.values()) events.emit('dead', { ...base, eventIds: group.eventIds, error: group.error });
+    }
+    this.host.settled(outcomes);
+  }
+}
+
+/** Resolves or rejects with `work`, or rejects with the abort reason as soon as the signal fires. */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+function classify(destination: string, error: unknown, now: number): { permanent: boolean; retryAfter?: number; record: ErrorRecord } {
+  if (PermanentError.isInstance(error)) return { permanent: true, record: { name: error.name, message: error.message, at: now } };
+  if (RetryableError.isInstance(error)) return { permanent: false, retryAfter: error.retryAfter, record: { name: error.name, message: error.message, at: now } };
+  if (EgressTimeoutError.isInstance(error)) return { permanent: false, record: { name: error.name, message: error.message, at: now } };
+  const wrapped = new EgressDeliveryError(destination, error);
+  return { permanent: false, record: { name: wrapped.name, message: wrapped.message, at: now } };
+}

@@ -1,0 +1,639 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { StandardSchemaV1 } from '@standard-schema/spec';
+import { DeliveryLane, type EventOutcome, type LaneHost } from './delivery-lane.js';
+import { DeliveryStatistics } from './delivery-statistics.js';
+import { assertDestination, type AnyDestination, type Destination, type HealthReport } from './destination.js';
+import { EventHub, type EgressEventName, type EgressEvents } from './egress-events.js';
+import {
+  EgressCapacityError,
+  EgressClosedError,
+  EgressConfigurationError,
+  EgressError,
+  EgressTimeoutError,
+  EgressValidationError,
+  describeCause,
+} from './errors.js';
+import { createEventId } from './event-id.js';
+import type { LatencySummary } from './latency-histogram.js';
+import { consoleLogger, type Logger } from './logger.js';
+import { memoryStore } from './memory-store.js';
+import { decodePayload, encodePayload } from './payload-codec.js';
+import type { PolicyOptions } from './policy-options.js';
+import { resolvePolicy, type ResolvedPolicy } from './policy.js';
+import type { ErrorRecord, QueuedEvent, Store } from './store.js';
+import { parseDuration, type Duration } from './units.js';
+import { validateInput } from './validation.js';
+
+export interface EgressOptions<Destinations extends readonly AnyDestination[]> {
+  /** The destinations `send` can reach; each name becomes `send.<name>`. */
+  destinations: Destinations;
+  /** Where events wait; the memory store (bounded, not durable) when not given. */
+  store?: Store;
+  /** Policy per destination name, over the adapter's defaults. */
+  policies?: { [Name in Destinations[number]['name']]?: PolicyOptions };
+  /** Receives warnings and errors; a pino logger fits. */
+  logger?: Logger;
+  /** When the store is full: `'reject'` throws `EgressCapacityError` from `send`, `'drop'` counts and reports the event instead. */
+  overflow?: 'reject' | 'drop';
+  /** `'producer'` only enqueues, `'worker'` only delivers, `'both'` (default) does both. */
+  role?: 'both' | 'producer' | 'worker';
+}
+
+/** `send.<name>(input)` for every registered destination, typed from its input schema. */
+export type SendFunctions<Destinations extends readonly AnyDestination[]> = {
+  readonly [Destination in Destinations[number] as Destination['name']]: (input: StandardSchemaV1.InferInput<Destination['input']>) => Receipt;
+};
+
+/** What `send` returns: the event id at once, and the outcome for whoever wants to wait for it. */
+export interface Receipt {
+  /** Time-ordered event id (UUIDv7), also the idempotency key at the sink. */
+  readonly id: string;
+  /** The destination's name. */
+  readonly destination: string;
+  /** False when the store was full and `overflow: 'drop'` discarded the event. */
+  readonly accepted: boolean;
+  /** Resolves once the event is committed to the store; rejects if its unit of work was discarded. */
+  committed(): Promise<void>;
+  /** Resolves once the event was delivered or dead-lettered. */
+  settled(): Promise<DeliveryOutcome>;
+}
+
+export type DeliveryOutcome = { status: 'delivered' } | { status: 'dead'; error: ErrorRecord } | { status: 'dropped' };
+
+export interface RunOptions {
+  /** What happens to the sends of a unit of work that throws: `'discard'` (default) or `'deliver'`. */
+  onError?: 'discard' | 'deliver';
+}
+
+export interface CloseOptions {
+  /** How long to wait for open batches and in-flight deliveries (default 10 s); the rest stays in the store. */
+  timeout?: Duration;
+}
+
+export interface FlushOptions {
+  /** Give up waiting after this long, rejecting with `EgressTimeoutError`; nothing is lost. */
+  timeout?: Duration;
+}
+
+/** A dead letter as the API shows it: the payload passed through the adapter's `redact`. */
+export interface DeadLetter {
+  id: string;
+  destination: string;
+  partition: string;
+  payload: unknown;
+  sentAt: number;
+  attempts: number;
+  error: ErrorRecord;
+  deadAt: number;
+}
+
+export interface PartitionStats {
+  partition: string;
+  waiting: number;
+  inFlight: number;
+  delivered: number;
+  failed: number;
+  dead: number;
+  /** Milliseconds the oldest queued event has waited. */
+  oldestAge: number | undefined;
+  latency: LatencySummary | undefined;
+}
+
+export interface DestinationStats extends Omit<PartitionStats, 'partition'> {
+  destination: string;
+  /** Events dropped at `send` because the store was full. */
+  dropped: number;
+  partitions: PartitionStats[];
+}
+
+/**
+ * The default type argument accepts any concrete `Egress` (its send functions take `never`), so
+ * code that only flushes, closes or inspects can hold one without naming its destinations.
+ */
+export interface Egress<Destinations extends readonly AnyDestination[] = readonly Destination<string, never, unknown>[]> {
+  /** Validates and enqueues; inside `run` the event joins that unit of work. */
+  readonly send: SendFunctions<Destinations>;
+  /** Runs one unit of work: its sends are committed together when `fn` resolves, discarded if it throws. */
+  run<T>(fn: (send: SendFunctions<Destinations>) => Promise<T> | T, options?: RunOptions): Promise<T>;
+  /** Resolves when everything enqueued before the call was delivered or dead-lettered. */
+  flush(options?: FlushOptions): Promise<void>;
+  /** Stops intake, delivers open batches, waits for in-flight work up to a timeout; idempotent. */
+  close(options?: CloseOptions): Promise<void>;
+  /** Resolves once the store is open and every destination started. */
+  ready(): Promise<void>;
+  /** Per destination and partition: waiting, in flight, delivered, failed, dead, oldest age, latency. */
+  stats(): Promise<DestinationStats[]>;
+  /** Each destination's `health()`, or `{ ok: true }` when it has none. */
+  health(): Promise<Record<string, HealthReport>>;
+  readonly deadLetters: {
+    list(query?: { destination?: string; limit?: number; after?: string }): Promise<DeadLetter[]>;
+    /** Puts dead letters (all, or these ids) back in the queue; returns how many. */
+    retry(ids?: readonly string[], query?: { destination?: string }): Promise<number>;
+    /** Deletes dead letters (all, or these ids); returns how many. */
+    purge(ids?: readonly string[], query?: { destination?: string }): Promise<number>;
+  };
+  /** Subscribes to `delivered`, `retrying`, `dead` or `dropped`; returns the unsubscribe function. */
+  on<Name extends EgressEventName>(name: Name, listener: (event: EgressEvents[Name]) => void): () => void;
+}
+
+export function createEgress<const Destinations extends readonly AnyDestination[]>(options: EgressOptions<Destinations>): Egress<Destinations> {
+  return new EgressEngine(options) as unknown as Egress<Destinations>;
+}
+
+interface CommitGroup {
+  readonly events: QueuedEvent[];
+  bytes: number;
+  readonly done: Promise<void>;
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
+interface UnitOfWork {
+  readonly group: CommitGroup;
+  finished: boolean;
+}
+
+interface Registration {
+  readonly destination: AnyDestination;
+  readonly policy: ResolvedPolicy;
+  lane: DeliveryLane | undefined;
+}
+
+type SendFunction = (input: unknown) => Receipt;
+
+class EgressEngine implements LaneHost {
+  readonly store: Store;
+  readonly logger: Logger;
+  readonly events: EventHub;
+  readonly statistics = new DeliveryStatistics();
+  readonly owner = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+  readonly send: Record<string, SendFunction>;
+  readonly deadLetters: Egress['deadLetters'];
+
+  private readonly registrations = new Map<string, Registration>();
+  private readonly units = new AsyncLocalStorage<UnitOfWork>();
+  private readonly overflow: 'reject' | 'drop';
+  private readonly role: 'both' | 'producer' | 'worker';
+  private readonly started: Promise<void>;
+  private state: 'open' | 'closing' = 'open';
+  private closing: Promise<void> | undefined;
+  private forcingCount = 0;
+  /** Sends outside a unit of work, committed together on the next microtask. */
+  private buffer: CommitGroup | undefined;
+  private committing: Promise<void> = Promise.resolve();
+  /** Events accepted but not yet committed, for the capacity check. */
+  private uncommittedEvents = 0;
+  private uncommittedBytes = 0;
+  private readonly outcomeWaiters = new Map<string, Set<(outcome: DeliveryOutcome) => void>>();
+  private settleSignal: { promise: Promise<void>; resolve(): void } = signal();
+  private unsubscribeStore: (() => void) | undefined;
+
+  constructor(options: EgressOptions<readonly AnyDestination[]>) {
+    if (typeof options !== 'object' || options === null) throw new EgressConfigurationError('expected an options object', 'createEgress');
+    this.logger = options.logger ?? consoleLogger;
+    this.events = new EventHub(this.logger);
+    this.store = options.store ?? memoryStore();
+    this.overflow = oneOf(options.overflow, ['reject', 'drop'], 'overflow') ?? 'reject';
+    this.role = oneOf(options.role, ['both', 'producer', 'worker'], 'role') ?? 'both';
+    if (!Array.isArray(options.destinations) || options.destinations.length === 0) {
+      throw new EgressConfigurationError('expected at least one destination', 'destinations');
+    }
+    const policies = (options.policies ?? {}) as Record<string, unknown>;
+    for (const destination of options.destinations) {
+      assertDestination(destination);
+      if (this.registrations.has(destination.name)) {
+        throw new EgressConfigurationError(`two destinations are named "${destination.name}"`, 'destinations');
+      }
+      const policy = resolvePolicy(destination, policies[destination.name], `policies.${destination.name}`, this.logger);
+      this.registrations.set(destination.name, { destination, policy, lane: undefined });
+    }
+    for (const name of Object.keys(policies)) {
+      if (!this.registrations.has(name)) {
+        throw new EgressConfigurationError(`no destination is named "${name}" (registered: ${[...this.registrations.keys()].join(', ')})`, `policies.${name}`);
+      }
+    }
+    this.send = this.createSendFunctions();
+    this.deadLetters = {
+      list: (query) => this.listDead(query),
+      retry: (ids, query) => this.retryDead(ids, query),
+      purge: async (ids, query) => {
+        await this.started;
+        return this.store.purgeDead(ids, { destination: query?.destination });
+      },
+    };
+    this.started = this.start();
+    // Failures surface through ready(), commits and the logger; never as an unhandled rejection.
+    this.started.catch((error: unknown) => this.logger.error({ error }, 'could not start'));
+  }
+
+  private async start(): Promise<void> {
+    await this.store.open();
+    await Promise.all([...this.registrations.values()].map(({ destination }) => destination.start?.({ logger: this.logger })));
+    if (this.role === 'producer') return;
+    for (const registration of this.registrations.values()) {
+      registration.lane = new DeliveryLane(this, registration.destination, registration.policy);
+      registration.lane.wake();
+    }
+    this.unsubscribeStore = this.store.subscribe?.((destination) => this.wake(destination));
+  }
+
+  ready(): Promise<void> {
+    return this.started;
+  }
+
+  forcing(): boolean {
+    return this.forcingCount > 0;
+  }
+
+  on<Name extends EgressEventName>(name: Name, listener: (event: EgressEvents[Name]) => void): () => void {
+    return this.events.on(name, listener);
+  }
+
+  // ---- sending -------------------------------------------------------------------------------
+
+  private createSendFunctions(): Record<string, SendFunction> {
+    const registered = [...this.registrations.keys()];
+    // Own properties answer the registered names; anything else falls through to the proxy, which
+    // says which names exist instead of failing with "is not a function".
+    const fallback = new Proxy(Object.create(null) as object, {
+      get: (_target, property) => {
+        if (typeof property === 'symbol' || property === 'then' || property === 'toJSON') return undefined;
+        throw new EgressValidationError(String(property), [{ path: '', message: `no destination is registered under this name (registered: ${registered.join(', ')})` }]);
+      },
+    });
+    const send = Object.create(fallback) as Record<string, SendFunction>;
+    for (const name of registered) send[name] = (input: unknown) => this.accept(name, input);
+    return Object.freeze(send);
+  }
+
+  private accept(name: string, input: unknown): Receipt {
+    if (this.state !== 'open') throw new EgressClosedError();
+    const { destination, policy } = this.registrations.get(name)!;
+    const payload = validateInput(name, destination.input, input);
+    let serialized: string;
+    let partition: string;
+    let size: number;
+    try {
+      serialized = encodePayload(payload);
+      partition = policy.batch.partitionBy?.(payload) ?? destination.partition?.(payload) ?? '';
+      size = destination.measure?.(payload) ?? Buffer.byteLength(serialized);
+    } catch (error) {
+      throw new EgressValidationError(name, [{ path: '', message: `the payload could not be prepared: ${describeCause(error)}` }]);
+    }
+    const hardLimit = destination.limits?.maxBytes;
+    if (hardLimit !== undefined && size > hardLimit) {
+      throw new EgressValidationError(name, [{ path: '', message: `the event is ${size} bytes; ${name} accepts at most ${hardLimit} bytes in one delivery` }]);
+    }
+    const id = createEventId();
+    if (!this.store.admit(this.uncommittedEvents + 1, this.uncommittedBytes + size)) {
+      const message = `the ${this.store.kind} store is full; ${name} event refused`;
+      if (this.overflow === 'reject') throw new EgressCapacityError(message);
+      this.statistics.dropped(name, 1);
+      this.events.emit('dropped', { destination: name, count: 1, reason: 'capacity', message });
+      return droppedReceipt(id, name);
+    }
+    const event: QueuedEvent = { id, destination: name, partition, payload: serialized, size, sentAt: Date.now(), attempts: 0 };
+    const unit = this.units.getStore();
+    const group = unit && !unit.finished ? unit.group : this.bufferGroup();
+    group.events.push(event);
+    group.bytes += size;
+    this.uncommittedEvents += 1;
+    this.uncommittedBytes += size;
+    return this.receipt(id, name, group);
+  }
+
+  private bufferGroup(): CommitGroup {
+    if (!this.buffer) {
+      this.buffer = commitGroup();
+      queueMicrotask(() => this.commitBuffer());
+    }
+    return this.buffer;
+  }
+
+  /**
+   * Commits the sends made outside any unit of work. One commit at a time: sends arriving while a
+   * commit is written wait in the buffer and go together in the next, which is what makes enqueue
+   * cheap on a durable store (one transaction, one sync, for many events).
+   */
+  private commitBuffer(): void {
+    this.committing = this.committing.then(async () => {
+      const group = this.buffer;
+      this.buffer = undefined;
+      if (group) await this.commit(group);
+    });
+  }
+
+  private async commit(group: CommitGroup): Promise<void> {
+    try {
+      await this.started;
+      if (group.events.length > 0) await this.store.enqueue(group.events);
+      group.resolve();
+      this.wakeFor(group.events);
+    } catch (error) {
+      group.reject(error);
+      const counts = new Map<string, number>();
+      for (const event of group.events) counts.set(event.destination, (counts.get(event.destination) ?? 0) + 1);
+      for (const [destination, count] of counts) {
+        this.statistics.dropped(destination, count);
+        this.events.emit('dropped', { destination, count, reason: 'store-error', message: describeCause(error) });
+      }
+      this.logger.error({ error, events: group.events.length }, 'the store refused events');
+    } finally {
+      this.uncommittedEvents -= group.events.length;
+      this.uncommittedBytes -= group.bytes;
+    }
+  }
+
+  private receipt(id: string, destination: string, group: CommitGroup): Receipt {
+    return {
+      id,
+      destination,
+      accepted: true,
+      committed: () => group.done,
+      settled: () => this.waitForOutcome(id, group),
+    };
+  }
+
+  private async waitForOutcome(id: string, group: CommitGroup): Promise<DeliveryOutcome> {
+    await group.done;
+    return new Promise<DeliveryOutcome>((resolve, reject) => {
+      let waiters = this.outcomeWaiters.get(id);
+      if (!waiters) this.outcomeWaiters.set(id, (waiters = new Set()));
+      const waiter = (outcome: DeliveryOutcome) => resolve(outcome);
+      waiters.add(waiter);
+      // The outcome may already be known (delivered before anyone asked): look it up once.
+      this.lookUpOutcome(id).then(
+        (outcome) => {
+          if (!outcome) return;
+          this.outcomeWaiters.get(id)?.delete(waiter);
+          if (this.outcomeWaiters.get(id)?.size === 0) this.outcomeWaiters.delete(id);
+          resolve(outcome);
+        },
+        (error: unknown) => reject(error),
+      );
+    });
+  }
+
+  private async lookUpOutcome(id: string): Promise<DeliveryOutcome | undefined> {
+    const state = await this.store.eventState(id);
+    if (state === 'pending') return undefined;
+    if (state === 'gone') return { status: 'delivered' };
+    const [letter] = await this.store.listDead({ ids: [id], limit: 1 });
+    return letter ? { status: 'dead', error: letter.error } : { status: 'delivered' };
+  }
+
+  settled(outcomes: readonly EventOutcome[]): void {
+    if (this.outcomeWaiters.size > 0) {
+      for (const outcome of outcomes) {
+        const waiters = this.outcomeWaiters.get(outcome.eventId);
+        if (!waiters) continue;
+        this.outcomeWaiters.delete(outcome.eventId);
+        const result: DeliveryOutcome = outcome.status === 'dead' ? { status: 'dead', error: outcome.error } : { status: 'delivered' };
+        for (const waiter of waiters) waiter(result);
+      }
+    }
+    const current = this.settleSignal;
+    this.settleSignal = signal();
+    current.resolve();
+  }
+
+  // ---- units of work --------------------------------------------------------------------------
+
+  async run<T>(fn: (send: Record<string, SendFunction>) => Promise<T> | T, options: RunOptions = {}): Promise<T> {
+    if (this.state !== 'open') throw new EgressClosedError();
+    const onError = oneOf(options.onError, ['discard', 'deliver'], 'run options.onError') ?? 'discard';
+    const unit: UnitOfWork = { group: commitGroup(), finished: false };
+    let result: T;
+    try {
+      result = await this.units.run(unit, () => fn(this.send));
+    } catch (error) {
+      unit.finished = true;
+      if (onError === 'deliver') {
+        await this.commitUnit(unit);
+      } else {
+        this.uncommittedEvents -= unit.group.events.length;
+        this.uncommittedBytes -= unit.group.bytes;
+        unit.group.reject(new EgressError('[egress] the unit of work threw; its events were discarded', { cause: error }));
+      }
+      throw error;
+    }
+    unit.finished = true;
+    await this.commitUnit(unit);
+    await unit.group.done;
+    return result;
+  }
+
+  private async commitUnit(unit: UnitOfWork): Promise<void> {
+    // Ordered behind earlier commits, so a unit's events never overtake sends made before it.
+    const commit = this.committing.then(() => this.commit(unit.group));
+    this.committing = commit;
+    await commit;
+  }
+
+  // ---- delivery control -----------------------------------------------------------------------
+
+  private wakeFor(events: readonly QueuedEvent[]): void {
+    let last: string | undefined;
+    for (const event of events) {
+      if (event.destination === last) continue;
+      last = event.destination;
+      this.registrations.get(event.destination)?.lane?.wake();
+    }
+  }
+
+  private wake(destination?: string): void {
+    for (const registration of this.registrations.values()) {
+      if (destination === undefined || registration.destination.name === destination) registration.lane?.wake();
+    }
+  }
+
+  async flush(options: FlushOptions = {}): Promise<void> {
+    const timeout = options.timeout === undefined ? undefined : duration(options.timeout, 'flush options.timeout');
+    const deadline = timeout === undefined ? Number.POSITIVE_INFINITY : Date.now() + timeout;
+    await this.started;
+    await this.committing;
+    const mark = await this.store.watermark();
+    this.forcingCount += 1;
+    this.wake();
+    try {
+      while (await this.store.pendingAtOrBelow(mark)) {
+        if (Date.now() >= deadline) throw new EgressTimeoutError(`flush gave up after ${timeout} ms; undelivered events stay queued`);
+        // Settlements in this process wake us at once; the timer covers other workers and retry waits.
+        await Promise.race([this.settleSignal.promise, sleep(Math.min(250, Math.max(1, deadline - Date.now())))]);
+      }
+    } finally {
+      this.forcingCount -= 1;
+    }
+  }
+
+  close(options: CloseOptions = {}): Promise<void> {
+    this.closing ??= this.shutdown(duration(options.timeout ?? 10_000, 'close options.timeout'));
+    return this.closing;
+  }
+
+  private async shutdown(timeout: number): Promise<void> {
+    this.state = 'closing';
+    const deadline = Date.now() + timeout;
+    try {
+      await this.started;
+    } catch {
+      // Nothing was started, so there is nothing to drain; still stop what can be stopped below.
+    }
+    await this.committing;
+    const lanes = [...this.registrations.values()].flatMap(({ lane }) => (lane ? [lane] : []));
+    this.forcingCount += 1;
+    this.wake();
+    // Open batches go out now; retries scheduled for later stay in the store.
+    while (Date.now() < deadline && !lanes.every((lane) => lane.idle)) {
+      await Promise.race([this.settleSignal.promise, sleep(20)]);
+    }
+    await Promise.all(lanes.map((lane) => lane.stop(true)));
+    const abandonWait = Date.now() + 1000;
+    while (Date.now() < abandonWait && !lanes.every((lane) => lane.idle)) await sleep(10);
+    this.unsubscribeStore?.();
+    for (const { destination } of this.registrations.values()) {
+      try {
+        await destination.stop?.();
+      } catch (error) {
+        this.logger.error({ destination: destination.name, error }, 'destination failed to stop');
+      }
+    }
+    await this.store.close();
+  }
+
+  // ---- inspection -----------------------------------------------------------------------------
+
+  async stats(): Promise<DestinationStats[]> {
+    await this.started;
+    const now = Date.now();
+    const rows = await this.store.stats(now);
+    return [...this.registrations.keys()].map((name) => {
+      const totals = this.statistics.destination(name);
+      const seen = this.statistics.partitions(name);
+      const partitions = new Map<string, PartitionStats>();
+      for (const row of rows.filter((candidate) => candidate.destination === name)) {
+        partitions.set(row.partition, {
+          partition: row.partition,
+          waiting: row.waiting,
+          inFlight: row.inFlight,
+          dead: row.dead,
+          oldestAge: row.oldestSentAt === undefined ? undefined : now - row.oldestSentAt,
+          delivered: 0,
+          failed: 0,
+          latency: undefined,
+        });
+      }
+      for (const [partition, counters] of seen) {
+        const entry = partitions.get(partition) ?? { partition, waiting: 0, inFlight: 0, dead: 0, oldestAge: undefined, delivered: 0, failed: 0, latency: undefined };
+        partitions.set(partition, { ...entry, ...counters });
+      }
+      const list = [...partitions.values()];
+      const ages = list.flatMap((entry) => (entry.oldestAge === undefined ? [] : [entry.oldestAge]));
+      return {
+        destination: name,
+        waiting: sum(list, 'waiting'),
+        inFlight: sum(list, 'inFlight'),
+        dead: sum(list, 'dead'),
+        oldestAge: ages.length > 0 ? Math.max(...ages) : undefined,
+        delivered: totals.delivered,
+        failed: totals.failed,
+        dropped: totals.dropped,
+        latency: totals.latency,
+        partitions: list,
+      };
+    });
+  }
+
+  async health(): Promise<Record<string, HealthReport>> {
+    const entries = await Promise.all(
+      [...this.registrations.values()].map(async ({ destination }): Promise<[string, HealthReport]> => {
+        if (!destination.health) return [destination.name, { ok: true }];
+        try {
+          return [destination.name, await destination.health()];
+        } catch (error) {
+          return [destination.name, { ok: false, message: describeCause(error) }];
+        }
+      }),
+    );
+    return Object.fromEntries(entries);
+  }
+
+  private async listDead(query: { destination?: string; limit?: number; after?: string } = {}): Promise<DeadLetter[]> {
+    await this.started;
+    const letters = await this.store.listDead(query);
+    return letters.map(({ event, error, deadAt }) => {
+      const destination = this.registrations.get(event.destination)?.destination;
+      const payload = decodePayload(event.payload);
+      return {
+        id: event.id,
+        destination: event.destination,
+        partition: event.partition,
+        payload: destination?.redact ? destination.redact(payload) : payload,
+        sentAt: event.sentAt,
+        attempts: event.attempts,
+        error,
+        deadAt,
+      };
+    });
+  }
+
+  private async retryDead(ids: readonly string[] | undefined, query: { destination?: string } = {}): Promise<number> {
+    await this.started;
+    const count = await this.store.retryDead(ids, { destination: query.destination, now: Date.now() });
+    this.wake(query.destination);
+    return count;
+  }
+}
+
+function commitGroup(): CommitGroup {
+  let resolve!: () => void;
+  let reject!: (error: unknown) => void;
+  const done = new Promise<void>((onResolve, onReject) => {
+    resolve = onResolve;
+    reject = onReject;
+  });
+  // Nobody has to await a receipt; a rejected commit is reported through the logger and events.
+  done.catch(() => {});
+  return { events: [], bytes: 0, done, resolve, reject };
+}
+
+function droppedReceipt(id: string, destination: string): Receipt {
+  const refused = new EgressCapacityError(`event ${id} was dropped: the store was full`);
+  return {
+    id,
+    destination,
+    accepted: false,
+    committed: () => Promise.reject(refused),
+    settled: () => Promise.resolve({ status: 'dropped' }),
+  };
+}
+
+function signal(): { promise: Promise<void>; resolve(): void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((onResolve) => (resolve = onResolve));
+  return { promise, resolve };
+}
+
+function sleep(milliseconds: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, milliseconds));
+}
+
+function sum<K extends string>(rows: readonly Record<K, number>[], key: K): number {
+  let total = 0;
+  for (const row of rows) total += row[key];
+  return total;
+}
+
+function oneOf<T extends string>(value: unknown, allowed: readonly T[], path: string): T | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value === 'string' && (allowed as readonly string[]).includes(value)) return value as T;
+  throw new EgressConfigurationError(`expected one of ${allowed.map((entry) => `'${entry}'`).join(', ')}, got ${JSON.stringify(value)}`, path);
+}
+
+function duration(value: unknown, path: string): number {
+  const parsed = parseDuration(value);
+  if (typeof parsed !== 'number') throw new EgressConfigurationError(parsed.error, path);
+  return parsed;
+}

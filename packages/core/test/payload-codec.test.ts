@@ -1,0 +1,35 @@
+import { describe, expect, test } from 'vitest';
+import { createBatchId, createEventId, decodePayload, encodePayload, eventIdTime } from '../src/index.js';
+
+describe('payload codec', () => {
+  test('round-trips JSON values and bytes', () => {
+    const payload = { text: 'hé', list: [1, null, true], bytes: new Uint8Array([0, 255, 7]), buffer: Buffer.from('abc'), nested: { bytes: new Uint8Array([1]) } };
+    const decoded = decodePayload(encodePayload(payload)) as Record<string, unknown>;
+    expect(decoded.text).toBe('hé');
+    expect(decoded.list).toEqual([1, null, true]);
+    expect(decoded.bytes).toEqual(new Uint8Array([0, 255, 7]));
+    expect(decoded.buffer).toEqual(new Uint8Array(Buffer.from('abc')));
+    expect((decoded.nested as Record<string, unknown>).bytes).toEqual(new Uint8Array([1]));
+  });
+
+  test('leaves look-alike objects alone', () => {
+    const payload = { type: 'Buffer', data: [1, 2] };
+    expect(decodePayload(encodePayload(payload))).toEqual(payload);
+  });
+});
+
+describe('ids', () => {
+  test('event ids sort in the order they were made, even within one millisecond', () => {
+    const ids = Array.from({ length: 5000 }, () => createEventId());
+    expect([...ids].sort()).toEqual(ids);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(Math.abs(eventIdTime(ids[0]!) - Date.now())).toBeLessThan(5000);
+  });
+
+  test('batch ids depend on the destination and the events only', () => {
+    expect(createBatchId('s3', ['a', 'b'])).toBe(createBatchId('s3', ['a', 'b']));
+    expect(createBatchId('s3', ['a', 'b'])).not.toBe(createBatchId('s3', ['b', 'a']));
+    expect(createBatchId('s3', ['a'])).not.toBe(createBatchId('sql', ['a']));
+    expect(createBatchId('s3', ['a'])).toMatch(/^[0-9a-f]{64}$/);
+  });
+});
