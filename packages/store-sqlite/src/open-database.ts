@@ -115,6 +115,9 @@ function prepare(database: Database.Database, where: string, options: OpenOption
     database.pragma('foreign_keys = OFF');
     database.pragma('cache_size = -16384');
     database.pragma('temp_store = MEMORY');
+    // Checkpoint less often: pages rewritten again and again (a partition's head, the batches) are copied once per checkpoint.
+    database.pragma('wal_autocheckpoint = 10000');
+    database.pragma('journal_size_limit = 67108864');
     if (identity.kind === 'empty') createSchema(database);
   } catch (error) {
     throw new EgressConfigurationError(`cannot write the queue file (${describe(error)}); check that it and its directory are writable`, where, { cause: error });

@@ -18,7 +18,8 @@ export const SCHEMA_TABLES = ['egress_meta', 'egress_queues', 'egress_events', '
  *   `seq` is the arrival order (the watermark), assigned from `egress_meta.last_seq` so it never
  *   goes back even when the table empties. The partial index `egress_events_waiting` is what claim
  *   reads to decide whether a partition is ready and to form batches in arrival order; it carries
- *   `sent_at` and `size` so that decision never touches the rows.
+ *   `sent_at`, `size` (and `batch`, always NULL there) so that decision, the counts at open and
+ *   `stats()` never touch the rows and their payloads.
  * - `egress_batches` holds formed batches: leased (`leased = 1`, `ready_at` = lease expiry) or
  *   waiting for a retry or a new lease (`ready_at` = when it may be claimed). A batch keeps its id
  *   and its events across retries.
@@ -51,8 +52,8 @@ CREATE TABLE egress_events (
   batch INTEGER
 );
 CREATE UNIQUE INDEX egress_events_id ON egress_events (id);
-CREATE INDEX egress_events_waiting ON egress_events (queue, seq, sent_at, size) WHERE batch IS NULL;
-CREATE INDEX egress_events_batch ON egress_events (batch, seq) WHERE batch IS NOT NULL;
+CREATE INDEX egress_events_waiting ON egress_events (queue, seq, sent_at, size, batch) WHERE batch IS NULL;
+CREATE INDEX egress_events_batch ON egress_events (batch, seq, size) WHERE batch IS NOT NULL;
 
 CREATE TABLE egress_batches (
   batch INTEGER PRIMARY KEY,
@@ -63,7 +64,6 @@ CREATE TABLE egress_batches (
   leased INTEGER NOT NULL,
   holder TEXT
 );
-CREATE INDEX egress_batches_order ON egress_batches (queue, first_seq);
 CREATE INDEX egress_batches_ready ON egress_batches (queue, ready_at);
 
 CREATE TABLE egress_dead (

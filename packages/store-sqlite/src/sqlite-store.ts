@@ -144,7 +144,8 @@ function prepareStatements(database: Database.Database) {
     pendingById: database.prepare<[string], { found: number }>('SELECT 1 AS found FROM egress_events WHERE id = ?'),
     deadById: database.prepare<[string], { found: number }>('SELECT 1 AS found FROM egress_dead WHERE id = ?'),
 
-    countEvents: database.prepare<[], { events: number; bytes: number }>('SELECT count(*) AS events, total(size) AS bytes FROM egress_events'),
+    countWaiting: database.prepare<[], { events: number; bytes: number }>('SELECT count(*) AS events, total(size) AS bytes FROM egress_events WHERE batch IS NULL'),
+    countBatched: database.prepare<[], { events: number; bytes: number }>('SELECT count(*) AS events, total(size) AS bytes FROM egress_events WHERE batch IS NOT NULL'),
     countDead: database.prepare<[], { events: number; bytes: number }>('SELECT count(*) AS events, total(size) AS bytes FROM egress_dead'),
     waitingStats: database.prepare<[], { queue: number; waiting: number; oldest: number | null }>(
       'SELECT queue, count(*) AS waiting, min(sent_at) AS oldest FROM egress_events WHERE batch IS NULL GROUP BY queue',
@@ -220,10 +221,12 @@ class SqliteStore implements Store {
 
   private recount(): void {
     const statements = this.statements!;
-    const events = statements.countEvents.get()!;
+    // Each count reads one index, never the rows with their payloads.
+    const waiting = statements.countWaiting.get()!;
+    const batched = statements.countBatched.get()!;
     const dead = statements.countDead.get()!;
-    this.heldEvents = events.events + dead.events;
-    this.heldBytes = events.bytes + dead.bytes;
+    this.heldEvents = waiting.events + batched.events + dead.events;
+    this.heldBytes = waiting.bytes + batched.bytes + dead.bytes;
   }
 
   private submit<T>(work: (statements: Statements) => T): Promise<T> {
@@ -360,29 +363,24 @@ class SqliteStore implements Store {
   }
 
   private claimWaiting(statements: Statements, queue: QueueRow, request: ClaimRequest, later: (time: number) => void): ClaimedBatch | undefined {
-    const oldest = statements.oldestWaiting.get(queue.queue);
-    if (!oldest) return undefined;
-    if (!request.force && request.now - oldest.sent_at < request.maxDelay) {
-      // Not old enough: ready only if a full batch waits. Reads the index alone, never a payload.
-      let count = 0;
-      let bytes = 0;
-      for (const row of statements.waitingSizes.iterate(queue.queue, request.maxEvents)) {
-        count += 1;
-        bytes += row.size;
-        if (bytes >= request.maxBytes) break;
-      }
-      if (count < request.maxEvents && bytes < request.maxBytes) {
+    if (!request.force && request.maxDelay > 0) {
+      const oldest = statements.oldestWaiting.get(queue.queue);
+      if (!oldest) return undefined;
+      if (request.now - oldest.sent_at < request.maxDelay && !this.fullBatchWaits(statements, queue, request)) {
         later(oldest.sent_at + request.maxDelay);
         return undefined;
       }
     }
     const rows: EventRow[] = [];
     let bytes = 0;
-    for (const row of statements.waitingEvents.iterate(queue.queue, request.maxEvents)) {
+    // Small batches in one call; large ones row by row, so a batch cut short by maxBytes reads no more payloads than it takes.
+    const candidates = request.maxEvents <= 64 ? statements.waitingEvents.all(queue.queue, request.maxEvents) : statements.waitingEvents.iterate(queue.queue, request.maxEvents);
+    for (const row of candidates) {
       if (rows.length > 0 && bytes + row.size > request.maxBytes) break;
       rows.push(row);
       bytes += row.size;
     }
+    if (rows.length === 0) return undefined;
     const id = createBatchId(
       request.destination,
       rows.map((row) => row.id),
@@ -391,12 +389,24 @@ class SqliteStore implements Store {
     const last = rows[rows.length - 1]!.seq;
     const batch = Number(statements.createBatch.run(id, queue.queue, first, request.now + request.leaseMs, 1, this.token).lastInsertRowid);
     statements.assignBatch.run(batch, queue.queue, first, last);
-    return {
-      id,
-      destination: request.destination,
-      partition: queue.partition,
-      events: rows.map((row) => toEvent({ ...row, attempts: row.attempts + 1 }, request.destination, queue.partition)),
-    };
+    const events: QueuedEvent[] = new Array(rows.length);
+    for (let index = 0; index < rows.length; index += 1) {
+      const row = rows[index]!;
+      events[index] = { id: row.id, destination: request.destination, partition: queue.partition, payload: row.payload, size: row.size, sentAt: row.sent_at, attempts: row.attempts + 1 };
+    }
+    return { id, destination: request.destination, partition: queue.partition, events };
+  }
+
+  /** Whether maxEvents events or maxBytes bytes wait in the partition; reads the index alone, never a payload. */
+  private fullBatchWaits(statements: Statements, queue: QueueRow, request: ClaimRequest): boolean {
+    let count = 0;
+    let bytes = 0;
+    for (const row of statements.waitingSizes.iterate(queue.queue, request.maxEvents)) {
+      count += 1;
+      bytes += row.size;
+      if (bytes >= request.maxBytes) return true;
+    }
+    return count >= request.maxEvents;
   }
 
   async settle(claimed: ClaimedBatch, settlement: Settlement): Promise<void> {

@@ -20,12 +20,17 @@ export class TransactionGroup {
   private pending: Operation[] = [];
   private scheduled = false;
   private closed = false;
+  private readonly runAll: (group: Operation[]) => unknown[];
+  private readonly runOne: (operation: Operation) => unknown;
 
   constructor(
-    private readonly database: BetterSqlite3.Database,
+    database: BetterSqlite3.Database,
     /** Called after any rollback, so callers can drop what they cached during the failed work. */
     private readonly onRollback: () => void,
-  ) {}
+  ) {
+    this.runAll = database.transaction((group: Operation[]) => group.map((operation) => operation.run())).immediate;
+    this.runOne = database.transaction((operation: Operation) => operation.run()).immediate;
+  }
 
   /** Runs `work` inside the next group transaction; resolves after that transaction committed. */
   submit<T>(work: () => T): Promise<T> {
@@ -53,7 +58,7 @@ export class TransactionGroup {
     if (group.length === 0) return;
     let results: unknown[];
     try {
-      results = this.database.transaction(() => group.map((operation) => operation.run())).immediate();
+      results = this.runAll(group);
     } catch (error) {
       this.onRollback();
       if (group.length === 1) group[0]!.reject(error);
@@ -67,7 +72,7 @@ export class TransactionGroup {
     for (const operation of group) {
       let result: unknown;
       try {
-        result = this.database.transaction(() => operation.run()).immediate();
+        result = this.runOne(operation);
       } catch (error) {
         this.onRollback();
         operation.reject(error);
