@@ -1,4 +1,4 @@
-import { closeSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
+import { accessSync, closeSync, constants, mkdirSync, openSync, readSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { EgressConfigurationError } from '@egress/core';
 import Database from 'better-sqlite3';
@@ -54,9 +54,20 @@ function checkBeforeOpening(path: string, where: string): void {
     } catch (error) {
       throw new EgressConfigurationError(`cannot create the directory ${dirname(path)} (${describe(error)})`, where, { cause: error });
     }
-    return;
+  } else {
+    try {
+      accessSync(path, constants.R_OK | constants.W_OK);
+    } catch (error) {
+      throw new EgressConfigurationError(`cannot write the queue file (${describe(error)}); the process needs to read and write it`, where, { cause: error });
+    }
   }
-  if (size === 0) return;
+  // The log (-wal) and index (-shm) files are created beside the queue, so the directory must be writable too.
+  try {
+    accessSync(dirname(path), constants.W_OK | constants.X_OK);
+  } catch (error) {
+    throw new EgressConfigurationError(`cannot write in the directory ${dirname(path)} (${describe(error)}); the queue and its -wal and -shm files live there`, where, { cause: error });
+  }
+  if (size === undefined || size === 0) return;
   // SQLite itself would only say "file is not a database" at the first query; say what the file is not.
   const header = Buffer.alloc(sqliteHeader.length);
   let descriptor: number | undefined;
@@ -78,7 +89,7 @@ function prepare(database: Database.Database, where: string, options: OpenOption
   try {
     identity = identifyDatabase(database);
   } catch (error) {
-    throw new EgressConfigurationError(`cannot read the queue file: ${describe(error)}; refusing to use it, nothing was changed`, where, { cause: error });
+    throw new EgressConfigurationError(`is damaged or unreadable (${describe(error)}); refusing to use it, nothing was changed. Restore it from a backup or move it aside`, where, { cause: error });
   }
   if (identity.kind === 'foreign') {
     const tables = identity.tables.length > 0 ? ` (tables: ${identity.tables.slice(0, 5).join(', ')}${identity.tables.length > 5 ? ', ...' : ''})` : '';
@@ -97,7 +108,10 @@ function prepare(database: Database.Database, where: string, options: OpenOption
     }
     let problems: string[];
     try {
-      problems = (database.pragma('quick_check(5)') as { quick_check: string }[]).map((row) => row.quick_check).filter((line) => line !== 'ok');
+      problems = (database.pragma('quick_check(5)') as { quick_check: string }[])
+        .flatMap((row) => row.quick_check.split('\n'))
+        .map((line) => line.trim())
+        .filter((line) => line !== 'ok' && line !== '' && !line.startsWith('***'));
     } catch (error) {
       problems = [describe(error)];
     }
