@@ -120,7 +120,8 @@ function prepareStatements(database: Database.Database) {
     countAttempt: database.prepare<[number], EventRow>('UPDATE egress_events SET attempts = attempts + 1 WHERE batch = ? RETURNING seq, id, payload, size, sent_at, attempts'),
 
     oldestWaiting: database.prepare<[number], { seq: number; sent_at: number }>('SELECT seq, sent_at FROM egress_events WHERE queue = ? AND batch IS NULL ORDER BY seq LIMIT 1'),
-    waitingSizes: database.prepare<[number, number], { size: number }>('SELECT size FROM egress_events WHERE queue = ? AND batch IS NULL ORDER BY seq LIMIT ?'),
+    waitingTotals: database.prepare<[number], { count: number; bytes: number }>('SELECT count(*) AS count, total(size) AS bytes FROM egress_events WHERE queue = ? AND batch IS NULL'),
+    dataVersion: database.prepare<[], { data_version: number }>('PRAGMA data_version'),
     waitingEvents: database.prepare<[number, number], EventRow>('SELECT seq, id, payload, size, sent_at, attempts FROM egress_events WHERE queue = ? AND batch IS NULL ORDER BY seq LIMIT ?'),
     createBatch: database.prepare('INSERT INTO egress_batches (id, queue, first_seq, ready_at, leased, holder) VALUES (?, ?, ?, ?, ?, ?)'),
     assignBatch: database.prepare('UPDATE egress_events SET batch = ?, attempts = attempts + 1 WHERE queue = ? AND batch IS NULL AND seq BETWEEN ? AND ?'),
@@ -174,6 +175,13 @@ class SqliteStore implements Store {
   private heldBytes = 0;
   /** (destination, partition) → queue number, filled as queues are seen; cleared after a rollback. */
   private readonly queueIds = new Map<string, number>();
+  /**
+   * Waiting events and bytes per queue, kept up to date by this instance's own writes, so that a
+   * claim under `maxDelay` decides whether a full batch waits without counting the partition again.
+   * Filled on demand; dropped after a rollback or when another connection wrote to the file.
+   */
+  private readonly waitingTotals = new Map<number, { count: number; bytes: number }>();
+  private dataVersion: number | undefined;
   /** Last queue served per destination, so claims visit partitions round-robin. */
   private readonly lastServed = new Map<string, number>();
   private state: 'new' | 'open' | 'closing' | 'closed' = 'new';
@@ -214,7 +222,10 @@ class SqliteStore implements Store {
     }
     this.database = database;
     this.statements = prepareStatements(database);
-    this.group = new TransactionGroup(database, () => this.queueIds.clear());
+    this.group = new TransactionGroup(database, () => {
+      this.queueIds.clear();
+      this.waitingTotals.clear();
+    });
     this.recount();
     this.state = 'open';
   }
@@ -263,25 +274,35 @@ class SqliteStore implements Store {
   private insert(statements: Statements, events: readonly QueuedEvent[]): void {
     const last = statements.advanceSeq.get(events.length)!.value;
     let seq = last - events.length;
+    const tracked = this.waitingTotals.size > 0;
     const parameters: unknown[] = new Array(insertChunk * 7);
-    let index = 0;
-    for (; index + insertChunk <= events.length; index += insertChunk) {
-      let slot = 0;
-      for (let offset = index; offset < index + insertChunk; offset += 1) {
-        const event = events[offset]!;
-        parameters[slot++] = ++seq;
-        parameters[slot++] = event.id;
-        parameters[slot++] = this.queueOf(statements, event.destination, event.partition);
-        parameters[slot++] = event.payload;
-        parameters[slot++] = event.size;
-        parameters[slot++] = event.sentAt;
-        parameters[slot++] = event.attempts;
-      }
-      statements.insertMany.run(parameters);
-    }
-    for (; index < events.length; index += 1) {
+    let slot = 0;
+    for (let index = 0; index < events.length; index += 1) {
       const event = events[index]!;
-      statements.insertOne.run(++seq, event.id, this.queueOf(statements, event.destination, event.partition), event.payload, event.size, event.sentAt, event.attempts);
+      const queue = this.queueOf(statements, event.destination, event.partition);
+      if (tracked) {
+        const totals = this.waitingTotals.get(queue);
+        if (totals) {
+          totals.count += 1;
+          totals.bytes += event.size;
+        }
+      }
+      // Whole chunks of rows go in one statement each; the tail goes row by row.
+      if (slot === 0 && events.length - index < insertChunk) {
+        statements.insertOne.run(++seq, event.id, queue, event.payload, event.size, event.sentAt, event.attempts);
+        continue;
+      }
+      parameters[slot++] = ++seq;
+      parameters[slot++] = event.id;
+      parameters[slot++] = queue;
+      parameters[slot++] = event.payload;
+      parameters[slot++] = event.size;
+      parameters[slot++] = event.sentAt;
+      parameters[slot++] = event.attempts;
+      if (slot === parameters.length) {
+        statements.insertMany.run(parameters);
+        slot = 0;
+      }
     }
   }
 
@@ -309,6 +330,11 @@ class SqliteStore implements Store {
       nextReadyAt = nextReadyAt === undefined ? time : Math.min(nextReadyAt, time);
     };
     // Start after the partition served last, so that every partition gets its turn.
+    const version = statements.dataVersion.get()!.data_version;
+    if (version !== this.dataVersion) {
+      this.dataVersion = version;
+      this.waitingTotals.clear();
+    }
     const queues = statements.queuesOf.all(request.destination);
     const after = this.lastServed.get(request.destination);
     const start = after === undefined ? 0 : queues.findIndex((queue) => queue.queue > after);
@@ -389,6 +415,11 @@ class SqliteStore implements Store {
     const last = rows[rows.length - 1]!.seq;
     const batch = Number(statements.createBatch.run(id, queue.queue, first, request.now + request.leaseMs, 1, this.token).lastInsertRowid);
     statements.assignBatch.run(batch, queue.queue, first, last);
+    const totals = this.waitingTotals.get(queue.queue);
+    if (totals) {
+      totals.count -= rows.length;
+      totals.bytes -= bytes;
+    }
     const events: QueuedEvent[] = new Array(rows.length);
     for (let index = 0; index < rows.length; index += 1) {
       const row = rows[index]!;
@@ -397,16 +428,16 @@ class SqliteStore implements Store {
     return { id, destination: request.destination, partition: queue.partition, events };
   }
 
-  /** Whether maxEvents events or maxBytes bytes wait in the partition; reads the index alone, never a payload. */
+  /** Whether maxEvents events or maxBytes bytes wait in the partition. */
   private fullBatchWaits(statements: Statements, queue: QueueRow, request: ClaimRequest): boolean {
-    let count = 0;
-    let bytes = 0;
-    for (const row of statements.waitingSizes.iterate(queue.queue, request.maxEvents)) {
-      count += 1;
-      bytes += row.size;
-      if (bytes >= request.maxBytes) return true;
+    let totals = this.waitingTotals.get(queue.queue);
+    if (!totals) {
+      // Counted once on the index alone; afterwards kept up to date by enqueue and claim.
+      const counted = statements.waitingTotals.get(queue.queue)!;
+      totals = { count: counted.count, bytes: counted.bytes };
+      this.waitingTotals.set(queue.queue, totals);
     }
-    return count >= request.maxEvents;
+    return totals.count >= request.maxEvents || totals.bytes >= request.maxBytes;
   }
 
   async settle(claimed: ClaimedBatch, settlement: Settlement): Promise<void> {
@@ -456,7 +487,7 @@ class SqliteStore implements Store {
     }
     if (!kept) {
       // Events the settlement did not mention are not dropped: they wait again in arrival order.
-      statements.returnLeftovers.run(found.batch);
+      if (statements.returnLeftovers.run(found.batch).changes > 0) this.waitingTotals.delete(found.queue);
       statements.deleteBatch.run(found.batch);
     }
     return freed;

@@ -61,6 +61,31 @@ describe('batches', () => {
     expect((await store.claim({ ...claimDefaults, now: 1_900, maxDelay: 1_000, force: true })).batches).toHaveLength(1);
   });
 
+  test('under maxDelay, forms a batch exactly when maxEvents or maxBytes are waiting, across enqueues and claims', async () => {
+    const store = await openStore();
+    const claim = (extra: Partial<typeof claimDefaults> = {}) => store.claim({ ...claimDefaults, now: 1_500, maxDelay: 60_000, maxEvents: 3, ...extra });
+    for (let index = 0; index < 2; index += 1) {
+      await store.enqueue([queuedEvent(index, { size: 10 })]);
+      expect((await claim()).batches).toHaveLength(0);
+    }
+    await store.enqueue([queuedEvent(2, { size: 10 })]);
+    expect((await claim()).batches.map((batch) => batch.events.length)).toEqual([3]);
+    await store.enqueue([queuedEvent(3, { size: 10 }), queuedEvent(4, { size: 10 })]);
+    expect((await claim()).batches).toHaveLength(0);
+    expect((await claim({ maxBytes: 20 })).batches.map((batch) => batch.events.length)).toEqual([2]);
+    expect((await claim({ maxBytes: 20 })).batches).toHaveLength(0);
+  });
+
+  test('sees a full batch enqueued by another connection to the same file', async () => {
+    const first = await openStore();
+    const second = await openStore();
+    const claim = () => first.claim({ ...claimDefaults, now: 1_500, maxDelay: 60_000, maxEvents: 2 });
+    await first.enqueue([queuedEvent(0)]);
+    expect((await claim()).batches).toHaveLength(0);
+    await second.enqueue([queuedEvent(1)]);
+    expect((await claim()).batches.map((batch) => batch.events.length)).toEqual([2]);
+  });
+
   test('keeps partitions apart and serves them in turn', async () => {
     const store = await openStore();
     await store.enqueue([
