@@ -39,6 +39,11 @@ export interface EgressOptions<Destinations extends readonly AnyDestination[]> {
   overflow?: 'reject' | 'drop';
   /** `'producer'` only enqueues, `'worker'` only delivers, `'both'` (default) does both. */
   role?: 'both' | 'producer' | 'worker';
+  /**
+   * How often to look for work that other processes enqueued, for stores shared between processes
+   * that cannot announce it (`subscribe`). Default: every second for a `'worker'`, never otherwise.
+   */
+  pollInterval?: Duration;
 }
 
 /** `send.<name>(input)` for every registered destination, typed from its input schema. */
@@ -189,6 +194,8 @@ class EgressEngine implements LaneHost {
   private readonly outcomeWaiters = new Map<string, Set<(outcome: DeliveryOutcome) => void>>();
   private settleSignal: { promise: Promise<void>; resolve(): void } = signal();
   private unsubscribeStore: (() => void) | undefined;
+  private readonly pollInterval: number | undefined;
+  private poller: NodeJS.Timeout | undefined;
 
   constructor(options: EgressOptions<readonly AnyDestination[]>) {
     if (typeof options !== 'object' || options === null) throw new EgressConfigurationError('expected an options object', 'createEgress');
@@ -197,6 +204,7 @@ class EgressEngine implements LaneHost {
     this.store = options.store ?? memoryStore();
     this.overflow = oneOf(options.overflow, ['reject', 'drop'], 'overflow') ?? 'reject';
     this.role = oneOf(options.role, ['both', 'producer', 'worker'], 'role') ?? 'both';
+    this.pollInterval = options.pollInterval === undefined ? (this.role === 'worker' ? 1000 : undefined) : duration(options.pollInterval, 'pollInterval') || undefined;
     if (!Array.isArray(options.destinations) || options.destinations.length === 0) {
       throw new EgressConfigurationError('expected at least one destination', 'destinations');
     }
@@ -237,6 +245,7 @@ class EgressEngine implements LaneHost {
       registration.lane.wake();
     }
     this.unsubscribeStore = this.store.subscribe?.((destination) => this.wake(destination));
+    if (this.pollInterval !== undefined && this.state === 'open') this.poller = setInterval(() => this.wake(), this.pollInterval);
   }
 
   ready(): Promise<void> {
@@ -476,6 +485,7 @@ class EgressEngine implements LaneHost {
   private async shutdown(timeout: number): Promise<void> {
     this.state = 'closing';
     const deadline = Date.now() + timeout;
+    clearInterval(this.poller);
     try {
       await this.started;
     } catch {
