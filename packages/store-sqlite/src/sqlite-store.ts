@@ -68,7 +68,7 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
 }
 
 /** Rows per INSERT statement when enqueuing: fewer calls into SQLite, well under its parameter limit. */
-const insertChunk = 32;
+const insertChunk = 16;
 const insertColumns = '(seq, id, queue, payload, size, sent_at, attempts)';
 
 interface QueueRow {
@@ -277,9 +277,17 @@ class SqliteStore implements Store {
     const tracked = this.waitingTotals.size > 0;
     const parameters: unknown[] = new Array(insertChunk * 7);
     let slot = 0;
+    // Events of one enqueue mostly share a destination and partition: look the queue up once per run of them.
+    let destination: string | undefined;
+    let partition: string | undefined;
+    let queue = 0;
     for (let index = 0; index < events.length; index += 1) {
       const event = events[index]!;
-      const queue = this.queueOf(statements, event.destination, event.partition);
+      if (event.destination !== destination || event.partition !== partition) {
+        destination = event.destination;
+        partition = event.partition;
+        queue = this.queueOf(statements, destination, partition);
+      }
       if (tracked) {
         const totals = this.waitingTotals.get(queue);
         if (totals) {
