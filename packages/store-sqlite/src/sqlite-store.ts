@@ -408,7 +408,7 @@ class SqliteStore implements Store {
     const rows: EventRow[] = [];
     let bytes = 0;
     // Small batches in one call; large ones row by row, so a batch cut short by maxBytes reads no more payloads than it takes.
-    const candidates = request.maxEvents <= 64 ? statements.waitingEvents.all(queue.queue, request.maxEvents) : statements.waitingEvents.iterate(queue.queue, request.maxEvents);
+    const candidates = request.maxEvents <= 1000 ? statements.waitingEvents.all(queue.queue, request.maxEvents) : statements.waitingEvents.iterate(queue.queue, request.maxEvents);
     for (const row of candidates) {
       if (rows.length > 0 && bytes + row.size > request.maxBytes) break;
       rows.push(row);
