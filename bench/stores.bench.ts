@@ -4,8 +4,9 @@
 //   and for delivery a one-row-at-a-time queue (select the oldest, deliver, delete, each committed).
 // - memory baseline: one `enqueue` call per event; for delivery, an array pushed and looped over.
 // Then a backlog of 1,000,000 events waits in SQLite while the process's memory is watched.
-// Rates are wall-clock on a shared machine; the CPU rate (events per CPU-second of this process)
-// is printed beside them because it moves less when other work competes for the cores.
+// Rates are wall-clock on a shared machine, each the best of REPEATS runs (default 3); the CPU rate
+// (events per CPU-second of this process) is printed beside them because it moves less when other
+// work competes for the cores. The batch-of-one delivery rows run once (they are long).
 import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -29,7 +30,9 @@ const Database = createRequire(new URL('../packages/store-sqlite/package.json', 
 
 const events = Number(process.env.EVENTS ?? 200_000);
 const backlogEvents = Number(process.env.BACKLOG ?? 1_000_000);
-const naiveSeconds = Number(process.env.NAIVE_SECONDS ?? 3);
+const naiveSeconds = Number(process.env.NAIVE_SECONDS ?? 2);
+/** Each figure is the best of this many runs: other work on a shared machine only ever slows a run down. */
+const repeats = Number(process.env.REPEATS ?? 3);
 const root = join(tmpdir(), `egress-bench-stores-${process.pid}`);
 rmSync(root, { recursive: true, force: true });
 mkdirSync(root, { recursive: true });
@@ -52,6 +55,15 @@ interface Measure {
   milliseconds: number;
   eventsPerSecond: number;
   eventsPerCpuSecond: number;
+}
+
+async function best(run: () => Promise<Measure>): Promise<Measure> {
+  let fastest: Measure | undefined;
+  for (let attempt = 0; attempt < repeats; attempt += 1) {
+    const result = await run();
+    if (!fastest || result.eventsPerSecond > fastest.eventsPerSecond) fastest = result;
+  }
+  return fastest!;
 }
 
 async function measure(count: number, body: () => Promise<number | void>): Promise<Measure> {
@@ -199,7 +211,8 @@ async function sqliteNaiveDelivery(): Promise<Measure> {
   const all = queued(events);
   let delivered = 0;
   const result = await measure(0, async () => {
-    const until = performance.now() + naiveSeconds * 1000;
+    // Half the time enqueuing, then as long as it takes to deliver what was enqueued.
+    const until = performance.now() + (naiveSeconds * 1000) / 2;
     let count = 0;
     for (const event of all) {
       insert.run(event.id, event.destination, event.partition, event.payload, event.size, event.sentAt);
@@ -324,23 +337,23 @@ await storeEnqueue(sqliteStore({ path: freshPath() }), 1000);
 await sendToDelivery(sqliteStore({ path: freshPath() }), 100, 20_000);
 
 const enqueue = {
-  memoryStore: await storeEnqueue(memoryStore({ maxEvents: events + 1 }), 1000),
-  memoryNaive: await memoryOneByOne(),
-  sqliteStore: await storeEnqueue(sqliteStore({ path: freshPath() }), 1000),
-  sqliteStoreFull: await storeEnqueue(sqliteStore({ path: freshPath(), synchronous: 'full' }), 1000),
-  sqliteNaive: await sqliteNaiveEnqueue(),
+  memoryStore: await best(() => storeEnqueue(memoryStore({ maxEvents: events + 1 }), 1000)),
+  memoryNaive: await best(() => memoryOneByOne()),
+  sqliteStore: await best(() => storeEnqueue(sqliteStore({ path: freshPath() }), 1000)),
+  sqliteStoreFull: await best(() => storeEnqueue(sqliteStore({ path: freshPath(), synchronous: 'full' }), 1000)),
+  sqliteNaive: await best(() => sqliteNaiveEnqueue()),
 };
 const engine = {
-  memorySend: await sendCommitted(memoryStore({ maxEvents: events + 1 })),
-  sqliteSend: await sendCommitted(sqliteStore({ path: freshPath() })),
-  memoryUnits: await concurrentUnits(memoryStore({ maxEvents: events + 1 })),
-  sqliteUnits: await concurrentUnits(sqliteStore({ path: freshPath() })),
+  memorySend: await best(() => sendCommitted(memoryStore({ maxEvents: events + 1 }))),
+  sqliteSend: await best(() => sendCommitted(sqliteStore({ path: freshPath() }))),
+  memoryUnits: await best(() => concurrentUnits(memoryStore({ maxEvents: events + 1 }))),
+  sqliteUnits: await best(() => concurrentUnits(sqliteStore({ path: freshPath() }))),
 };
 const delivery = {
-  memoryBatch100: await sendToDelivery(memoryStore({ maxEvents: events + 1 }), 100),
-  memoryNaive: await memoryNaiveDelivery(),
-  sqliteBatch100: await sendToDelivery(sqliteStore({ path: freshPath() }), 100),
-  sqliteNaive: await sqliteNaiveDelivery(),
+  memoryBatch100: await best(() => sendToDelivery(memoryStore({ maxEvents: events + 1 }), 100)),
+  memoryNaive: await best(() => memoryNaiveDelivery()),
+  sqliteBatch100: await best(() => sendToDelivery(sqliteStore({ path: freshPath() }), 100)),
+  sqliteNaive: await best(() => sqliteNaiveDelivery()),
   memoryBatch1: await sendToDelivery(memoryStore({ maxEvents: events + 1 }), 1, Math.min(events, 50_000)),
   sqliteBatch1: await sendToDelivery(sqliteStore({ path: freshPath() }), 1, Math.min(events, 50_000)),
 };
@@ -387,7 +400,7 @@ console.log(
   `backlog of ${waiting.events} events (${waiting.fileMiB} MiB file): open ${waiting.openMilliseconds} ms, claim ${waiting.claimMilliseconds} ms, stats ${waiting.statsMilliseconds} ms; delivered ${waiting.whileDelivering.delivered} in ${waiting.whileDelivering.seconds} s while sampling`,
 );
 
-const result = { events, naiveSeconds, enqueue, engine, delivery, ratios, backlog: waiting };
+const result = { events, naiveSeconds, repeats, enqueue, engine, delivery, ratios, backlog: waiting };
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
 writeFileSync(new URL('./results/stores.json', import.meta.url), `${JSON.stringify(result, null, 2)}\n`);
 rmSync(root, { recursive: true, force: true });

@@ -19,7 +19,7 @@ import {
   type StoredDeadLetter,
 } from '@egress/core';
 import type Database from 'better-sqlite3';
-import { forgetHolder, recoverLeases, registerHolder, unregisterHolder } from './lease-recovery.js';
+import { forgetHolder, recoverLeases, registerHolder, tidyUp, unregisterHolder } from './recovery.js';
 import { openDatabase } from './open-database.js';
 import { TransactionGroup } from './transaction-group.js';
 
@@ -201,22 +201,14 @@ class SqliteStore implements Store {
       database
         .transaction(() => {
           const { othersAlive } = recoverLeases(database);
-          if (!othersAlive) {
-            database.prepare('UPDATE egress_events SET batch = NULL WHERE batch IS NOT NULL AND batch NOT IN (SELECT batch FROM egress_batches)').run();
-            database
-              .prepare(
-                `DELETE FROM egress_queues WHERE NOT EXISTS (SELECT 1 FROM egress_events e WHERE e.queue = egress_queues.queue AND e.batch IS NULL)
-                 AND NOT EXISTS (SELECT 1 FROM egress_batches b WHERE b.queue = egress_queues.queue)`,
-              )
-              .run();
-          }
+          if (!othersAlive) tidyUp(database);
           registerHolder(database, this.token, Date.now());
         })
         .immediate();
     } catch (error) {
       forgetHolder(this.token);
       database.close();
-      throw new EgressConfigurationError(`cannot write the queue file (${error instanceof Error ? error.message : String(error)}); check that it and its directory are writable`, `[sqlite] ${this.path}`, {
+      throw new EgressConfigurationError(`cannot start using the queue file (${error instanceof Error ? error.message : String(error)})`, `[sqlite] ${this.path}`, {
         cause: error,
       });
     }

@@ -62,3 +62,18 @@ export function recoverLeases(database: BetterSqlite3.Database): { recovered: nu
     .run();
   return { recovered: changes, othersAlive };
 }
+
+/**
+ * Puts right what an interrupted process may have left (events pointing at a batch that is gone go
+ * back to waiting) and forgets partitions that hold nothing. Only when no other live instance has
+ * the file open, since those cache partition numbers.
+ */
+export function tidyUp(database: BetterSqlite3.Database): void {
+  database.prepare('UPDATE egress_events SET batch = NULL WHERE batch IS NOT NULL AND batch NOT IN (SELECT batch FROM egress_batches)').run();
+  database
+    .prepare(
+      `DELETE FROM egress_queues WHERE NOT EXISTS (SELECT 1 FROM egress_events e WHERE e.queue = egress_queues.queue AND e.batch IS NULL)
+       AND NOT EXISTS (SELECT 1 FROM egress_batches b WHERE b.queue = egress_queues.queue)`,
+    )
+    .run();
+}
