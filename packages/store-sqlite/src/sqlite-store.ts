@@ -329,12 +329,12 @@ class SqliteStore implements Store {
     const later = (time: number) => {
       nextReadyAt = nextReadyAt === undefined ? time : Math.min(nextReadyAt, time);
     };
-    // Start after the partition served last, so that every partition gets its turn.
     const version = statements.dataVersion.get()!.data_version;
     if (version !== this.dataVersion) {
       this.dataVersion = version;
       this.waitingTotals.clear();
     }
+    // Start after the partition served last, so that every partition gets its turn.
     const queues = statements.queuesOf.all(request.destination);
     const after = this.lastServed.get(request.destination);
     const start = after === undefined ? 0 : queues.findIndex((queue) => queue.queue > after);
@@ -356,9 +356,9 @@ class SqliteStore implements Store {
           // Claiming only leases batches, so none becomes ready again during this claim.
           formedLeft = false;
         }
-        const fresh = this.claimWaiting(statements, queue, request, later);
-        if (!fresh) break;
-        batches.push(fresh);
+        const fresh = this.claimWaiting(statements, queue, request, later, request.fifo ? 1 : request.maxBatches - batches.length);
+        if (fresh.length === 0) break;
+        batches.push(...fresh);
         lastServed = queue.queue;
         if (request.fifo) break;
       }
@@ -388,25 +388,44 @@ class SqliteStore implements Store {
     return { id: formed.id, destination: request.destination, partition: queue.partition, events: rows.map((row) => toEvent(row, request.destination, queue.partition)) };
   }
 
-  private claimWaiting(statements: Statements, queue: QueueRow, request: ClaimRequest, later: (time: number) => void): ClaimedBatch | undefined {
+  /** Up to `wanted` new batches from the partition's waiting events, oldest first. */
+  private claimWaiting(statements: Statements, queue: QueueRow, request: ClaimRequest, later: (time: number) => void, wanted: number): ClaimedBatch[] {
     if (!request.force && request.maxDelay > 0) {
       const oldest = statements.oldestWaiting.get(queue.queue);
-      if (!oldest) return undefined;
+      if (!oldest) return [];
       if (request.now - oldest.sent_at < request.maxDelay && !this.fullBatchWaits(statements, queue, request)) {
         later(oldest.sent_at + request.maxDelay);
-        return undefined;
+        return [];
       }
+      // What is left after this batch must be ready on its own: decided on the next turn.
+      wanted = 1;
     }
-    const rows: EventRow[] = [];
+    // Small batches: the rows of several in one read. Large ones row by row, so that a batch cut
+    // short by maxBytes reads no more payloads than it takes.
+    const limit = request.maxEvents <= 1000 ? Math.min(wanted * request.maxEvents, 1000) : request.maxEvents;
+    const candidates = limit <= 1000 ? statements.waitingEvents.all(queue.queue, limit) : statements.waitingEvents.iterate(queue.queue, limit);
+    const formed: ClaimedBatch[] = [];
+    let rows: EventRow[] = [];
     let bytes = 0;
-    // Small batches in one call; large ones row by row, so a batch cut short by maxBytes reads no more payloads than it takes.
-    const candidates = request.maxEvents <= 1000 ? statements.waitingEvents.all(queue.queue, request.maxEvents) : statements.waitingEvents.iterate(queue.queue, request.maxEvents);
+    let read = 0;
     for (const row of candidates) {
-      if (rows.length > 0 && bytes + row.size > request.maxBytes) break;
+      if (rows.length > 0 && (rows.length >= request.maxEvents || bytes + row.size > request.maxBytes)) {
+        formed.push(this.formBatch(statements, queue, request, rows, bytes));
+        rows = [];
+        bytes = 0;
+        if (formed.length >= wanted) break;
+      }
+      read += 1;
       rows.push(row);
       bytes += row.size;
     }
-    if (rows.length === 0) return undefined;
+    // A last, unfinished batch waits when more rows may lie past what was read (it will grow).
+    const more = read === limit;
+    if (rows.length > 0 && formed.length < wanted && !(more && rows.length < request.maxEvents)) formed.push(this.formBatch(statements, queue, request, rows, bytes));
+    return formed;
+  }
+
+  private formBatch(statements: Statements, queue: QueueRow, request: ClaimRequest, rows: readonly EventRow[], bytes: number): ClaimedBatch {
     const id = createBatchId(
       request.destination,
       rows.map((row) => row.id),

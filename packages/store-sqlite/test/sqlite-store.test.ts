@@ -39,6 +39,16 @@ describe('batches', () => {
     expect(batches[0]!.events[0]).toEqual({ ...events[0], attempts: 1 });
   });
 
+  test('forms many batches in one claim, in arrival order, without splitting a batch at the end of a read', async () => {
+    const store = await openStore({ maxEvents: 10_000 });
+    const events = Array.from({ length: 1_000 }, (_, index) => queuedEvent(index));
+    await store.enqueue(events);
+    const { batches } = await store.claim({ ...claimDefaults, maxEvents: 3, maxBatches: 1_000 });
+    expect(batches.map((batch) => batch.events.length)).toEqual([...Array.from({ length: 333 }, () => 3), 1]);
+    expect(batches.flatMap((batch) => batch.events.map((event) => event.id))).toEqual(events.map((event) => event.id));
+    expect(new Set(batches.map((batch) => batch.id)).size).toBe(334);
+  });
+
   test('never lets a batch exceed maxBytes, but an event larger than maxBytes still forms a batch of one', async () => {
     const store = await openStore();
     await store.enqueue([queuedEvent(0, { size: 40 }), queuedEvent(1, { size: 40 }), queuedEvent(2, { size: 500 }), queuedEvent(3, { size: 10 })]);
