@@ -6,7 +6,5 @@ import { createHash } from 'node:crypto';
  * (the S3 object key, for instance, is derived from it).
  */
 export function createBatchId(destination: string, eventIds: readonly string[]): string {
-  const hash = createHash('sha256').update(destination).update('\n');
-  for (const id of eventIds) hash.update(id).update('\n');
-  return hash.digest('hex');
+  return createHash('sha256').update(`${destination}\n${eventIds.join('\n')}\n`).digest('hex');
 }

@@ -22,6 +22,8 @@ export interface LaneHost {
   forcing(): boolean;
   /** Called after every settlement, for flush waiters and receipts. */
   settled(outcomes: readonly EventOutcome[]): void;
+  /** Whether anyone waits for individual outcomes (so they need reporting). */
+  awaitsOutcomes(): boolean;
 }
 
 export type EventOutcome = { eventId: string; status: 'delivered' } | { eventId: string; status: 'dead'; error: ErrorRecord };
@@ -29,6 +31,8 @@ export type EventOutcome = { eventId: string; status: 'delivered' } | { eventId:
 interface InFlight {
   readonly batch: ClaimedBatch;
   readonly controller: AbortController;
+  /** Stops waiting for the adapter at once (timeout or shutdown), even if it ignores the signal. */
+  giveUp(reason: unknown): void;
 }
 
 /** How long to wait before asking a failing store again. */
@@ -81,7 +85,7 @@ export class DeliveryLane {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     if (!abortInFlight) return;
-    for (const flight of this.inFlight) flight.controller.abort(new EgressTimeoutError(`[${this.destination.name}] delivery abandoned at shutdown`));
+    for (const flight of this.inFlight) flight.giveUp(new EgressTimeoutError(`[${this.destination.name}] delivery abandoned at shutdown`));
   }
 
   private async pump(): Promise<void> {
@@ -151,9 +155,20 @@ export class DeliveryLane {
   }
 
   private start(batch: ClaimedBatch): void {
-    const flight: InFlight = { batch, controller: new AbortController() };
+    const controller = new AbortController();
+    let rejectWaiting: (reason: unknown) => void = () => {};
+    const abandoned = new Promise<never>((_resolve, reject) => (rejectWaiting = reject));
+    abandoned.catch(() => {});
+    const flight: InFlight = {
+      batch,
+      controller,
+      giveUp(reason) {
+        controller.abort(reason);
+        rejectWaiting(reason);
+      },
+    };
     this.inFlight.add(flight);
-    this.deliver(flight)
+    this.deliver(flight, abandoned)
       .catch((error: unknown) => {
         // The store could not record the outcome; the lease runs out and the batch is delivered again.
         this.host.logger.error({ destination: this.destination.name, batchId: batch.id, error }, 'could not record a delivery outcome');
@@ -164,7 +179,8 @@ export class DeliveryLane {
       });
   }
 
-  private async deliver({ batch: claimed, controller }: InFlight): Promise<void> {
+  private async deliver(flight: InFlight, abandoned: Promise<never>): Promise<void> {
+    const { batch: claimed, controller } = flight;
     const { destination, policy } = this;
     const batch: Batch = {
       id: claimed.id,
@@ -173,14 +189,11 @@ export class DeliveryLane {
       attempt: Math.max(...claimed.events.map((event) => event.attempts)),
       events: claimed.events.map((event) => ({ id: event.id, payload: decodePayload(event.payload), attempt: event.attempts, sentAt: event.sentAt })),
     };
-    const timeout = setTimeout(
-      () => controller.abort(new EgressTimeoutError(`[${destination.name}] delivery timed out after ${policy.timeout} ms`)),
-      policy.timeout,
-    );
-    let failures: Map<string, unknown>;
+    const timeout = setTimeout(() => flight.giveUp(new EgressTimeoutError(`[${destination.name}] delivery timed out after ${policy.timeout} ms`)), policy.timeout);
+    let failures: Map<string, unknown> | undefined;
     try {
-      const report = await untilAborted(destination.deliver(batch, { signal: controller.signal, logger: this.host.logger }), controller.signal);
-      failures = new Map((report?.failures ?? []).map((failure) => [failure.eventId, failure.error]));
+      const report = await Promise.race([destination.deliver(batch, { signal: controller.signal, logger: this.host.logger }), abandoned]);
+      if (report && report.failures.length > 0) failures = new Map(report.failures.map((failure) => [failure.eventId, failure.error]));
     } catch (error) {
       failures = new Map(claimed.events.map((event) => [event.id, error]));
     } finally {
@@ -194,9 +207,15 @@ export class DeliveryLane {
     await this.settle(claimed, batch.attempt, failures);
   }
 
-  private async settle(claimed: ClaimedBatch, attempt: number, failures: Map<string, unknown>): Promise<void> {
+  private async settle(claimed: ClaimedBatch, attempt: number, failures: Map<string, unknown> | undefined): Promise<void> {
     const { destination, policy } = this;
     const now = Date.now();
+    if (!failures) {
+      const delivered = claimed.events.map((event) => event.id);
+      await this.host.store.settle(claimed, { delivered, dead: [] });
+      this.report(claimed, attempt, now, delivered, undefined, []);
+      return;
+    }
     const delivered: string[] = [];
     const dead: { eventId: string; error: ErrorRecord }[] = [];
     const retryIds: string[] = [];
@@ -241,15 +260,15 @@ export class DeliveryLane {
     const base = { destination: this.destination.name, partition: claimed.partition, batchId: claimed.id, attempt };
     const outcomes: EventOutcome[] = [];
     if (delivered.length > 0) {
-      const sentAt = new Map(claimed.events.map((event) => [event.id, event.sentAt]));
+      const arrived = delivered.length === claimed.events.length ? undefined : new Set(delivered);
       let oldest = now;
-      for (const id of delivered) {
-        const sent = sentAt.get(id)!;
-        oldest = Math.min(oldest, sent);
-        statistics.delivered(this.destination.name, claimed.partition, now - sent);
-        outcomes.push({ eventId: id, status: 'delivered' });
+      for (const event of claimed.events) {
+        if (arrived && !arrived.has(event.id)) continue;
+        oldest = Math.min(oldest, event.sentAt);
+        statistics.delivered(this.destination.name, claimed.partition, now - event.sentAt);
       }
-      events.emit('delivered', { ...base, eventIds: delivered, latency: now - oldest });
+      if (this.host.awaitsOutcomes()) for (const id of delivered) outcomes.push({ eventId: id, status: 'delivered' });
+      if (events.has('delivered')) events.emit('delivered', { ...base, eventIds: delivered, latency: now - oldest });
     }
     if (retry) {
       statistics.failed(this.destination.name, claimed.partition, retry.eventIds.length);
@@ -269,25 +288,6 @@ export class DeliveryLane {
     }
     this.host.settled(outcomes);
   }
-}
-
-/** Resolves or rejects with `work`, or rejects with the abort reason as soon as the signal fires. */
-function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
 }
 
 function classify(destination: string, error: unknown, now: number): { permanent: boolean; retryAfter?: number; record: ErrorRecord } {

@@ -36,6 +36,11 @@ export class EventHub {
     return () => set.delete(listener as (event: never) => void);
   }
 
+  /** Whether anyone listens, so that callers can skip building an event nobody reads. */
+  has(name: EgressEventName): boolean {
+    return (this.listeners.get(name)?.size ?? 0) > 0;
+  }
+
   emit<Name extends EgressEventName>(name: Name, event: EgressEvents[Name]): void {
     const set = this.listeners.get(name);
     if (!set) return;

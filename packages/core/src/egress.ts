@@ -41,7 +41,8 @@ export interface EgressOptions<Destinations extends readonly AnyDestination[]> {
   role?: 'both' | 'producer' | 'worker';
   /**
    * How often to look for work that other processes enqueued, for stores shared between processes
-   * that cannot announce it (`subscribe`). Default: every second for a `'worker'`, never otherwise.
+   * that cannot announce it (`subscribe`). Default: every second for a `'worker'` on such a store,
+   * never otherwise.
    */
   pollInterval?: Duration;
 }
@@ -187,12 +188,15 @@ class EgressEngine implements LaneHost {
   private forcingCount = 0;
   /** Sends outside a unit of work, committed together on the next microtask. */
   private buffer: CommitGroup | undefined;
-  private committing: Promise<void> = Promise.resolve();
+  /** Groups are handed to the store in the order they were committed, without waiting for earlier writes. */
+  private handOff: Promise<void> = Promise.resolve();
+  private readonly writing = new Set<Promise<void>>();
   /** Events accepted but not yet committed, for the capacity check. */
   private uncommittedEvents = 0;
   private uncommittedBytes = 0;
   private readonly outcomeWaiters = new Map<string, Set<(outcome: DeliveryOutcome) => void>>();
-  private settleSignal: { promise: Promise<void>; resolve(): void } = signal();
+  /** Created when a flush or shutdown waits for the next settlement, resolved by it. */
+  private settleSignal: { promise: Promise<void>; resolve(): void } | undefined;
   private unsubscribeStore: (() => void) | undefined;
   private readonly pollInterval: number | undefined;
   private poller: NodeJS.Timeout | undefined;
@@ -204,7 +208,8 @@ class EgressEngine implements LaneHost {
     this.store = options.store ?? memoryStore();
     this.overflow = oneOf(options.overflow, ['reject', 'drop'], 'overflow') ?? 'reject';
     this.role = oneOf(options.role, ['both', 'producer', 'worker'], 'role') ?? 'both';
-    this.pollInterval = options.pollInterval === undefined ? (this.role === 'worker' ? 1000 : undefined) : duration(options.pollInterval, 'pollInterval') || undefined;
+    const polls = this.role === 'worker' && !this.store.subscribe;
+    this.pollInterval = options.pollInterval === undefined ? (polls ? 1000 : undefined) : duration(options.pollInterval, 'pollInterval') || undefined;
     if (!Array.isArray(options.destinations) || options.destinations.length === 0) {
       throw new EgressConfigurationError('expected at least one destination', 'destinations');
     }
@@ -237,7 +242,7 @@ class EgressEngine implements LaneHost {
   }
 
   private async start(): Promise<void> {
-    await this.store.open();
+    await this.store.open({ logger: this.logger });
     await Promise.all([...this.registrations.values()].map(({ destination }) => destination.start?.({ logger: this.logger })));
     if (this.role === 'producer') return;
     for (const registration of this.registrations.values()) {
@@ -321,17 +326,32 @@ class EgressEngine implements LaneHost {
     return this.buffer;
   }
 
-  /**
-   * Commits the sends made outside any unit of work. One commit at a time: sends arriving while a
-   * commit is written wait in the buffer and go together in the next, which is what makes enqueue
-   * cheap on a durable store (one transaction, one sync, for many events).
-   */
+  /** Commits the sends made outside any unit of work in this tick as one group. */
   private commitBuffer(): void {
-    this.committing = this.committing.then(async () => {
-      const group = this.buffer;
-      this.buffer = undefined;
-      if (group) await this.commit(group);
+    const group = this.buffer;
+    this.buffer = undefined;
+    if (group) void this.submit(group);
+  }
+
+  /**
+   * Hands a group to the store after every group committed before it, so events never overtake
+   * earlier ones, but without waiting for those writes to finish: a durable store writes
+   * overlapping groups together (one transaction, one sync), which keeps concurrent units cheap.
+   */
+  private submit(group: CommitGroup): Promise<void> {
+    let written: Promise<void> = Promise.resolve();
+    this.handOff = this.handOff.then(() => {
+      written = this.commit(group);
+      this.writing.add(written);
+      void written.finally(() => this.writing.delete(written));
     });
+    return this.handOff.then(() => written);
+  }
+
+  /** Resolves when every group committed so far is written (or refused). */
+  private async drainCommits(): Promise<void> {
+    await this.handOff;
+    await Promise.all(this.writing);
   }
 
   private async commit(group: CommitGroup): Promise<void> {
@@ -356,16 +376,10 @@ class EgressEngine implements LaneHost {
   }
 
   private receipt(id: string, destination: string, group: CommitGroup): Receipt {
-    return {
-      id,
-      destination,
-      accepted: true,
-      committed: () => group.done,
-      settled: () => this.waitForOutcome(id, group),
-    };
+    return new AcceptedReceipt(id, destination, group, this);
   }
 
-  private async waitForOutcome(id: string, group: CommitGroup): Promise<DeliveryOutcome> {
+  async waitForOutcome(id: string, group: CommitGroup): Promise<DeliveryOutcome> {
     await group.done;
     return new Promise<DeliveryOutcome>((resolve, reject) => {
       let waiters = this.outcomeWaiters.get(id);
@@ -404,8 +418,20 @@ class EgressEngine implements LaneHost {
       }
     }
     const current = this.settleSignal;
-    this.settleSignal = signal();
-    current.resolve();
+    this.settleSignal = undefined;
+    current?.resolve();
+  }
+
+  awaitsOutcomes(): boolean {
+    return this.outcomeWaiters.size > 0;
+  }
+
+  /** Resolves at the next settlement in this process, or after `milliseconds` at the latest. */
+  private nextSettlement(milliseconds: number): Promise<void> {
+    this.settleSignal ??= signal();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, milliseconds)));
+    return Promise.race([this.settleSignal.promise, timeout]).finally(() => clearTimeout(timer));
   }
 
   // ---- units of work --------------------------------------------------------------------------
@@ -435,10 +461,7 @@ class EgressEngine implements LaneHost {
   }
 
   private async commitUnit(unit: UnitOfWork): Promise<void> {
-    // Ordered behind earlier commits, so a unit's events never overtake sends made before it.
-    const commit = this.committing.then(() => this.commit(unit.group));
-    this.committing = commit;
-    await commit;
+    await this.submit(unit.group);
   }
 
   // ---- delivery control -----------------------------------------------------------------------
@@ -462,7 +485,7 @@ class EgressEngine implements LaneHost {
     const timeout = options.timeout === undefined ? undefined : duration(options.timeout, 'flush options.timeout');
     const deadline = timeout === undefined ? Number.POSITIVE_INFINITY : Date.now() + timeout;
     await this.started;
-    await this.committing;
+    await this.drainCommits();
     const mark = await this.store.watermark();
     this.forcingCount += 1;
     this.wake();
@@ -470,7 +493,7 @@ class EgressEngine implements LaneHost {
       while (await this.store.pendingAtOrBelow(mark)) {
         if (Date.now() >= deadline) throw new EgressTimeoutError(`flush gave up after ${timeout} ms; undelivered events stay queued`);
         // Settlements in this process wake us at once; the timer covers other workers and retry waits.
-        await Promise.race([this.settleSignal.promise, sleep(Math.min(250, Math.max(1, deadline - Date.now())))]);
+        await this.nextSettlement(Math.min(250, Math.max(1, deadline - Date.now())));
       }
     } finally {
       this.forcingCount -= 1;
@@ -491,13 +514,13 @@ class EgressEngine implements LaneHost {
     } catch {
       // Nothing was started, so there is nothing to drain; still stop what can be stopped below.
     }
-    await this.committing;
+    await this.drainCommits();
     const lanes = [...this.registrations.values()].flatMap(({ lane }) => (lane ? [lane] : []));
     this.forcingCount += 1;
     this.wake();
     // Open batches go out now; retries scheduled for later stay in the store.
     while (Date.now() < deadline && !lanes.every((lane) => lane.idle)) {
-      await Promise.race([this.settleSignal.promise, sleep(20)]);
+      await this.nextSettlement(20);
     }
     await Promise.all(lanes.map((lane) => lane.stop(true)));
     const abandonWait = Date.now() + 1000;
@@ -594,6 +617,26 @@ class EgressEngine implements LaneHost {
     const count = await this.store.retryDead(ids, { destination: query.destination, now: Date.now() });
     this.wake(query.destination);
     return count;
+  }
+}
+
+/** One object per accepted send, its methods shared on the prototype: receipts are on the hot path. */
+class AcceptedReceipt implements Receipt {
+  readonly accepted = true;
+
+  constructor(
+    readonly id: string,
+    readonly destination: string,
+    private readonly group: CommitGroup,
+    private readonly engine: EgressEngine,
+  ) {}
+
+  committed(): Promise<void> {
+    return this.group.done;
+  }
+
+  settled(): Promise<DeliveryOutcome> {
+    return this.engine.waitForOutcome(this.id, this.group);
   }
 }
 

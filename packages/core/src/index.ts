@@ -42,6 +42,7 @@ export type {
   QueuedEvent,
   Settlement,
   Store,
+  StoreContext,
   StoreStats,
   StoredDeadLetter,
 } from './store.js';

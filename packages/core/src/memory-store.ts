@@ -218,15 +218,23 @@ class MemoryStore implements Store {
     }
     if (settlement.retry) {
       const entries = settlement.retry.eventIds.map((id) => byId.get(id)).filter((entry): entry is Entry => entry !== undefined);
-      if (entries.length > 0) {
-        const retry: FormedBatch = { id: settlement.retry.batchId, partition: batch.partition, entries, availableAt: settlement.retry.availableAt, leaseUntil: undefined };
-        this.batches.set(retry.id, retry);
-        // Keep formed batches in the order of their oldest event, so FIFO partitions retry in order.
-        const position = queue.formed.findIndex((other) => other.entries[0]!.seq > entries[0]!.seq);
-        queue.formed.splice(position === -1 ? queue.formed.length : position, 0, retry);
-      }
+      this.reform(queue, settlement.retry.batchId, entries, settlement.retry.availableAt);
+    }
+    const mentioned = new Set([...settlement.delivered, ...(settlement.retry?.eventIds ?? []), ...settlement.dead.map((death) => death.eventId)]);
+    const forgotten = batch.entries.filter((entry) => !mentioned.has(entry.event.id));
+    if (forgotten.length > 0) {
+      this.reform(queue, createBatchId(claimed.destination, forgotten.map((entry) => entry.event.id)), forgotten, 0);
     }
     if (queue.head === queue.waiting.length && queue.formed.length === 0) this.queues.get(claimed.destination)?.delete(batch.partition);
+  }
+
+  /** Puts events back as a formed batch, in the order of their oldest event so FIFO partitions retry in order. */
+  private reform(queue: PartitionQueue, id: string, entries: Entry[], availableAt: number): void {
+    if (entries.length === 0) return;
+    const batch: FormedBatch = { id, partition: queue.name, entries, availableAt, leaseUntil: undefined };
+    this.batches.set(id, batch);
+    const position = queue.formed.findIndex((other) => other.entries[0]!.seq > entries[0]!.seq);
+    queue.formed.splice(position === -1 ? queue.formed.length : position, 0, batch);
   }
 
   async release(claimed: ClaimedBatch): Promise<void> {

@@ -1,3 +1,5 @@
+import type { Logger } from './logger.js';
+
 /**
  * The queue behind Egress. Everything the engine holds lives here — events waiting to be batched,
  * batches being delivered, retry times and dead letters — so a durable store loses nothing when the
@@ -10,14 +12,20 @@ export interface Store {
   /** Whether events survive the process (memory: no). */
   readonly durable: boolean;
   /** Opens connections and creates or checks the schema; called once before anything else. */
-  open(): Promise<void>;
+  open(context?: StoreContext): Promise<void>;
   /** Synchronous capacity check at `$send` time: may `events` more events of `bytes` in all be taken now? */
   admit(events: number, bytes: number): boolean;
-  /** Appends events atomically: all of them or none. Rejects with `EgressCapacityError` when full. */
+  /**
+   * Appends events atomically: all of them or none. Rejects with `EgressCapacityError` when full.
+   * Calls are committed in call order; a store may write overlapping calls together.
+   */
   enqueue(events: readonly QueuedEvent[]): Promise<void>;
   /** Leases up to `maxBatches` batches that are ready under the policy in the request. */
   claim(request: ClaimRequest): Promise<ClaimResult>;
-  /** Records what became of a claimed batch: delivered events leave, others wait or die. */
+  /**
+   * Records what became of a claimed batch: delivered events leave, others wait or die. Events of
+   * the batch named in none of `delivered`, `retry` and `dead` wait again, at once.
+   */
   settle(batch: ClaimedBatch, settlement: Settlement): Promise<void>;
   /** Gives back a claimed batch untouched (same id and events), ready again at once. */
   release(batch: ClaimedBatch): Promise<void>;
@@ -39,6 +47,11 @@ export interface Store {
   subscribe?(listener: (destination: string | undefined) => void): () => void;
   /** Closes connections; the store is not used afterwards. */
   close(): Promise<void>;
+}
+
+export interface StoreContext {
+  /** Where a store reports what the engine cannot see (a lost listener connection, a failed count). */
+  readonly logger: Logger;
 }
 
 /** One accepted `$send`, as it is stored. */
@@ -96,6 +109,8 @@ export interface ClaimedBatch {
   readonly partition: string;
   /** Oldest first; `attempts` already counts this attempt. */
   readonly events: readonly QueuedEvent[];
+  /** Opaque lease token a store may set at claim to recognise its own lease at settle; passed back unchanged. */
+  readonly lease?: string;
 }
 
 /** A delivery error as stored: secrets already removed by the adapter. */

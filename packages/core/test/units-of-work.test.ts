@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, expectTypeOf, test } from 'vitest';
-import { createEgress, EgressClosedError, EgressError, EgressValidationError, type Egress, type Receipt } from '../src/index.js';
+import { createEgress, EgressClosedError, EgressError, EgressValidationError, memoryStore, type Egress, type QueuedEvent, type Receipt, type Store } from '../src/index.js';
 import { recordingDestination, sleep } from './helpers.js';
 
 let egress: Egress | undefined;
@@ -77,6 +77,44 @@ describe('run: units of work', () => {
     ).rejects.toThrow('handler failed');
     await instance.flush();
     expect(sink.delivered()).toEqual([1]);
+  });
+
+  test('hands concurrent units to the store in order without waiting for earlier writes', async () => {
+    const store = memoryStore();
+    const calls: string[] = [];
+    let releaseFirst!: () => void;
+    const firstWrite = new Promise<void>((resolve) => (releaseFirst = resolve));
+    const slowStore: Store = {
+      ...store,
+      kind: store.kind,
+      durable: store.durable,
+      open: () => store.open(),
+      admit: (events, bytes) => store.admit(events, bytes),
+      enqueue: async (events: readonly QueuedEvent[]) => {
+        const label = events.map((event) => JSON.parse(event.payload).n).join(',');
+        calls.push(`start ${label}`);
+        if (label === '1') await firstWrite;
+        await store.enqueue(events);
+        calls.push(`end ${label}`);
+      },
+      claim: (request) => store.claim(request),
+      settle: (batch, settlement) => store.settle(batch, settlement),
+      watermark: () => store.watermark(),
+      pendingAtOrBelow: (mark) => store.pendingAtOrBelow(mark),
+      stats: (now) => store.stats(now),
+      close: () => store.close(),
+    };
+    const sink = recordingDestination();
+    const instance = createEgress({ destinations: [sink.destination], store: slowStore });
+    egress = instance;
+    const first = instance.run(async ($send) => void $send.events({ n: 1 }));
+    const second = instance.run(async ($send) => void $send.events({ n: 2 }));
+    await second;
+    expect(calls).toEqual(['start 1', 'start 2', 'end 2']);
+    releaseFirst();
+    await first;
+    await instance.flush();
+    expect(sink.delivered().sort()).toEqual([1, 2]);
   });
 
   test('receipts carry time-ordered ids and report the delivery outcome', async () => {

@@ -164,6 +164,16 @@ export function storeTestSuite(test: TestFunction, options: StoreSuiteOptions): 
       expectEqual(due.batches[0]!.events.map((event) => event.id), failed, 'retry events');
     });
 
+    define('events a settlement does not mention wait again', async (store) => {
+      const events = makeEvents(3);
+      await store.enqueue(events);
+      const [batch] = (await store.claim(request({ maxEvents: 10 }))).batches;
+      await store.settle(batch!, { delivered: [events[0]!.id], dead: [] });
+      expectEqual(await store.eventState(events[1]!.id), 'pending', 'state of an unmentioned event');
+      const { batches } = await store.claim(request({ now: t0 + 1, maxEvents: 10, maxBatches: 5, force: true }));
+      expectEqual(batches.flatMap((other) => other.events.map((event) => event.id)).sort(), [events[1]!.id, events[2]!.id].sort(), 'unmentioned events claimed again');
+    });
+
     define('retried events do not join newer waiting events', async (store) => {
       const events = makeEvents(2);
       await store.enqueue(events);

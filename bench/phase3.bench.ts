@@ -1,0 +1,15 @@
+import { z } from 'zod';
+import { createEgress, defineDestination, memoryStore, silentLogger } from '@egress/core';
+const events = 20000;
+let delivered = 0;
+let done!: () => void; const all = new Promise<void>((r) => (done = r));
+const destination = defineDestination({ name: 'noop', input: z.strictObject({ index: z.number() }), async deliver(batch) { await new Promise((r) => setImmediate(r)); delivered += batch.events.length; if (delivered === events) setImmediate(done); } });
+const egress = createEgress({ destinations: [destination], store: memoryStore({ maxEvents: events + 1 }), logger: silentLogger, policies: { noop: { concurrency: 16 } } });
+await egress.ready();
+let c = process.cpuUsage(); let t = performance.now();
+for (let index = 0; index < events; index++) egress.send.noop({ index });
+let cu = process.cpuUsage(c); console.log('send: wall µs/event', ((performance.now() - t) * 1000 / events).toFixed(1), 'cpu µs/event', ((cu.user + cu.system) / events).toFixed(1));
+c = process.cpuUsage(); t = performance.now();
+await all;
+cu = process.cpuUsage(c); console.log('deliver: wall µs/event', ((performance.now() - t) * 1000 / events).toFixed(1), 'cpu µs/event', ((cu.user + cu.system) / events).toFixed(1));
+await egress.close();

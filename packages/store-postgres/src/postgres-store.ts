@@ -1,0 +1,517 @@
+import { randomUUID } from 'node:crypto';
+import {
+  EgressCapacityError,
+  EgressConfigurationError,
+  parseDuration,
+  parseSize,
+  type ClaimRequest,
+  type ClaimResult,
+  type ClaimedBatch,
+  type DeadLetterQuery,
+  type Duration,
+  type QueuedEvent,
+  type Settlement,
+  type Size,
+  type Store,
+  type StoreStats,
+  type StoredDeadLetter,
+} from '@egress/core';
+import pg, { type Pool, type PoolClient } from 'pg';
+import { claimBatches, toQueuedEvent } from './batch-claim.js';
+import { GroupCommit } from './group-commit.js';
+import { migrate } from './schema-migrations.js';
+import { schemaNamePattern, schemaNames, type SchemaNames } from './schema-names.js';
+import { WorkNotifications } from './work-notifications.js';
+
+export interface PostgresStoreOptions {
+  /** PostgreSQL URL, e.g. `postgres://egress:secret@db:5432/app`; the store opens and ends its own pool. */
+  connectionString?: string;
+  /** A node-postgres pool to use instead of `connectionString`; the store does not end it. */
+  pool?: Pool;
+  /** Schema that holds the queue, created and migrated by the store (default `egress`). */
+  schema?: string;
+  /** Events held at most by all processes together, dead letters included (default 10,000,000). */
+  maxEvents?: number;
+  /** Payload bytes held at most by all processes together, dead letters included (default 10 GiB). */
+  maxBytes?: Size;
+  /** How long a claim holds before another worker may take the batch over; replaces the engine's lease (default: the engine's). Keep it above the delivery timeout. */
+  leaseMs?: Duration;
+  /** How often idle workers look for work if no notification arrives (default 5 s). */
+  pollInterval?: Duration;
+}
+
+/** Rows behind the capacity count are counted again at most this often... */
+const capacityRefreshMin = 1000;
+/** ...and at least this many times the last count took, so a large backlog is not scanned constantly. */
+const capacityRefreshFactor = 50;
+/** How often a store deletes the round-robin rows of partitions that have nothing queued. */
+const partitionPruneInterval = 10 * 60_000;
+/**
+ * One write in flight at a time keeps events in the order `enqueue` was called (a later call never
+ * commits first); calls that arrive meanwhile share the next write, which is where the speed comes from.
+ */
+const writeConcurrency = 1;
+
+/**
+ * A queue in PostgreSQL shared by producer and worker processes on any number of machines. Workers
+ * lease batches under per-partition locks and `FOR UPDATE SKIP LOCKED`; a worker that dies loses
+ * its leases when they expire and another worker delivers the same batch, with the same id.
+ */
+export function postgresStore(options: PostgresStoreOptions): Store {
+  return new PostgresStore(resolveOptions(options));
+}
+
+interface ResolvedOptions {
+  connectionString: string | undefined;
+  pool: Pool | undefined;
+  schema: string;
+  maxEvents: number;
+  maxBytes: number;
+  leaseMs: number | undefined;
+  pollInterval: number;
+}
+
+function resolveOptions(options: PostgresStoreOptions): ResolvedOptions {
+  const where = (name: string) => `[postgres] option "${name}"`;
+  if (typeof options !== 'object' || options === null) throw new EgressConfigurationError('expected an options object', '[postgres] options');
+  if (options.connectionString === undefined && options.pool === undefined) {
+    throw new EgressConfigurationError('Missing required option: give "connectionString" or "pool"', where('connectionString'));
+  }
+  if (options.connectionString !== undefined && options.pool !== undefined) {
+    throw new EgressConfigurationError('give either "connectionString" or "pool", not both', where('pool'));
+  }
+  if (options.connectionString !== undefined && (typeof options.connectionString !== 'string' || options.connectionString.length === 0)) {
+    throw new EgressConfigurationError('expected a PostgreSQL URL', where('connectionString'));
+  }
+  const schema = options.schema ?? 'egress';
+  if (typeof schema !== 'string' || !schemaNamePattern.test(schema)) {
+    throw new EgressConfigurationError(`expected letters, digits and underscores (at most 50, not starting with a digit), got ${JSON.stringify(schema)}`, where('schema'));
+  }
+  const maxEvents = options.maxEvents ?? 10_000_000;
+  if (!Number.isInteger(maxEvents) || maxEvents < 1) throw new EgressConfigurationError(`expected a positive integer, got ${JSON.stringify(maxEvents)}`, where('maxEvents'));
+  const quantity = (name: string, value: unknown, parse: (value: unknown) => number | { error: string }, minimum: number): number | undefined => {
+    if (value === undefined) return undefined;
+    const parsed = parse(value);
+    if (typeof parsed !== 'number') throw new EgressConfigurationError(parsed.error, where(name));
+    if (parsed < minimum) throw new EgressConfigurationError(`expected at least ${minimum}, got ${JSON.stringify(value)}`, where(name));
+    return parsed;
+  };
+  return {
+    connectionString: options.connectionString,
+    pool: options.pool,
+    schema,
+    maxEvents,
+    maxBytes: quantity('maxBytes', options.maxBytes, parseSize, 1) ?? 10 * 1024 ** 3,
+    leaseMs: quantity('leaseMs', options.leaseMs, parseDuration, 1),
+    pollInterval: quantity('pollInterval', options.pollInterval, parseDuration, 10) ?? 5000,
+  };
+}
+
+interface DeadRow {
+  id: string;
+  destination: string;
+  partition: string;
+  payload: string;
+  size: number;
+  sent_at: string;
+  attempts: number;
+  error_name: string;
+  error_message: string;
+  error_at: string;
+  dead_at: string;
+}
+
+class PostgresStore implements Store {
+  readonly kind = 'postgres';
+  readonly durable = true;
+  private readonly names: SchemaNames;
+  private readonly pool: Pool;
+  private readonly ownsPool: boolean;
+  /** Identifies this store's notifications, so it does not wake itself. */
+  private readonly source = randomUUID();
+  private readonly notifications: WorkNotifications;
+  private readonly writer: GroupCommit;
+  /** Lease token of every batch this store holds, so a settlement after a takeover is ignored. */
+  private readonly leases = new Map<string, string>();
+  /** Approximate events and bytes held in the database, refreshed by counting and kept current locally. */
+  private heldEvents = 0;
+  private heldBytes = 0;
+  /** Events accepted by `enqueue` and not yet committed. */
+  private reservedEvents = 0;
+  private reservedBytes = 0;
+  private refreshTimer: NodeJS.Timeout | undefined;
+  private partitionsPrunedAt = Date.now();
+  private opened = false;
+  private closed = false;
+
+  constructor(private readonly options: ResolvedOptions) {
+    this.names = schemaNames(options.schema);
+    if (options.pool) {
+      this.pool = options.pool;
+      this.ownsPool = false;
+    } else {
+      this.pool = new pg.Pool({ connectionString: options.connectionString, application_name: 'egress' });
+      this.ownsPool = true;
+      // An idle connection that breaks must not crash the process; the next query reconnects.
+      this.pool.on('error', () => undefined);
+    }
+    this.notifications = new WorkNotifications(this.pool, this.names.channel, this.source, options.pollInterval);
+    this.writer = new GroupCommit((events) => this.write(events), writeConcurrency);
+  }
+
+  async open(): Promise<void> {
+    if (this.opened) return;
+    let client: PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (error) {
+      throw new EgressConfigurationError(`cannot connect to PostgreSQL: ${error instanceof Error ? error.message : String(error)}`, `[postgres] schema "${this.names.schema}"`, { cause: error });
+    }
+    try {
+      await migrate(client, this.names);
+    } finally {
+      client.release();
+    }
+    await this.refreshCapacity();
+    this.opened = true;
+  }
+
+  /** The engine counts the events it has accepted and not yet committed itself, so those in `enqueue` now are not added again here. */
+  admit(events: number, bytes: number): boolean {
+    return this.heldEvents + events <= this.options.maxEvents && this.heldBytes + bytes <= this.options.maxBytes;
+  }
+
+  async enqueue(events: readonly QueuedEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    let bytes = 0;
+    for (const event of events) bytes += event.size;
+    if (!this.admit(this.reservedEvents + events.length, this.reservedBytes + bytes)) {
+      throw new EgressCapacityError(
+        `postgres store is full (about ${this.heldEvents + this.reservedEvents} of ${this.options.maxEvents} events, ${this.heldBytes + this.reservedBytes} of ${this.options.maxBytes} bytes)`,
+      );
+    }
+    this.reservedEvents += events.length;
+    this.reservedBytes += bytes;
+    try {
+      await this.writer.submit(events);
+      this.heldEvents += events.length;
+      this.heldBytes += bytes;
+    } finally {
+      this.reservedEvents -= events.length;
+      this.reservedBytes -= bytes;
+    }
+  }
+
+  /** One statement: insert the events in order and notify listening workers at commit. */
+  private async write(events: readonly QueuedEvent[]): Promise<void> {
+    const { table } = this.names;
+    await this.pool.query(
+      `WITH input AS (
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::bigint[], $7::int[])
+           WITH ORDINALITY AS t(id, destination, partition, payload, size, sent_at, attempts, position)
+       ), notified AS (
+         SELECT pg_notify($8, $9 || ' ' || destination) FROM (SELECT DISTINCT destination FROM input) AS destinations
+       )
+       INSERT INTO ${table('events')} (id, destination, partition, payload, size, sent_at, attempts)
+       SELECT id, destination, partition, payload, size, sent_at, attempts FROM input
+       WHERE (SELECT count(*) FROM notified) >= 0
+       ORDER BY position
+       ON CONFLICT (id) DO NOTHING`,
+      [
+        events.map((event) => event.id),
+        events.map((event) => event.destination),
+        events.map((event) => event.partition),
+        events.map((event) => event.payload),
+        // Sizes are whole bytes in the table; an adapter that measures fractions is rounded up.
+        events.map((event) => Math.max(0, Math.ceil(event.size))),
+        events.map((event) => event.sentAt),
+        events.map((event) => event.attempts),
+        this.names.channel,
+        this.source,
+      ],
+    );
+  }
+
+  async claim(request: ClaimRequest): Promise<ClaimResult> {
+    const lease = { until: request.now + (this.options.leaseMs ?? request.leaseMs), token: randomUUID() };
+    const result = await this.transaction((client) => claimBatches(client, this.names, request, lease));
+    for (const batch of result.batches) this.leases.set(batch.id, lease.token);
+    return result;
+  }
+
+  async settle(claimed: ClaimedBatch, settlement: Settlement): Promise<void> {
+    const token = this.leases.get(claimed.id);
+    this.leases.delete(claimed.id);
+    const { table } = this.names;
+    const delivered = new Set(settlement.delivered);
+    if (!settlement.retry && settlement.dead.length === 0 && claimed.events.every((event) => delivered.has(event.id))) {
+      // The common case in one statement: the batch and its events leave together.
+      const result = await this.pool.query<{ count: string; bytes: string }>(
+        `WITH batch AS (
+           SELECT id FROM ${table('batches')} WHERE id = $1 AND ($2::text IS NULL OR lease_token = $2) FOR UPDATE
+         ), removed AS (
+           DELETE FROM ${table('events')} e USING batch WHERE e.batch_id = batch.id RETURNING e.size
+         ), dropped AS (
+           DELETE FROM ${table('batches')} b USING batch WHERE b.id = batch.id
+         )
+         SELECT count(*) AS count, coalesce(sum(size), 0) AS bytes FROM removed`,
+        [claimed.id, token ?? null],
+      );
+      this.heldEvents = Math.max(0, this.heldEvents - Number(result.rows[0]!.count));
+      this.heldBytes = Math.max(0, this.heldBytes - Number(result.rows[0]!.bytes));
+      return;
+    }
+    const removed = await this.transaction(async (client) => {
+      const batch = await client.query<{ lease_token: string | null }>(`SELECT lease_token FROM ${table('batches')} WHERE id = $1 FOR UPDATE`, [claimed.id]);
+      const row = batch.rows[0];
+      // Another worker took the batch over after our lease ran out: it delivers the same batch again.
+      if (!row || (token !== undefined && row.lease_token !== token)) return { events: 0, bytes: 0 };
+
+      const delivered = await client.query<{ size: number }>(`DELETE FROM ${table('events')} WHERE batch_id = $1 AND id = ANY($2::text[]) RETURNING size`, [
+        claimed.id,
+        settlement.delivered,
+      ]);
+      if (settlement.dead.length > 0) {
+        await client.query(
+          `WITH failed AS (
+             SELECT * FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[]) AS t(id, error_name, error_message, error_at)
+           ), moved AS (
+             DELETE FROM ${table('events')} e USING failed WHERE e.batch_id = $1 AND e.id = failed.id
+             RETURNING e.id, e.destination, e.partition, e.payload, e.size, e.sent_at, e.attempts, failed.error_name, failed.error_message, failed.error_at
+           )
+           INSERT INTO ${table('dead_letters')} (id, destination, partition, payload, size, sent_at, attempts, error_name, error_message, error_at, dead_at)
+           SELECT id, destination, partition, payload, size, sent_at, attempts, error_name, error_message, error_at, error_at FROM moved
+           ON CONFLICT (id) DO UPDATE SET error_name = EXCLUDED.error_name, error_message = EXCLUDED.error_message, error_at = EXCLUDED.error_at, dead_at = EXCLUDED.dead_at`,
+          [
+            claimed.id,
+            settlement.dead.map((entry) => entry.eventId),
+            settlement.dead.map((entry) => entry.error.name),
+            settlement.dead.map((entry) => entry.error.message),
+            settlement.dead.map((entry) => entry.error.at),
+          ],
+        );
+      }
+      const retry = settlement.retry;
+      let keepBatch = false;
+      if (retry && retry.eventIds.length > 0) {
+        if (retry.batchId === claimed.id) {
+          keepBatch = true;
+          await client.query(
+            `UPDATE ${table('events')} SET batch_id = NULL WHERE batch_id = $1 AND NOT (id = ANY($2::text[]))`,
+            [claimed.id, retry.eventIds],
+          );
+          await client.query(
+            `UPDATE ${table('batches')} b SET available_at = $2, lease_until = NULL, lease_token = NULL, owner = NULL,
+               first_seq = coalesce((SELECT min(seq) FROM ${table('events')} WHERE batch_id = $1), b.first_seq)
+             WHERE id = $1`,
+            [claimed.id, retry.availableAt],
+          );
+        } else {
+          await client.query(
+            `WITH moved AS (
+               UPDATE ${table('events')} SET batch_id = $2 WHERE batch_id = $1 AND id = ANY($3::text[]) RETURNING seq, destination, partition
+             )
+             INSERT INTO ${table('batches')} (id, destination, partition, first_seq, available_at)
+             SELECT $2, min(destination), min(partition), min(seq), $4 FROM moved HAVING count(*) > 0
+             ON CONFLICT (id) DO UPDATE SET available_at = EXCLUDED.available_at, first_seq = EXCLUDED.first_seq, lease_until = NULL, lease_token = NULL, owner = NULL`,
+            [claimed.id, retry.batchId, retry.eventIds, retry.availableAt],
+          );
+        }
+      }
+      let returned = 0;
+      if (!keepBatch) {
+        // Events the settlement does not mention wait again rather than being lost.
+        const leftover = await client.query(`UPDATE ${table('events')} SET batch_id = NULL WHERE batch_id = $1`, [claimed.id]);
+        returned = leftover.rowCount ?? 0;
+        await client.query(`DELETE FROM ${table('batches')} WHERE id = $1`, [claimed.id]);
+      }
+      if (returned > 0) await this.notify(client, claimed.destination);
+      let bytes = 0;
+      for (const row of delivered.rows) bytes += row.size;
+      return { events: delivered.rows.length, bytes };
+    });
+    this.heldEvents = Math.max(0, this.heldEvents - removed.events);
+    this.heldBytes = Math.max(0, this.heldBytes - removed.bytes);
+  }
+
+  async release(claimed: ClaimedBatch): Promise<void> {
+    const token = this.leases.get(claimed.id);
+    this.leases.delete(claimed.id);
+    const { table } = this.names;
+    await this.pool.query(
+      `WITH released AS (
+         UPDATE ${table('batches')} SET lease_until = NULL, lease_token = NULL, owner = NULL, available_at = 0
+         WHERE id = $1 AND lease_until IS NOT NULL AND ($2::text IS NULL OR lease_token = $2)
+         RETURNING id, destination
+       ), restored AS (
+         UPDATE ${table('events')} e SET attempts = greatest(0, e.attempts - 1) FROM released WHERE e.batch_id = released.id
+       ), notified AS (
+         SELECT pg_notify($3, $4 || ' ' || destination) FROM released
+       )
+       SELECT (SELECT count(*) FROM notified) AS count`,
+      [claimed.id, token ?? null, this.names.channel, this.source],
+    );
+  }
+
+  private async notify(client: PoolClient, destination: string): Promise<void> {
+    await client.query('SELECT pg_notify($1, $2)', [this.names.channel, `${this.source} ${destination}`]);
+  }
+
+  async watermark(): Promise<number> {
+    const result = await this.pool.query<{ mark: string }>(`SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS mark FROM ${this.names.sequence('event_seq')}`);
+    return Number(result.rows[0]!.mark);
+  }
+
+  async pendingAtOrBelow(mark: number): Promise<boolean> {
+    const result = await this.pool.query<{ pending: boolean }>(`SELECT EXISTS (SELECT 1 FROM ${this.names.table('events')} WHERE seq <= $1) AS pending`, [mark]);
+    return result.rows[0]!.pending;
+  }
+
+  async eventState(eventId: string): Promise<'pending' | 'dead' | 'gone'> {
+    const { table } = this.names;
+    const result = await this.pool.query<{ state: 'pending' | 'dead' }>(
+      `SELECT 'pending' AS state FROM ${table('events')} WHERE id = $1 UNION ALL SELECT 'dead' FROM ${table('dead_letters')} WHERE id = $1 LIMIT 1`,
+      [eventId],
+    );
+    return result.rows[0]?.state ?? 'gone';
+  }
+
+  async listDead(query: DeadLetterQuery): Promise<StoredDeadLetter[]> {
+    const result = await this.pool.query<DeadRow>(
+      `SELECT * FROM ${this.names.table('dead_letters')}
+       WHERE ($1::text IS NULL OR destination = $1) AND ($2::text[] IS NULL OR id = ANY($2)) AND ($3::text IS NULL OR id > $3)
+       ORDER BY id LIMIT $4`,
+      [query.destination ?? null, query.ids ?? null, query.after ?? null, query.limit ?? 100],
+    );
+    return result.rows.map((row) => ({
+      event: toQueuedEvent(row, row.destination, row.partition),
+      error: { name: row.error_name, message: row.error_message, at: Number(row.error_at) },
+      deadAt: Number(row.dead_at),
+    }));
+  }
+
+  async retryDead(ids: readonly string[] | undefined, query: { destination?: string; now: number }): Promise<number> {
+    const { table } = this.names;
+    const result = await this.pool.query<{ count: string }>(
+      `WITH moved AS (
+         DELETE FROM ${table('dead_letters')} WHERE ($1::text[] IS NULL OR id = ANY($1)) AND ($2::text IS NULL OR destination = $2)
+         RETURNING id, destination, partition, payload, size
+       ), queued AS (
+         INSERT INTO ${table('events')} (id, destination, partition, payload, size, sent_at, attempts)
+         SELECT id, destination, partition, payload, size, $3, 0 FROM moved ORDER BY id
+         RETURNING destination
+       ), notified AS (
+         SELECT pg_notify($4, $5 || ' ' || destination) FROM (SELECT DISTINCT destination FROM queued) AS destinations
+       )
+       SELECT (SELECT count(*) FROM queued) AS count, (SELECT count(*) FROM notified) AS notified`,
+      [ids ?? null, query.destination ?? null, query.now, this.names.channel, this.source],
+    );
+    return Number(result.rows[0]!.count);
+  }
+
+  async purgeDead(ids: readonly string[] | undefined, query: { destination?: string }): Promise<number> {
+    const result = await this.pool.query<{ count: string; bytes: string }>(
+      `WITH purged AS (
+         DELETE FROM ${this.names.table('dead_letters')} WHERE ($1::text[] IS NULL OR id = ANY($1)) AND ($2::text IS NULL OR destination = $2) RETURNING size
+       )
+       SELECT count(*) AS count, coalesce(sum(size), 0) AS bytes FROM purged`,
+      [ids ?? null, query.destination ?? null],
+    );
+    const count = Number(result.rows[0]!.count);
+    this.heldEvents = Math.max(0, this.heldEvents - count);
+    this.heldBytes = Math.max(0, this.heldBytes - Number(result.rows[0]!.bytes));
+    return count;
+  }
+
+  async stats(now: number): Promise<StoreStats[]> {
+    const { table } = this.names;
+    const result = await this.pool.query<{ destination: string; partition: string; waiting: string; in_flight: string; dead: string; oldest: string | null }>(
+      `WITH queued AS (
+         SELECT e.destination, e.partition,
+                count(*) FILTER (WHERE b.lease_until IS NULL OR b.lease_until <= $1) AS waiting,
+                count(*) FILTER (WHERE b.lease_until > $1) AS in_flight,
+                min(e.sent_at) AS oldest
+         FROM ${table('events')} e LEFT JOIN ${table('batches')} b ON b.id = e.batch_id
+         GROUP BY e.destination, e.partition
+       ), dead AS (
+         SELECT destination, partition, count(*) AS dead FROM ${table('dead_letters')} GROUP BY destination, partition
+       )
+       SELECT coalesce(q.destination, d.destination) AS destination, coalesce(q.partition, d.partition) AS partition,
+              coalesce(q.waiting, 0) AS waiting, coalesce(q.in_flight, 0) AS in_flight, coalesce(d.dead, 0) AS dead, q.oldest
+       FROM queued q FULL JOIN dead d ON d.destination = q.destination AND d.partition = q.partition
+       ORDER BY 1, 2`,
+      [now],
+    );
+    return result.rows.map((row) => ({
+      destination: row.destination,
+      partition: row.partition,
+      waiting: Number(row.waiting),
+      inFlight: Number(row.in_flight),
+      dead: Number(row.dead),
+      oldestSentAt: row.oldest === null ? undefined : Number(row.oldest),
+    }));
+  }
+
+  subscribe(listener: (destination: string | undefined) => void): () => void {
+    return this.notifications.subscribe(listener);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.refreshTimer) clearTimeout(this.refreshTimer);
+    await this.writer.idle();
+    await this.notifications.stop();
+    if (this.ownsPool) await this.pool.end();
+  }
+
+  /** Counts what the database holds (every process's events) and schedules the next count. */
+  private async refreshCapacity(): Promise<void> {
+    const { table } = this.names;
+    const started = Date.now();
+    try {
+      const result = await this.pool.query<{ events: string; bytes: string }>(
+        `SELECT (SELECT count(*) FROM ${table('events')}) + (SELECT count(*) FROM ${table('dead_letters')}) AS events,
+                (SELECT coalesce(sum(size), 0) FROM ${table('events')}) + (SELECT coalesce(sum(size), 0) FROM ${table('dead_letters')}) AS bytes`,
+      );
+      this.heldEvents = Number(result.rows[0]!.events);
+      this.heldBytes = Number(result.rows[0]!.bytes);
+    } catch {
+      // Keep the local estimate; the next count may succeed.
+    }
+    if (Date.now() - this.partitionsPrunedAt >= partitionPruneInterval) {
+      this.partitionsPrunedAt = Date.now();
+      // Rows of partitions that have gone quiet only order the round-robin; a partition that gets
+      // events again simply starts at the front.
+      await this.pool
+        .query(
+          `DELETE FROM ${table('partitions')} p
+           WHERE NOT EXISTS (SELECT 1 FROM ${table('events')} e WHERE e.destination = p.destination AND e.partition = p.partition)
+             AND NOT EXISTS (SELECT 1 FROM ${table('batches')} b WHERE b.destination = p.destination AND b.partition = p.partition)`,
+        )
+        .catch(() => undefined);
+    }
+    if (this.closed) return;
+    const delay = Math.max(capacityRefreshMin, (Date.now() - started) * capacityRefreshFactor);
+    this.refreshTimer = setTimeout(() => void this.refreshCapacity(), delay);
+    this.refreshTimer.unref();
+  }
+
+  private async transaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    let broken = false;
+    try {
+      await client.query('BEGIN');
+      const result = await work(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => {
+        broken = true;
+      });
+      throw error;
+    } finally {
+      client.release(broken);
+    }
+  }
+}

@@ -1,0 +1,115 @@
+import type { Pool, PoolClient } from 'pg';
+
+type Listener = (destination: string | undefined) => void;
+
+/**
+ * Wakes idle workers when another process enqueues or releases work: one connection per store
+ * LISTENs on the schema's channel. A timer calls listeners every `pollInterval` as a fallback for
+ * notifications lost while the connection was down.
+ */
+export class WorkNotifications {
+  private readonly listeners = new Set<Listener>();
+  private client: PoolClient | undefined;
+  private connecting: Promise<void> | undefined;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly pool: Pool,
+    private readonly channel: string,
+    /** This store's own notifications carry it and are not passed on. */
+    private readonly source: string,
+    private readonly pollInterval: number,
+  ) {}
+
+  subscribe(listener: Listener): () => void {
+    this.listeners.add(listener);
+    this.ensureStarted();
+    return () => {
+      this.listeners.delete(listener);
+      if (this.listeners.size === 0) this.stopPolling();
+    };
+  }
+
+  private emit(destination: string | undefined): void {
+    for (const listener of [...this.listeners]) {
+      try {
+        listener(destination);
+      } catch {
+        // A listener's failure must not stop the others from waking.
+      }
+    }
+  }
+
+  private ensureStarted(): void {
+    if (this.stopped || this.listeners.size === 0) return;
+    if (!this.pollTimer) {
+      this.pollTimer = setInterval(() => this.emit(undefined), this.pollInterval);
+      this.pollTimer.unref();
+    }
+    if (!this.client && !this.connecting) this.connecting = this.connect().finally(() => (this.connecting = undefined));
+  }
+
+  private async connect(): Promise<void> {
+    let client: PoolClient | undefined;
+    try {
+      client = await this.pool.connect();
+      const connected = client;
+      connected.on('notification', (message) => {
+        if (message.channel !== this.channel || !message.payload) return;
+        const space = message.payload.indexOf(' ');
+        if (message.payload.slice(0, space) === this.source) return;
+        this.emit(message.payload.slice(space + 1) || undefined);
+      });
+      connected.on('error', () => this.lost(connected));
+      connected.on('end', () => this.lost(connected));
+      await connected.query(`LISTEN "${this.channel}"`);
+      if (this.stopped) {
+        connected.release(true);
+        return;
+      }
+      this.client = connected;
+    } catch {
+      client?.release(true);
+      this.scheduleReconnect();
+    }
+  }
+
+  private lost(client: PoolClient): void {
+    if (this.client !== client) return;
+    this.client = undefined;
+    client.release(true);
+    // Work may have been enqueued while nobody listened.
+    this.emit(undefined);
+    this.scheduleReconnect();
+  }
+
+  private scheduleReconnect(): void {
+    if (this.stopped || this.reconnectTimer) return;
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      this.ensureStarted();
+    }, 1000);
+    this.reconnectTimer.unref();
+  }
+
+  private stopPolling(): void {
+    if (this.pollTimer) clearInterval(this.pollTimer);
+    this.pollTimer = undefined;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.listeners.clear();
+    this.stopPolling();
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    await this.connecting;
+    const client = this.client;
+    this.client = undefined;
+    if (client) {
+      await client.query(`UNLISTEN "${this.channel}"`).catch(() => undefined);
+      client.release();
+    }
+  }
+}

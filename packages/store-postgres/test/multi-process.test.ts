@@ -1,0 +1,166 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { afterAll, describe, expect, test } from 'vitest';
+import { dropSchemas, postgresUrl, query, randomSchema } from './postgres-test-schema.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const script = join(here, 'fixtures', 'egress-process.ts');
+const tsxLoader = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+const rootTsconfig = resolve(here, '..', '..', '..', 'tsconfig.json');
+
+interface Delivery {
+  worker: string;
+  batchId: string;
+  events: { id: string; n: number }[];
+  start: number;
+  end: number | undefined;
+  /** The sink answered 200 and the response went out whole. */
+  completed: boolean;
+}
+
+/** The HTTP sink the workers deliver to: it records every request's batch, worker and open interval. */
+function startSink(hold: (delivery: Delivery, deliveries: readonly Delivery[]) => boolean) {
+  const deliveries: Delivery[] = [];
+  const server: Server = createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { worker: string; batchId: string; events: { id: string; n: number }[] };
+      const delivery: Delivery = { ...body, start: performance.now(), end: undefined, completed: false };
+      deliveries.push(delivery);
+      response.on('close', () => {
+        delivery.end = performance.now();
+        delivery.completed = response.writableFinished;
+      });
+      // A held request stays open until its worker dies: that is the delivery cut short mid-way.
+      if (hold(delivery, deliveries)) return;
+      setTimeout(() => response.end('ok'), 5 + Math.random() * 25);
+    });
+  });
+  return {
+    deliveries,
+    listen: () => new Promise<string>((done) => server.listen(0, '127.0.0.1', () => done(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`))),
+    close: () => new Promise<void>((done) => server.close(() => done())),
+  };
+}
+
+function startProcess(options: Record<string, unknown>): ChildProcess {
+  return fork(script, [JSON.stringify(options)], {
+    execArgv: ['--import', tsxLoader],
+    env: { ...process.env, TSX_TSCONFIG_PATH: rootTsconfig },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+}
+
+function nextMessage(child: ChildProcess, type: string, timeout = 60_000): Promise<void> {
+  return new Promise((done, fail) => {
+    const timer = setTimeout(() => fail(new Error(`no "${type}" message from the child within ${timeout} ms`)), timeout);
+    const onMessage = (message: { type?: string }) => {
+      if (message.type !== type) return;
+      clearTimeout(timer);
+      child.off('message', onMessage);
+      done();
+    };
+    child.on('message', onMessage);
+    child.once('exit', (code) => fail(new Error(`child exited with ${code} before "${type}"`)));
+  });
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((done) => child.once('exit', () => done()));
+}
+
+async function until(condition: () => boolean | Promise<boolean>, timeout: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeout;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`${what}: not reached within ${timeout} ms`);
+    await new Promise((done) => setTimeout(done, 50));
+  }
+}
+
+const children: ChildProcess[] = [];
+const schemas = new Set<string>();
+
+describe.skipIf(!postgresUrl)('postgres store with producer and worker processes', () => {
+  afterAll(async () => {
+    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await dropSchemas(schemas);
+  });
+
+  test(
+    'several workers deliver everything a separate producer sent, a worker killed mid-delivery loses nothing, and no batch is delivered by two workers at once',
+    async () => {
+      const schema = randomSchema();
+      schemas.add(schema);
+      const total = 400;
+      const victim = 'worker-0';
+      let held: Delivery | undefined;
+      const sink = startSink((delivery, deliveries) => {
+        if (held || delivery.worker !== victim) return false;
+        if (deliveries.filter((other) => other.worker === victim).length < 2) return false;
+        held = delivery;
+        return true;
+      });
+      const sinkUrl = await sink.listen();
+      const base = { connectionString: postgresUrl, schema, sinkUrl, count: 0, first: 0 };
+
+      // Workers start together, so their concurrent open() migrates the fresh schema once.
+      const workers = ['worker-0', 'worker-1', 'worker-2'].map((name) => startProcess({ ...base, role: 'worker', name }));
+      children.push(...workers);
+      await Promise.all(workers.map((worker) => nextMessage(worker, 'ready')));
+
+      const producer = startProcess({ ...base, role: 'producer', name: 'producer', count: total });
+      children.push(producer);
+      await nextMessage(producer, 'produced');
+
+      await until(() => held !== undefined, 60_000, 'the victim worker holds a batch mid-delivery');
+      workers[0]!.kill('SIGKILL');
+      await exited(workers[0]!);
+
+      const delivered = () => new Set(sink.deliveries.filter((delivery) => delivery.completed).flatMap((delivery) => delivery.events.map((event) => event.n)));
+      await until(() => delivered().size === total, 90_000, `all ${total} events delivered`);
+      await until(
+        async () => Number((await query<{ count: string }>(`SELECT count(*) AS count FROM "${schema}".events`))[0]!.count) === 0,
+        30_000,
+        'the queue drained',
+      );
+
+      for (const worker of workers.slice(1)) worker.send({ type: 'close' });
+      await Promise.all(workers.slice(1).map(exited));
+      await sink.close();
+
+      expect([...delivered()].sort((a, b) => a - b)).toEqual(Array.from({ length: total }, (_, n) => n));
+      // One event id per number: nothing was enqueued twice.
+      const idsByNumber = new Map<number, Set<string>>();
+      for (const delivery of sink.deliveries) for (const event of delivery.events) idsByNumber.set(event.n, (idsByNumber.get(event.n) ?? new Set()).add(event.id));
+      expect([...idsByNumber.values()].every((ids) => ids.size === 1)).toBe(true);
+
+      // The batch cut short was delivered again, by another worker, under the same batch id.
+      const retaken = sink.deliveries.filter((delivery) => delivery.batchId === held!.batchId && delivery !== held);
+      expect(retaken.some((delivery) => delivery.completed && delivery.worker !== victim)).toBe(true);
+      expect(retaken[0]!.events.map((event) => event.id)).toEqual(held!.events.map((event) => event.id));
+
+      // No batch was ever open at the sink twice at the same time.
+      const byBatch = new Map<string, Delivery[]>();
+      for (const delivery of sink.deliveries) byBatch.set(delivery.batchId, [...(byBatch.get(delivery.batchId) ?? []), delivery]);
+      const overlaps: string[] = [];
+      for (const [batchId, attempts] of byBatch) {
+        attempts.sort((a, b) => a.start - b.start);
+        for (let index = 1; index < attempts.length; index++) {
+          const previous = attempts[index - 1]!;
+          if (previous.end === undefined || attempts[index]!.start < previous.end) overlaps.push(`${batchId} by ${previous.worker} and ${attempts[index]!.worker}`);
+        }
+      }
+      expect(overlaps).toEqual([]);
+      expect(new Set(sink.deliveries.map((delivery) => delivery.worker)).size).toBe(3);
+      const dead = await query<{ count: string }>(`SELECT count(*) AS count FROM "${schema}".dead_letters`);
+      expect(Number(dead[0]!.count)).toBe(0);
+    },
+    180_000,
+  );
+});
