@@ -58,7 +58,7 @@ export function recoverLeases(database: BetterSqlite3.Database): { recovered: nu
     else othersAlive = true;
   }
   const { changes } = database
-    .prepare('UPDATE egress_batches SET leased = 0, ready_at = 0, holder = NULL WHERE leased = 1 AND (holder IS NULL OR holder NOT IN (SELECT token FROM egress_holders))')
+    .prepare('UPDATE egress_batches SET leased = 0, ready_at = 0, holder = NULL, lease = NULL WHERE leased = 1 AND (holder IS NULL OR holder NOT IN (SELECT token FROM egress_holders))')
     .run();
   return { recovered: changes, othersAlive };
 }

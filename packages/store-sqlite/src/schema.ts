@@ -22,7 +22,8 @@ export const SCHEMA_TABLES = ['egress_meta', 'egress_queues', 'egress_events', '
  *   `stats()` never touch the rows and their payloads.
  * - `egress_batches` holds formed batches: leased (`leased = 1`, `ready_at` = lease expiry) or
  *   waiting for a retry or a new lease (`ready_at` = when it may be claimed). A batch keeps its id
- *   and its events across retries.
+ *   and its events across retries. `holder` is the store instance holding the lease, `lease` the
+ *   token handed out with this claim, so a late settlement from an earlier lease is recognised.
  * - `egress_dead` holds dead letters with their last error.
  * - `egress_holders` lists the store instances that have the file open, so that a restart can tell
  *   leases held by a dead process from leases held by a live one.
@@ -62,7 +63,8 @@ CREATE TABLE egress_batches (
   first_seq INTEGER NOT NULL,
   ready_at INTEGER NOT NULL,
   leased INTEGER NOT NULL,
-  holder TEXT
+  holder TEXT,
+  lease TEXT
 );
 CREATE INDEX egress_batches_ready ON egress_batches (queue, ready_at);
 

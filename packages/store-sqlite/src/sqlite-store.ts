@@ -15,6 +15,7 @@ import {
   type Settlement,
   type Size,
   type Store,
+  type StoreContext,
   type StoreStats,
   type StoredDeadLetter,
 } from '@egress/core';
@@ -116,17 +117,17 @@ function prepareStatements(database: Database.Database) {
     firstFormed: database.prepare<[number], { batch: number; id: string; ready_at: number }>('SELECT batch, id, ready_at FROM egress_batches WHERE queue = ? ORDER BY first_seq LIMIT 1'),
     readyFormed: database.prepare<[number, number], { batch: number; id: string }>('SELECT batch, id FROM egress_batches WHERE queue = ? AND ready_at <= ? ORDER BY ready_at LIMIT 1'),
     nextFormed: database.prepare<[number], { next: number | null }>('SELECT min(ready_at) AS next FROM egress_batches WHERE queue = ?'),
-    leaseFormed: database.prepare('UPDATE egress_batches SET ready_at = ?, leased = 1, holder = ? WHERE batch = ?'),
+    leaseFormed: database.prepare('UPDATE egress_batches SET ready_at = ?, leased = 1, holder = ?, lease = ? WHERE batch = ?'),
     countAttempt: database.prepare<[number], EventRow>('UPDATE egress_events SET attempts = attempts + 1 WHERE batch = ? RETURNING seq, id, payload, size, sent_at, attempts'),
 
     oldestWaiting: database.prepare<[number], { seq: number; sent_at: number }>('SELECT seq, sent_at FROM egress_events WHERE queue = ? AND batch IS NULL ORDER BY seq LIMIT 1'),
     waitingTotals: database.prepare<[number], { count: number; bytes: number }>('SELECT count(*) AS count, total(size) AS bytes FROM egress_events WHERE queue = ? AND batch IS NULL'),
     dataVersion: database.prepare<[], { data_version: number }>('PRAGMA data_version'),
     waitingEvents: database.prepare<[number, number], EventRow>('SELECT seq, id, payload, size, sent_at, attempts FROM egress_events WHERE queue = ? AND batch IS NULL ORDER BY seq LIMIT ?'),
-    createBatch: database.prepare('INSERT INTO egress_batches (id, queue, first_seq, ready_at, leased, holder) VALUES (?, ?, ?, ?, ?, ?)'),
+    createBatch: database.prepare('INSERT INTO egress_batches (id, queue, first_seq, ready_at, leased, holder, lease) VALUES (?, ?, ?, ?, ?, ?, ?)'),
     assignBatch: database.prepare('UPDATE egress_events SET batch = ?, attempts = attempts + 1 WHERE queue = ? AND batch IS NULL AND seq BETWEEN ? AND ?'),
 
-    batchById: database.prepare<[string], { batch: number; queue: number; leased: number }>('SELECT batch, queue, leased FROM egress_batches WHERE id = ?'),
+    batchById: database.prepare<[string], { batch: number; queue: number; leased: number; lease: string | null }>('SELECT batch, queue, leased, lease FROM egress_batches WHERE id = ?'),
     deleteBatchEvents: database.prepare<[number], { size: number }>('DELETE FROM egress_events WHERE batch = ? RETURNING size'),
     deleteBatch: database.prepare('DELETE FROM egress_batches WHERE batch = ?'),
     deleteEventOfBatch: database.prepare<[string, number], { size: number }>('DELETE FROM egress_events WHERE id = ? AND batch = ? RETURNING size'),
@@ -137,7 +138,7 @@ function prepareStatements(database: Database.Database) {
     ),
     moveToBatch: database.prepare<[number, string, number], { seq: number }>('UPDATE egress_events SET batch = ? WHERE id = ? AND batch = ? RETURNING seq'),
     setFirstSeq: database.prepare('UPDATE egress_batches SET first_seq = ? WHERE batch = ?'),
-    scheduleRetry: database.prepare('UPDATE egress_batches SET ready_at = ?, leased = 0, holder = NULL WHERE batch = ?'),
+    scheduleRetry: database.prepare('UPDATE egress_batches SET ready_at = ?, leased = 0, holder = NULL, lease = NULL WHERE batch = ?'),
     returnLeftovers: database.prepare('UPDATE egress_events SET batch = NULL WHERE batch = ?'),
     uncountAttempt: database.prepare('UPDATE egress_events SET attempts = max(0, attempts - 1) WHERE batch = ?'),
 
@@ -170,6 +171,8 @@ class SqliteStore implements Store {
   private statements: Statements | undefined;
   private group: TransactionGroup | undefined;
   private readonly token = randomUUID();
+  /** Numbers the leases this instance hands out; with `token`, a lease token unique to one claim. */
+  private leases = 0;
   /** Events and payload bytes held, dead letters included; reserved at `enqueue` before the commit. */
   private heldEvents = 0;
   private heldBytes = 0;
@@ -194,15 +197,17 @@ class SqliteStore implements Store {
     private readonly busyTimeout: number,
   ) {}
 
-  async open(): Promise<void> {
+  async open(context?: StoreContext): Promise<void> {
     if (this.state !== 'new') throw new EgressConfigurationError('open() was already called on this store', `[sqlite] ${this.path}`);
     const database = openDatabase(this.path, { synchronous: this.synchronous, busyTimeout: this.busyTimeout });
+    let recovery: ReturnType<typeof recoverLeases>;
     try {
-      database
+      recovery = database
         .transaction(() => {
-          const { othersAlive } = recoverLeases(database);
-          if (!othersAlive) tidyUp(database);
+          const found = recoverLeases(database);
+          if (!found.othersAlive) tidyUp(database);
           registerHolder(database, this.token, Date.now());
+          return found;
         })
         .immediate();
     } catch (error) {
@@ -220,6 +225,16 @@ class SqliteStore implements Store {
     });
     this.recount();
     this.state = 'open';
+    const logger = context?.logger;
+    if (recovery.recovered > 0) {
+      logger?.info({ store: 'sqlite', path: this.path, batches: recovery.recovered }, 'gave back the batches leased by a process that is gone; they are delivered again under the same ids');
+    }
+    if (recovery.othersAlive) {
+      logger?.warn(
+        { store: 'sqlite', path: this.path },
+        'another process has this queue file open; its leases are left to expire. The SQLite store is meant for one process at a time: use @egress/store-postgres for several',
+      );
+    }
   }
 
   private recount(): void {
@@ -383,9 +398,15 @@ class SqliteStore implements Store {
   }
 
   private leaseFormed(statements: Statements, queue: QueueRow, formed: { batch: number; id: string }, request: ClaimRequest): ClaimedBatch {
-    statements.leaseFormed.run(request.now + request.leaseMs, this.token, formed.batch);
+    const lease = this.nextLease();
+    statements.leaseFormed.run(request.now + request.leaseMs, this.token, lease, formed.batch);
     const rows = statements.countAttempt.all(formed.batch).sort((a, b) => a.seq - b.seq);
-    return { id: formed.id, destination: request.destination, partition: queue.partition, events: rows.map((row) => toEvent(row, request.destination, queue.partition)) };
+    return { id: formed.id, destination: request.destination, partition: queue.partition, events: rows.map((row) => toEvent(row, request.destination, queue.partition)), lease };
+  }
+
+  private nextLease(): string {
+    this.leases += 1;
+    return `${this.token}:${this.leases}`;
   }
 
   /** Up to `wanted` new batches from the partition's waiting events, oldest first. */
@@ -432,7 +453,8 @@ class SqliteStore implements Store {
     );
     const first = rows[0]!.seq;
     const last = rows[rows.length - 1]!.seq;
-    const batch = Number(statements.createBatch.run(id, queue.queue, first, request.now + request.leaseMs, 1, this.token).lastInsertRowid);
+    const lease = this.nextLease();
+    const batch = Number(statements.createBatch.run(id, queue.queue, first, request.now + request.leaseMs, 1, this.token, lease).lastInsertRowid);
     statements.assignBatch.run(batch, queue.queue, first, last);
     const totals = this.waitingTotals.get(queue.queue);
     if (totals) {
@@ -444,7 +466,7 @@ class SqliteStore implements Store {
       const row = rows[index]!;
       events[index] = { id: row.id, destination: request.destination, partition: queue.partition, payload: row.payload, size: row.size, sentAt: row.sent_at, attempts: row.attempts + 1 };
     }
-    return { id, destination: request.destination, partition: queue.partition, events };
+    return { id, destination: request.destination, partition: queue.partition, events, lease };
   }
 
   /** Whether maxEvents events or maxBytes bytes wait in the partition. */
@@ -468,7 +490,7 @@ class SqliteStore implements Store {
   private settleNow(statements: Statements, claimed: ClaimedBatch, settlement: Settlement): { events: number; bytes: number } {
     const freed = { events: 0, bytes: 0 };
     const found = statements.batchById.get(claimed.id);
-    if (!found) return freed;
+    if (!found || !holdsLease(found, claimed)) return freed;
     const free = (rows: { size: number }[]) => {
       for (const row of rows) {
         freed.events += 1;
@@ -494,7 +516,7 @@ class SqliteStore implements Store {
         statements.scheduleRetry.run(retry.availableAt, found.batch);
         kept = true;
       } else {
-        const batch = Number(statements.createBatch.run(retry.batchId, found.queue, 0, retry.availableAt, 0, null).lastInsertRowid);
+        const batch = Number(statements.createBatch.run(retry.batchId, found.queue, 0, retry.availableAt, 0, null, null).lastInsertRowid);
         let first: number | undefined;
         for (const id of retry.eventIds) {
           const moved = statements.moveToBatch.get(batch, id, found.batch);
@@ -515,7 +537,7 @@ class SqliteStore implements Store {
   async release(claimed: ClaimedBatch): Promise<void> {
     await this.submit((statements) => {
       const found = statements.batchById.get(claimed.id);
-      if (!found || found.leased !== 1) return;
+      if (!found || found.leased !== 1 || !holdsLease(found, claimed)) return;
       statements.scheduleRetry.run(0, found.batch);
       statements.uncountAttempt.run(found.batch);
     });
@@ -634,6 +656,15 @@ class SqliteStore implements Store {
       this.state = 'closed';
     }
   }
+}
+
+/**
+ * Whether the caller still holds the batch. Once its lease ran out and another claim took the batch
+ * (or the batch was settled or given back since), a late settlement or release from the earlier
+ * claim is ignored, so the batch is not rescheduled or freed under the worker delivering it now.
+ */
+function holdsLease(found: { lease: string | null }, claimed: ClaimedBatch): boolean {
+  return claimed.lease === undefined || found.lease === claimed.lease;
 }
 
 function deadFilter(ids: readonly string[] | undefined, destination: string | undefined): { clauses: string[]; parameters: unknown[] } {

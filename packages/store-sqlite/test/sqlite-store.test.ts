@@ -211,6 +211,21 @@ describe('settling', () => {
     expect(again!.events[0]!.attempts).toBe(2);
   });
 
+  test('ignores a late settlement or release from a claim whose lease another claim has taken over', async () => {
+    const store = await openStore();
+    const event = queuedEvent(0);
+    await store.enqueue([event]);
+    const [first] = (await store.claim({ ...claimDefaults, leaseMs: 1_000 })).batches;
+    const [second] = (await store.claim({ ...claimDefaults, now: 3_000, leaseMs: 60_000 })).batches;
+    expect(second!.id).toBe(first!.id);
+    const error = { name: 'RetryableError', message: 'late', at: 3_100 };
+    await store.settle(first!, { delivered: [], dead: [], retry: { batchId: first!.id, eventIds: [event.id], availableAt: 3_100, error } });
+    await store.release(first!);
+    expect(await store.claim({ ...claimDefaults, now: 4_000 })).toEqual({ batches: [], nextReadyAt: 63_000 });
+    await store.settle(second!, { delivered: [event.id], dead: [] });
+    expect(await store.eventState(event.id)).toBe('gone');
+  });
+
   test('settling a batch that is unknown changes nothing', async () => {
     const store = await openStore();
     const event = queuedEvent(0);
@@ -338,7 +353,12 @@ describe('durability', () => {
     await first.enqueue([queuedEvent(0)]);
     const [batch] = (await first.claim({ ...claimDefaults, leaseMs: 3_600_000 })).batches;
     await first.close();
-    const second = await openStore();
+    const logged: { level: string; fields: Record<string, unknown> }[] = [];
+    const record = (level: string) => (fields: Record<string, unknown>) => logged.push({ level, fields });
+    const second = sqliteStore({ path });
+    await second.open({ logger: { debug: record('debug'), info: record('info'), warn: record('warn'), error: record('error') } });
+    opened.push(second);
+    expect(logged).toEqual([{ level: 'info', fields: { store: 'sqlite', path, batches: 1 } }]);
     const [again] = (await second.claim(claimDefaults)).batches;
     expect(again!.id).toBe(batch!.id);
     expect(again!.events[0]!.attempts).toBe(2);
@@ -348,7 +368,11 @@ describe('durability', () => {
     const first = await openStore();
     await first.enqueue([queuedEvent(0)]);
     await first.claim({ ...claimDefaults, leaseMs: 60_000 });
-    const second = await openStore();
+    const warnings: string[] = [];
+    const second = sqliteStore({ path });
+    await second.open({ logger: { debug() {}, info() {}, warn: (_fields, message) => warnings.push(message), error() {} } });
+    opened.push(second);
+    expect(warnings).toEqual([expect.stringMatching(/another process has this queue file open/)]);
     expect(await second.claim(claimDefaults)).toEqual({ batches: [], nextReadyAt: 62_000 });
   });
 
