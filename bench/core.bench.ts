@@ -7,7 +7,7 @@ import { createEgress, defineDestination, memoryStore, silentLogger } from '@egr
 
 const events = Number(process.env.EVENTS ?? 200_000);
 const batchSize = 100;
-const payloads = Array.from({ length: events }, (_, index) => ({ index, name: `user-${index}`, plan: index % 3 ? 'pro' : 'free', amount: index * 1.5 }));
+const payloads = Array.from({ length: events }, (_, index) => ({ index, name: `user-${index}`, plan: index % 3 ? ('pro' as const) : ('free' as const), amount: index * 1.5 }));
 
 function noop(_batch: readonly unknown[]): Promise<void> {
   return Promise.resolve();

@@ -1,5 +1,5 @@
 import { createBatchId } from './batch-id.js';
-import type { AnyDestination, Batch } from './destination.js';
+import type { AnyDestination, Batch, DeliveryContext } from './destination.js';
 import type { EventHub } from './egress-events.js';
 import { EgressDeliveryError, EgressTimeoutError, PermanentError, RetryableError } from './errors.js';
 import type { Logger } from './logger.js';
@@ -28,11 +28,43 @@ export interface LaneHost {
 
 export type EventOutcome = { eventId: string; status: 'delivered' } | { eventId: string; status: 'dead'; error: ErrorRecord };
 
-interface InFlight {
-  readonly batch: ClaimedBatch;
-  readonly controller: AbortController;
-  /** Stops waiting for the adapter at once (timeout or shutdown), even if it ignores the signal. */
-  giveUp(reason: unknown): void;
+/**
+ * One delivery in progress; it is also the context handed to `deliver`. The abort controller is
+ * made only when the adapter reads `signal`, since most of its cost goes unused otherwise.
+ */
+class Flight implements DeliveryContext {
+  private controller: AbortController | undefined;
+  private abandonedWith: { reason: unknown } | undefined;
+  private rejectWaiting: (reason: unknown) => void = () => {};
+  /** Rejects when the engine stops waiting for the adapter (timeout or shutdown). */
+  readonly abandoned = new Promise<never>((_resolve, reject) => (this.rejectWaiting = reject));
+
+  constructor(
+    readonly batch: ClaimedBatch,
+    readonly logger: Logger,
+  ) {
+    this.abandoned.catch(() => {});
+  }
+
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.abandonedWith) this.controller.abort(this.abandonedWith.reason);
+    }
+    return this.controller.signal;
+  }
+
+  get wasAbandoned(): boolean {
+    return this.abandonedWith !== undefined;
+  }
+
+  /** Stops waiting for the adapter at once, even if it ignores the signal, and aborts its work. */
+  abandon(reason: unknown): void {
+    if (this.abandonedWith) return;
+    this.abandonedWith = { reason };
+    this.controller?.abort(reason);
+    this.rejectWaiting(reason);
+  }
 }
 
 /** How long to wait before asking a failing store again. */
@@ -45,7 +77,7 @@ const storeRetryDelay = 1000;
  * Each destination has its own lane, so a slow or failing destination never holds up another.
  */
 export class DeliveryLane {
-  private readonly inFlight = new Set<InFlight>();
+  private readonly inFlight = new Set<Flight>();
   private readonly requestBucket: TokenBucket | undefined;
   private readonly eventBucket: TokenBucket | undefined;
   private pumping = false;
@@ -85,7 +117,7 @@ export class DeliveryLane {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     if (!abortInFlight) return;
-    for (const flight of this.inFlight) flight.giveUp(new EgressTimeoutError(`[${this.destination.name}] delivery abandoned at shutdown`));
+    for (const flight of this.inFlight) flight.abandon(new EgressTimeoutError(`[${this.destination.name}] delivery abandoned at shutdown`));
   }
 
   private async pump(): Promise<void> {
@@ -155,20 +187,9 @@ export class DeliveryLane {
   }
 
   private start(batch: ClaimedBatch): void {
-    const controller = new AbortController();
-    let rejectWaiting: (reason: unknown) => void = () => {};
-    const abandoned = new Promise<never>((_resolve, reject) => (rejectWaiting = reject));
-    abandoned.catch(() => {});
-    const flight: InFlight = {
-      batch,
-      controller,
-      giveUp(reason) {
-        controller.abort(reason);
-        rejectWaiting(reason);
-      },
-    };
+    const flight = new Flight(batch, this.host.logger);
     this.inFlight.add(flight);
-    this.deliver(flight, abandoned)
+    this.deliver(flight)
       .catch((error: unknown) => {
         // The store could not record the outcome; the lease runs out and the batch is delivered again.
         this.host.logger.error({ destination: this.destination.name, batchId: batch.id, error }, 'could not record a delivery outcome');
@@ -179,8 +200,8 @@ export class DeliveryLane {
       });
   }
 
-  private async deliver(flight: InFlight, abandoned: Promise<never>): Promise<void> {
-    const { batch: claimed, controller } = flight;
+  private async deliver(flight: Flight): Promise<void> {
+    const claimed = flight.batch;
     const { destination, policy } = this;
     const batch: Batch = {
       id: claimed.id,
@@ -189,17 +210,17 @@ export class DeliveryLane {
       attempt: Math.max(...claimed.events.map((event) => event.attempts)),
       events: claimed.events.map((event) => ({ id: event.id, payload: decodePayload(event.payload), attempt: event.attempts, sentAt: event.sentAt })),
     };
-    const timeout = setTimeout(() => flight.giveUp(new EgressTimeoutError(`[${destination.name}] delivery timed out after ${policy.timeout} ms`)), policy.timeout);
+    const timeout = setTimeout(() => flight.abandon(new EgressTimeoutError(`[${destination.name}] delivery timed out after ${policy.timeout} ms`)), policy.timeout);
     let failures: Map<string, unknown> | undefined;
     try {
-      const report = await Promise.race([destination.deliver(batch, { signal: controller.signal, logger: this.host.logger }), abandoned]);
+      const report = await Promise.race([destination.deliver(batch, flight), flight.abandoned]);
       if (report && report.failures.length > 0) failures = new Map(report.failures.map((failure) => [failure.eventId, failure.error]));
     } catch (error) {
       failures = new Map(claimed.events.map((event) => [event.id, error]));
     } finally {
       clearTimeout(timeout);
     }
-    if (this.stopped && controller.signal.aborted) {
+    if (this.stopped && flight.wasAbandoned) {
       // Shutdown cut the delivery short: give the batch back unchanged for the next start.
       await this.host.store.release(claimed);
       return;

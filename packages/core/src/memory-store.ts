@@ -42,8 +42,12 @@ interface PartitionQueue {
   waiting: Entry[];
   head: number;
   waitingBytes: number;
-  /** Batches being delivered or waiting for a retry, oldest events first. */
+  /** Batches waiting for a retry (or given back), oldest events first. */
   formed: FormedBatch[];
+  /** Batches being delivered. */
+  leased: Set<FormedBatch>;
+  /** The earliest `leaseUntil` among `leased`. */
+  leaseExpiry: number;
 }
 
 /**
@@ -104,7 +108,7 @@ class MemoryStore implements Store {
     let partitions = this.queues.get(destination);
     if (!partitions) this.queues.set(destination, (partitions = new Map()));
     let queue = partitions.get(partition);
-    if (!queue) partitions.set(partition, (queue = { name: partition, waiting: [], head: 0, waitingBytes: 0, formed: [] }));
+    if (!queue) partitions.set(partition, (queue = { name: partition, waiting: [], head: 0, waitingBytes: 0, formed: [], leased: new Set(), leaseExpiry: Number.POSITIVE_INFINITY }));
     return queue;
   }
 
@@ -144,14 +148,36 @@ class MemoryStore implements Store {
 
   /** A batch formed earlier (a retry, or a lease that expired), or 'blocked' when FIFO order must wait. */
   private claimFormed(queue: PartitionQueue, request: ClaimRequest, later: (time: number) => void): ClaimedBatch | 'blocked' | undefined {
-    for (const batch of queue.formed) {
-      const leased = batch.leaseUntil !== undefined && batch.leaseUntil > request.now;
-      const readyAt = batch.leaseUntil ?? batch.availableAt;
-      if (!leased && readyAt <= request.now) return this.lease(batch, request);
-      later(readyAt);
+    if (queue.leased.size > 0 && request.now >= queue.leaseExpiry) this.reclaimExpired(queue, request.now);
+    if (request.fifo && queue.leased.size > 0) {
+      later(queue.leaseExpiry);
+      return 'blocked';
+    }
+    for (let index = 0; index < queue.formed.length; index += 1) {
+      const batch = queue.formed[index]!;
+      if (batch.availableAt <= request.now) {
+        queue.formed.splice(index, 1);
+        return this.lease(queue, batch, request);
+      }
+      later(batch.availableAt);
       if (request.fifo) return 'blocked';
     }
     return undefined;
+  }
+
+  /** Batches whose lease ran out (their worker died or gave up) become claimable again. */
+  private reclaimExpired(queue: PartitionQueue, now: number): void {
+    queue.leaseExpiry = Number.POSITIVE_INFINITY;
+    for (const batch of queue.leased) {
+      if (batch.leaseUntil! <= now) {
+        queue.leased.delete(batch);
+        batch.leaseUntil = undefined;
+        batch.availableAt = 0;
+        this.insertFormed(queue, batch);
+      } else {
+        queue.leaseExpiry = Math.min(queue.leaseExpiry, batch.leaseUntil!);
+      }
+    }
   }
 
   private claimWaiting(queue: PartitionQueue, request: ClaimRequest, later: (time: number) => void): ClaimedBatch | undefined {
@@ -188,13 +214,14 @@ class MemoryStore implements Store {
       availableAt: request.now,
       leaseUntil: undefined,
     };
-    queue.formed.push(batch);
     this.batches.set(batch.id, batch);
-    return this.lease(batch, request);
+    return this.lease(queue, batch, request);
   }
 
-  private lease(batch: FormedBatch, request: ClaimRequest): ClaimedBatch {
+  private lease(queue: PartitionQueue, batch: FormedBatch, request: ClaimRequest): ClaimedBatch {
     batch.leaseUntil = request.now + request.leaseMs;
+    queue.leased.add(batch);
+    queue.leaseExpiry = Math.min(queue.leaseExpiry, batch.leaseUntil);
     for (const entry of batch.entries) entry.event = { ...entry.event, attempts: entry.event.attempts + 1 };
     return { id: batch.id, destination: request.destination, partition: batch.partition, events: batch.entries.map((entry) => entry.event) };
   }
@@ -204,6 +231,12 @@ class MemoryStore implements Store {
     if (!batch) return;
     const queue = this.queue(claimed.destination, batch.partition);
     this.forget(queue, batch);
+    if (settlement.delivered.length === batch.entries.length && !settlement.retry && settlement.dead.length === 0) {
+      // The common case, everything arrived: no need to match ids.
+      for (const entry of batch.entries) this.remove(entry);
+      this.dropIfEmpty(claimed.destination, queue);
+      return;
+    }
     const byId = new Map(batch.entries.map((entry) => [entry.event.id, entry]));
     for (const id of settlement.delivered) {
       const entry = byId.get(id);
@@ -225,7 +258,11 @@ class MemoryStore implements Store {
     if (forgotten.length > 0) {
       this.reform(queue, createBatchId(claimed.destination, forgotten.map((entry) => entry.event.id)), forgotten, 0);
     }
-    if (queue.head === queue.waiting.length && queue.formed.length === 0) this.queues.get(claimed.destination)?.delete(batch.partition);
+    this.dropIfEmpty(claimed.destination, queue);
+  }
+
+  private dropIfEmpty(destination: string, queue: PartitionQueue): void {
+    if (queue.head === queue.waiting.length && queue.formed.length === 0 && queue.leased.size === 0) this.queues.get(destination)?.delete(queue.name);
   }
 
   /** Puts events back as a formed batch, in the order of their oldest event so FIFO partitions retry in order. */
@@ -233,20 +270,28 @@ class MemoryStore implements Store {
     if (entries.length === 0) return;
     const batch: FormedBatch = { id, partition: queue.name, entries, availableAt, leaseUntil: undefined };
     this.batches.set(id, batch);
-    const position = queue.formed.findIndex((other) => other.entries[0]!.seq > entries[0]!.seq);
+    this.insertFormed(queue, batch);
+  }
+
+  private insertFormed(queue: PartitionQueue, batch: FormedBatch): void {
+    const position = queue.formed.findIndex((other) => other.entries[0]!.seq > batch.entries[0]!.seq);
     queue.formed.splice(position === -1 ? queue.formed.length : position, 0, batch);
   }
 
   async release(claimed: ClaimedBatch): Promise<void> {
     const batch = this.batches.get(claimed.id);
     if (!batch || batch.leaseUntil === undefined) return;
+    const queue = this.queue(claimed.destination, batch.partition);
+    queue.leased.delete(batch);
     batch.leaseUntil = undefined;
     batch.availableAt = 0;
+    this.insertFormed(queue, batch);
     for (const entry of batch.entries) entry.event = { ...entry.event, attempts: Math.max(0, entry.event.attempts - 1) };
   }
 
   private forget(queue: PartitionQueue, batch: FormedBatch): void {
     this.batches.delete(batch.id);
+    if (queue.leased.delete(batch)) return;
     const index = queue.formed.indexOf(batch);
     if (index !== -1) queue.formed.splice(index, 1);
   }
@@ -326,7 +371,7 @@ class MemoryStore implements Store {
         const counts = row(destination, queue.name);
         counts.waiting += queue.waiting.length - queue.head;
         if (queue.head < queue.waiting.length) counts.oldestSentAt = older(counts.oldestSentAt, queue.waiting[queue.head]!.event.sentAt);
-        for (const batch of queue.formed) {
+        for (const batch of [...queue.formed, ...queue.leased]) {
           const leased = batch.leaseUntil !== undefined && batch.leaseUntil > now;
           if (leased) counts.inFlight += batch.entries.length;
           else counts.waiting += batch.entries.length;

@@ -1,0 +1,125 @@
+import { setMaxListeners } from 'node:events';
+import { defineDestination, type Batch, type Destination, type BatchEvent, type DeliveryContext, type DeliveryReport } from '@egress/core';
+import { batchContentTypes, batchFailures, batchPartition, encodeBatchBody, measureBatchElement } from './batch-mode.js';
+import { HttpClient, discardBody, readBodyStart, type ReceivedResponse } from './http-client.js';
+import { httpInputSchema, type HttpInput, type HttpPayload } from './http-input-schema.js';
+import { resolveHttpOptions, type HttpOptions, type ResolvedHttpOptions } from './http-options.js';
+import { redactHttpPayload } from './redaction.js';
+import { bodyLength, buildHeaders, buildTarget, encodeData, prepareRequest, parseTarget, requestTimeout, type PreparedRequest } from './request-builder.js';
+import { cleanExcerpt, statusError } from './response-outcome.js';
+import { signatureHeaders } from './webhook-signature.js';
+
+// Enough of an error body to diagnose it; batch results are read up to a larger bound.
+const excerptBytes = 2048;
+const batchResultBytes = 1024 * 1024;
+
+/**
+ * Webhooks and HTTP requests: `$send.http({ method, url, data, headers, params, auth, timeout })`.
+ * One request per event by default, or many events per request with the `batch` option.
+ */
+export function http(options: HttpOptions = {}): Destination<'http', HttpInput, HttpPayload> {
+  const resolved = resolveHttpOptions(options);
+  const client = new HttpClient(resolved);
+  const batchFormat = resolved.batchFormat;
+
+  return defineDestination<'http', HttpInput, HttpPayload>({
+    name: 'http',
+    input: httpInputSchema,
+    defaults: {
+      batch: batchFormat ? { maxEvents: 100, maxBytes: '1MiB', maxDelay: '1s' } : { maxEvents: 1 },
+      concurrency: 16,
+      // The whole delivery must outlast the request's own deadline, or core would abort first.
+      timeout: Math.max(30_000, resolved.timeout + 5_000),
+    },
+    limits: { maxEvents: 1000, maxBytes: 5 * 1024 * 1024 },
+    partition: batchFormat ? batchPartition : (payload) => parseTarget(payload.url).origin,
+    // A bodiless request still costs something to send; a size of zero would read as "free".
+    measure: batchFormat ? measureBatchElement : (payload) => Math.max(1, bodyLength(encodeData(payload.data).body)),
+    redact: (payload) => redactHttpPayload(payload, resolved.idempotencyHeader),
+    async deliver(batch, context) {
+      if (batchFormat) return deliverBatched(batch, context, client, resolved, batchFormat);
+      return deliverEach(batch, context, client, resolved);
+    },
+    async stop() {
+      await client.close();
+    },
+    async health() {
+      return { ok: true, message: 'requests go to each event\'s own URL; nothing to check ahead' };
+    },
+  });
+}
+
+/** Signs per attempt: a receiver rejects timestamps more than a few minutes old. */
+function withSignature(request: PreparedRequest, id: string, options: ResolvedHttpOptions): PreparedRequest {
+  if (options.signingKeys.length === 0) return request;
+  const headers = { ...request.headers, ...signatureHeaders(id, Math.floor(Date.now() / 1000), request.body, options.signingKeys) };
+  return { ...request, headers };
+}
+
+async function outcomeOf(request: PreparedRequest, response: ReceivedResponse): Promise<void> {
+  if (response.status >= 200 && response.status < 300) {
+    await discardBody(response);
+    return;
+  }
+  const excerpt = cleanExcerpt(await readBodyStart(response.body, excerptBytes), request.secrets);
+  throw statusError(request, response.status, response.headers, excerpt);
+}
+
+async function sendEvent(event: BatchEvent<HttpPayload>, context: DeliveryContext, client: HttpClient, options: ResolvedHttpOptions): Promise<void> {
+  const request = withSignature(prepareRequest(event.payload, event.id, options), event.id, options);
+  await client.exchange(request, context.signal, (response) => outcomeOf(request, response));
+}
+
+/** One request per event; in a batch of several, each event gets its own outcome. */
+async function deliverEach(batch: Batch<HttpPayload>, context: DeliveryContext, client: HttpClient, options: ResolvedHttpOptions): Promise<DeliveryReport | void> {
+  if (batch.events.length === 1) return sendEvent(batch.events[0]!, context, client, options);
+  // Each request listens to the delivery's signal; a large batch would trip Node's leak warning.
+  setMaxListeners(batch.events.length + 10, context.signal);
+  const settled = await Promise.allSettled(batch.events.map((event) => sendEvent(event, context, client, options)));
+  const failures = settled.flatMap((result, index) => (result.status === 'rejected' ? [{ eventId: batch.events[index]!.id, error: result.reason as unknown }] : []));
+  return failures.length > 0 ? { failures } : undefined;
+}
+
+/**
+ * Many events per request. Events are grouped by the batch partition again, because a user's
+ * `partitionBy` may put events for different URLs into one batch.
+ */
+async function deliverBatched(batch: Batch<HttpPayload>, context: DeliveryContext, client: HttpClient, options: ResolvedHttpOptions, format: 'json' | 'ndjson'): Promise<DeliveryReport | void> {
+  const groups = new Map<string, BatchEvent<HttpPayload>[]>();
+  for (const event of batch.events) {
+    const key = batchPartition(event.payload);
+    const group = groups.get(key);
+    if (group) group.push(event);
+    else groups.set(key, [event]);
+  }
+  // With one group the batch id is the idempotency key; a sub-group gets its own stable id.
+  const sendGroup = (events: BatchEvent<HttpPayload>[], id: string) => sendBatchRequest(events, id, context, client, options, format);
+  if (groups.size === 1) {
+    const failures = await sendGroup(batch.events as BatchEvent<HttpPayload>[], batch.id);
+    return failures.length > 0 ? { failures } : undefined;
+  }
+  const results = await Promise.allSettled([...groups.values()].map((events) => sendGroup(events, `${batch.id}-${events[0]!.id}`)));
+  const failures: { eventId: string; error: unknown }[] = [];
+  [...groups.values()].forEach((events, index) => {
+    const result = results[index]!;
+    if (result.status === 'fulfilled') failures.push(...result.value);
+    else for (const event of events) failures.push({ eventId: event.id, error: result.reason as unknown });
+  });
+  return failures.length > 0 ? { failures } : undefined;
+}
+
+async function sendBatchRequest(events: readonly BatchEvent<HttpPayload>[], id: string, context: DeliveryContext, client: HttpClient, options: ResolvedHttpOptions, format: 'json' | 'ndjson'): Promise<DeliveryReport['failures']> {
+  const first = events[0]!.payload;
+  const body = encodeBatchBody(events, format);
+  const { headers, secrets } = buildHeaders(first, options, undefined, id);
+  headers['content-type'] = batchContentTypes[format];
+  const request = withSignature({ method: first.method ?? 'POST', target: buildTarget(first), headers, body, timeout: requestTimeout(first, options), secrets }, id, options);
+  return client.exchange(request, context.signal, async (response) => {
+    if (response.status >= 200 && response.status < 300) {
+      const text = await readBodyStart(response.body, batchResultBytes);
+      return batchFailures(events, text, secrets, `${request.method} ${request.target.origin}`);
+    }
+    const excerpt = cleanExcerpt(await readBodyStart(response.body, excerptBytes), secrets);
+    throw statusError(request, response.status, response.headers, excerpt);
+  });
+}

@@ -1,0 +1,124 @@
+import { parseDuration } from '@egress/core';
+import { z } from 'zod';
+import { parseTarget, type RequestTarget } from './request-builder.js';
+
+/** The methods `$send.http` accepts, upper case as on the wire. */
+export const httpMethods = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH'] as const;
+
+export type HttpMethod = (typeof httpMethods)[number];
+
+// RFC 9110 token characters; a header value may hold neither line breaks nor NUL.
+const headerNamePattern = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const headerValuePattern = /^[^\r\n\0]*$/;
+
+const headerNameMessage = 'expected a header name made of letters, digits and !#$%&\'*+-.^_`|~';
+const headers = z.record(
+  z.string().regex(headerNamePattern, { error: headerNameMessage }),
+  z.string({ error: 'expected a header value as a string' }).regex(headerValuePattern, { error: 'a header value may not contain line breaks' }),
+  { error: (issue) => (issue.code === 'invalid_key' ? headerNameMessage : undefined) },
+);
+
+const queryValue = z.union([z.string(), z.number(), z.boolean()]);
+const queryParameter = z.union([queryValue, z.array(queryValue)], { error: 'expected a string, number or boolean, or an array of them' });
+
+const basicAuth = z.strictObject({
+  username: z.string({ error: 'basic auth needs "username" as a string' }),
+  password: z.string({ error: 'basic auth needs "password" as a string' }),
+});
+
+const bearerAuth = z.strictObject({
+  bearer: z.string({ error: 'expected the bearer token as a string' }).min(1, { error: 'the bearer token is empty' }),
+});
+
+const auth = z.union([basicAuth, bearerAuth], {
+  error: (issue) => {
+    const given = issue.input;
+    if (typeof given === 'object' && given !== null) {
+      const keys = Object.keys(given);
+      if (keys.includes('bearer') && (keys.includes('username') || keys.includes('password'))) {
+        return 'give either { username, password } or { bearer }, not both';
+      }
+      if (keys.includes('username') !== keys.includes('password')) {
+        return 'basic auth needs both "username" and "password" as strings';
+      }
+    }
+    return 'expected { username, password } for basic auth or { bearer } for a bearer token';
+  },
+});
+
+const data = z.union(
+  [
+    z.string(),
+    z.custom<Uint8Array>((value) => value instanceof Uint8Array),
+    z.array(z.unknown()),
+    z.record(z.string(), z.unknown()),
+    z.number(),
+    z.boolean(),
+    z.null(),
+  ],
+  { error: 'expected an object or array (sent as JSON), a string, or bytes (Uint8Array)' },
+);
+
+const timeout = z.union([z.number(), z.string()]).check((context) => {
+  const parsed = parseDuration(context.value);
+  if (typeof parsed !== 'number') {
+    context.issues.push({ code: 'custom', input: context.value, message: parsed.error });
+  } else if (parsed <= 0) {
+    context.issues.push({ code: 'custom', input: context.value, message: 'expected a timeout above zero' });
+  }
+});
+
+// Checked with the adapter's own parse, which is kept per distinct URL: `$send` to the same
+// endpoint again and again then costs a map lookup rather than a URL parse.
+const url = z.string({ error: 'expected an absolute http:// or https:// URL' }).check((context) => {
+  let target: RequestTarget;
+  try {
+    target = parseTarget(context.value);
+  } catch {
+    context.issues.push({ code: 'custom', input: context.value, message: 'expected an absolute http:// or https:// URL' });
+    return;
+  }
+  if (target.protocol !== 'http:' && target.protocol !== 'https:') {
+    context.issues.push({ code: 'custom', input: context.value, message: 'expected an absolute http:// or https:// URL' });
+  } else if (target.hasCredentials) {
+    context.issues.push({ code: 'custom', input: context.value, message: 'credentials in the URL would be logged and stored in clear: put them in "auth" instead' });
+  }
+});
+
+/**
+ * One `$send.http` call, in Pipedream's shape. Unknown fields are refused rather than ignored,
+ * because a misspelt field (`body` for `data`) would otherwise send a request without its body.
+ */
+export const httpInputSchema = z
+  .strictObject(
+    {
+      /** HTTP method, upper case; POST when not given. */
+      method: z.enum(httpMethods, { error: `expected one of ${httpMethods.join(', ')} (upper case)` }).optional(),
+      /** Absolute http:// or https:// URL. */
+      url,
+      /** Request body: an object or array is sent as JSON, a string or bytes as given. */
+      data: data.optional(),
+      /** Request headers. */
+      headers: headers.optional(),
+      /** Query-string parameters, appended to the URL's own; an array repeats the key. */
+      params: z.record(z.string(), queryParameter).optional(),
+      /** Basic `{ username, password }` or `{ bearer }` authentication. */
+      auth: auth.optional(),
+      /** Time allowed from connect to the last byte of the response for this call, e.g. `'10s'`. */
+      timeout: timeout.optional(),
+    },
+    {
+      error: (issue) => {
+        if (issue.code !== 'unrecognized_keys') return undefined;
+        const names = issue.keys.map((key) => `"${key}"`).join(', ');
+        const hint = issue.keys.includes('body') ? ': the request body goes in "data"' : '';
+        return `unknown field${issue.keys.length > 1 ? 's' : ''} ${names}${hint} (known: method, url, data, headers, params, auth, timeout)`;
+      },
+    },
+  );
+
+/** What `$send.http` takes. */
+export type HttpInput = z.input<typeof httpInputSchema>;
+
+/** An HTTP event as it is queued. */
+export type HttpPayload = z.output<typeof httpInputSchema>;

@@ -1,0 +1,118 @@
+import { EgressConfigurationError, parseDuration, type Duration } from '@egress/core';
+import { parseAllowList, type AllowList } from './address-guard.js';
+import { parseSigningSecret } from './webhook-signature.js';
+
+/** Options of the `http()` destination. Every one is optional. */
+export interface HttpOptions {
+  /** Time allowed per request, from connect to the last byte of the response; a call's own `timeout` wins. Default `'5s'`. */
+  timeout?: Duration;
+  /** Most keep-alive connections kept open to one origin (scheme, host and port). Default 32. */
+  connectionsPerOrigin?: number;
+  /** How long an idle keep-alive connection stays open. Default `'4s'`. */
+  keepAliveTimeout?: Duration;
+  /** Headers sent with every request (a call's own headers win), e.g. `{ 'user-agent': 'acme/1.0' }`. */
+  headers?: Record<string, string>;
+  /** Header that carries the event id (the batch id in batch mode), the same on every retry. Default `'idempotency-key'`. */
+  idempotencyHeader?: string;
+  /** Follow redirects: `true` for up to 5, or the most to follow. Default `false`: a 3xx answer is a permanent failure. */
+  followRedirects?: boolean | number;
+  /** Sign each request in the Standard Webhooks scheme with these `whsec_` secrets (several while rotating). Default: unsigned. */
+  signing?: { secrets: string | readonly string[] };
+  /** Refuse loopback, private, link-local and metadata addresses (checked after DNS): `true`, or `{ allow }` with host names, `*.suffix` wildcards, addresses or CIDR ranges to let through. Default `false`. */
+  guard?: boolean | { allow?: readonly string[] };
+  /** Send many events to one URL in one request: `true` for a JSON array, or `{ format: 'json' | 'ndjson' }`. Default `false`: one request per event. */
+  batch?: boolean | { format?: 'json' | 'ndjson' };
+}
+
+/** The options after checking, in milliseconds and parsed secrets. */
+export interface ResolvedHttpOptions {
+  timeout: number;
+  connectionsPerOrigin: number;
+  keepAliveTimeout: number;
+  headers: Record<string, string>;
+  idempotencyHeader: string;
+  maxRedirections: number;
+  signingKeys: readonly Buffer[];
+  guard: AllowList | undefined;
+  batchFormat: 'json' | 'ndjson' | undefined;
+}
+
+const knownOptions = ['timeout', 'connectionsPerOrigin', 'keepAliveTimeout', 'headers', 'idempotencyHeader', 'followRedirects', 'signing', 'guard', 'batch'];
+const headerNamePattern = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+function fail(option: string, message: string): never {
+  throw new EgressConfigurationError(message, `[http] option "${option}"`);
+}
+
+function duration(option: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  const parsed = parseDuration(value);
+  if (typeof parsed !== 'number') fail(option, `expected ${parsed.error}`);
+  if (parsed <= 0) fail(option, 'expected a duration above zero');
+  return parsed;
+}
+
+export function resolveHttpOptions(options: HttpOptions): ResolvedHttpOptions {
+  if (typeof options !== 'object' || options === null) fail('options', 'expected an object');
+  for (const key of Object.keys(options)) {
+    if (!knownOptions.includes(key)) fail(key, `unknown option (known: ${knownOptions.join(', ')})`);
+  }
+
+  const connectionsPerOrigin = options.connectionsPerOrigin ?? 32;
+  if (!Number.isInteger(connectionsPerOrigin) || connectionsPerOrigin < 1) fail('connectionsPerOrigin', 'expected a positive integer');
+
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(options.headers ?? {})) {
+    if (!headerNamePattern.test(name)) fail('headers', `"${name}" is not a valid header name`);
+    if (typeof value !== 'string' || /[\r\n\0]/.test(value)) fail('headers', `the value of "${name}" must be a string without line breaks`);
+    headers[name.toLowerCase()] = value;
+  }
+
+  const idempotencyHeader = options.idempotencyHeader ?? 'idempotency-key';
+  if (typeof idempotencyHeader !== 'string' || !headerNamePattern.test(idempotencyHeader)) fail('idempotencyHeader', 'expected a header name');
+
+  const follow = options.followRedirects ?? false;
+  const maxRedirections = follow === true ? 5 : follow === false ? 0 : follow;
+  if (!Number.isInteger(maxRedirections) || maxRedirections < 0) fail('followRedirects', 'expected true, false or a number of redirects');
+
+  let signingKeys: Buffer[] = [];
+  if (options.signing !== undefined) {
+    const secrets = options.signing?.secrets;
+    const list = typeof secrets === 'string' ? [secrets] : secrets;
+    if (!Array.isArray(list) || list.length === 0) fail('signing', 'expected { secrets } with one or more "whsec_..." secrets');
+    signingKeys = list.map((secret, index) => {
+      const key = parseSigningSecret(secret);
+      // The message names the position only: the secret itself must never be printed.
+      if (!key) fail('signing', `secret #${index + 1} is not a "whsec_" secret followed by base64 key bytes`);
+      return key;
+    });
+  }
+
+  let guard: AllowList | undefined;
+  if (options.guard !== undefined && options.guard !== false) {
+    const allow = options.guard === true ? [] : options.guard.allow ?? [];
+    if (!Array.isArray(allow)) fail('guard', 'expected true or { allow: [...] }');
+    const parsed = parseAllowList(allow);
+    if ('invalid' in parsed) fail('guard', `allow entry ${JSON.stringify(parsed.invalid)} is not a host name, *.suffix, address or CIDR range`);
+    guard = parsed;
+  }
+
+  let batchFormat: 'json' | 'ndjson' | undefined;
+  if (options.batch === true) batchFormat = 'json';
+  else if (typeof options.batch === 'object' && options.batch !== null) {
+    batchFormat = options.batch.format ?? 'json';
+    if (batchFormat !== 'json' && batchFormat !== 'ndjson') fail('batch', 'format must be "json" or "ndjson"');
+  } else if (options.batch !== undefined && options.batch !== false) fail('batch', 'expected true, false or { format }');
+
+  return {
+    timeout: duration('timeout', options.timeout, 5_000),
+    connectionsPerOrigin,
+    keepAliveTimeout: duration('keepAliveTimeout', options.keepAliveTimeout, 4_000),
+    headers,
+    idempotencyHeader: idempotencyHeader.toLowerCase(),
+    maxRedirections,
+    signingKeys,
+    guard,
+    batchFormat,
+  };
+}
