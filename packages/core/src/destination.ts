@@ -69,7 +69,7 @@ export interface BatchEvent<Payload = unknown> {
   readonly payload: Payload;
   /** 1 on this event's first attempt. */
   readonly attempt: number;
-  /** When `$send` accepted the event, in Unix milliseconds. */
+  /** When `$send` accepted the event, or when its dead letter was put back in the queue, in Unix milliseconds. */
   readonly sentAt: number;
 }
 

@@ -62,7 +62,10 @@ export interface Receipt {
   readonly accepted: boolean;
   /** Resolves once the event is committed to the store; rejects if its unit of work was discarded. */
   committed(): Promise<void>;
-  /** Resolves once the event was delivered or dead-lettered. */
+  /**
+   * Resolves once the event was delivered or dead-lettered. An event whose dead letter was purged
+   * before anyone asked reads as delivered: the store keeps no trace of either.
+   */
   settled(): Promise<DeliveryOutcome>;
 }
 
@@ -355,8 +358,16 @@ class EgressEngine implements LaneHost {
   }
 
   private async commit(group: CommitGroup): Promise<void> {
+    let handedOver = false;
+    const handOver = () => {
+      // From the moment enqueue is called the store counts these events against its capacity.
+      handedOver = true;
+      this.uncommittedEvents -= group.events.length;
+      this.uncommittedBytes -= group.bytes;
+    };
     try {
       await this.started;
+      handOver();
       if (group.events.length > 0) await this.store.enqueue(group.events);
       group.resolve();
       this.wakeFor(group.events);
@@ -370,8 +381,7 @@ class EgressEngine implements LaneHost {
       }
       this.logger.error({ error, events: group.events.length }, 'the store refused events');
     } finally {
-      this.uncommittedEvents -= group.events.length;
-      this.uncommittedBytes -= group.bytes;
+      if (!handedOver) handOver();
     }
   }
 

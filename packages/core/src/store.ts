@@ -17,7 +17,8 @@ export interface Store {
   admit(events: number, bytes: number): boolean;
   /**
    * Appends events atomically: all of them or none. Rejects with `EgressCapacityError` when full.
-   * Calls are committed in call order; a store may write overlapping calls together.
+   * Calls are committed in call order; a store may write overlapping calls together. The events
+   * count against capacity (`admit`) from the moment of the call.
    */
   enqueue(events: readonly QueuedEvent[]): Promise<void>;
   /** Leases up to `maxBatches` batches that are ready under the policy in the request. */

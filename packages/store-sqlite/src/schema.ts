@@ -1,0 +1,125 @@
+import type BetterSqlite3 from 'better-sqlite3';
+
+/** Marks a file as an Egress queue (`PRAGMA application_id`): the bytes of "Egr1". */
+export const APPLICATION_ID = 0x45677231;
+
+/** The schema this version of the package writes and reads (`PRAGMA user_version`). */
+export const SCHEMA_VERSION = 1;
+
+/** Tables a version-1 queue holds; a file claiming to be ours without them is damaged. */
+export const SCHEMA_TABLES = ['egress_meta', 'egress_queues', 'egress_events', 'egress_batches', 'egress_dead', 'egress_holders'] as const;
+
+/**
+ * Version 1.
+ *
+ * - `egress_queues` gives each (destination, partition) a small integer, so event rows and the
+ *   waiting index carry an integer instead of repeating the partition text (often a URL).
+ * - `egress_events` holds every event still to deliver, waiting (`batch IS NULL`) or in a batch.
+ *   `seq` is the arrival order (the watermark), assigned from `egress_meta.last_seq` so it never
+ *   goes back even when the table empties. The partial index `egress_events_waiting` is what claim
+ *   reads to decide whether a partition is ready and to form batches in arrival order; it carries
+ *   `sent_at`, `size` (and `batch`, always NULL there) so that decision, the counts at open and
+ *   `stats()` never touch the rows and their payloads.
+ * - `egress_batches` holds formed batches: leased (`leased = 1`, `ready_at` = lease expiry) or
+ *   waiting for a retry or a new lease (`ready_at` = when it may be claimed). A batch keeps its id
+ *   and its events across retries. `holder` is the store instance holding the lease, `lease` the
+ *   token handed out with this claim, so a late settlement from an earlier lease is recognised.
+ * - `egress_dead` holds dead letters with their last error.
+ * - `egress_holders` lists the store instances that have the file open, so that a restart can tell
+ *   leases held by a dead process from leases held by a live one.
+ */
+const schemaVersion1 = `
+CREATE TABLE egress_meta (
+  key TEXT PRIMARY KEY,
+  value INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO egress_meta (key, value) VALUES ('last_seq', 0);
+
+CREATE TABLE egress_queues (
+  queue INTEGER PRIMARY KEY AUTOINCREMENT,
+  destination TEXT NOT NULL,
+  partition TEXT NOT NULL,
+  UNIQUE (destination, partition)
+);
+
+CREATE TABLE egress_events (
+  seq INTEGER PRIMARY KEY,
+  id TEXT NOT NULL,
+  queue INTEGER NOT NULL,
+  payload TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  sent_at INTEGER NOT NULL,
+  attempts INTEGER NOT NULL,
+  batch INTEGER
+);
+CREATE UNIQUE INDEX egress_events_id ON egress_events (id);
+CREATE INDEX egress_events_waiting ON egress_events (queue, seq, sent_at, size, batch) WHERE batch IS NULL;
+CREATE INDEX egress_events_batch ON egress_events (batch, seq, size) WHERE batch IS NOT NULL;
+
+CREATE TABLE egress_batches (
+  batch INTEGER PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  queue INTEGER NOT NULL,
+  first_seq INTEGER NOT NULL,
+  ready_at INTEGER NOT NULL,
+  leased INTEGER NOT NULL,
+  holder TEXT,
+  lease TEXT
+);
+CREATE INDEX egress_batches_ready ON egress_batches (queue, ready_at);
+
+CREATE TABLE egress_dead (
+  id TEXT NOT NULL UNIQUE,
+  destination TEXT NOT NULL,
+  partition TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  sent_at INTEGER NOT NULL,
+  attempts INTEGER NOT NULL,
+  error_name TEXT NOT NULL,
+  error_message TEXT NOT NULL,
+  error_at INTEGER NOT NULL,
+  dead_at INTEGER NOT NULL
+);
+CREATE INDEX egress_dead_destination ON egress_dead (destination, id);
+
+CREATE TABLE egress_holders (
+  token TEXT PRIMARY KEY,
+  host TEXT NOT NULL,
+  pid INTEGER NOT NULL,
+  opened_at INTEGER NOT NULL
+) WITHOUT ROWID;
+`;
+
+/** What a file holds before anything is written to it. */
+export type DatabaseIdentity =
+  | { kind: 'empty' }
+  | { kind: 'ours'; version: number }
+  | { kind: 'foreign'; applicationId: number; tables: string[] };
+
+/** Reads, without writing anything, whether the file is empty, ours (and which version) or someone else's. */
+export function identifyDatabase(database: BetterSqlite3.Database): DatabaseIdentity {
+  const applicationId = database.pragma('application_id', { simple: true }) as number;
+  const version = database.pragma('user_version', { simple: true }) as number;
+  const tables = (database.prepare("SELECT name FROM sqlite_schema WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name").all() as { name: string }[]).map(
+    (row) => row.name,
+  );
+  if (applicationId === APPLICATION_ID) return { kind: 'ours', version };
+  if (applicationId === 0 && version === 0 && tables.length === 0) return { kind: 'empty' };
+  return { kind: 'foreign', applicationId, tables };
+}
+
+/** Creates the current schema in an empty file, in one transaction. */
+export function createSchema(database: BetterSqlite3.Database): void {
+  database.transaction(() => {
+    database.exec(schemaVersion1);
+    database.pragma(`application_id = ${APPLICATION_ID}`);
+    database.pragma(`user_version = ${SCHEMA_VERSION}`);
+  }).immediate();
+}
+
+/** Tables of the current schema missing from a file that says it is ours. */
+export function missingTables(database: BetterSqlite3.Database): string[] {
+  const present = new Set((database.prepare("SELECT name FROM sqlite_schema WHERE type = 'table'").all() as { name: string }[]).map((row) => row.name));
+  return SCHEMA_TABLES.filter((table) => !present.has(table));
+}
