@@ -1,6 +1,6 @@
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join, relative, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import ts from 'typescript';
 import { afterAll, describe, expect, test } from 'vitest';
 import { configFileSchema } from '../packages/cli/src/config-schema.js';
@@ -89,6 +89,16 @@ describe('docs', () => {
       });
     expect(problems).toEqual([]);
   }, 180_000);
+
+  test('every relative link between pages points at a file that exists', () => {
+    const broken = pages(docsFolder).flatMap((page) =>
+      [...readFileSync(page, 'utf8').matchAll(/\]\(([^)#\s]+\.md)(#[^)]*)?\)/g)]
+        .map((match) => match[1]!)
+        .filter((target) => !/^[a-z]+:/.test(target) && !existsSync(resolve(dirname(page), target)))
+        .map((target) => `${relative(repositoryRoot, page)} → ${target}`),
+    );
+    expect(broken).toEqual([]);
+  });
 
   test('every egress.config.yaml example has the shape the loader accepts', () => {
     const examples = configExamples();
