@@ -38,3 +38,21 @@ test('egress status --watch refreshes until interrupted, then exits 0', async ()
   }
   for (const line of status.output().stdout.trim().split('\n')) expect(JSON.parse(line)).toEqual([expect.objectContaining({ destination: 'audit', waiting: 0 })]);
 });
+
+test('egress worker serves a destination that has "listen" (SSE) until it stops', async () => {
+  const folder = folderWith({ 'egress.config.yaml': 'store: { kind: memory }\ndestinations:\n  updates:\n    type: sse\n    listen: { port: 0 }\n' });
+  const worker = spawnEgress(['worker', '-c', join(folder, 'egress.config.yaml')]);
+  try {
+    await eventually(() => /updates serves subscribers at http:\/\/127\.0\.0\.1:\d+\//.test(worker.output().stderr), 20_000, () => worker.output().stderr);
+    const url = /serves subscribers at (\S+)/.exec(worker.output().stderr)![1]!;
+    const controller = new AbortController();
+    const response = await fetch(url, { signal: controller.signal });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toContain('text/event-stream');
+    controller.abort();
+    worker.kill('SIGTERM');
+    expect(await exited(worker)).toBe(0);
+  } finally {
+    worker.kill('SIGKILL');
+  }
+});
