@@ -282,12 +282,14 @@ export class DeliveryLane {
     const outcomes: EventOutcome[] = [];
     if (delivered.length > 0) {
       const arrived = delivered.length === claimed.events.length ? undefined : new Set(delivered);
+      const sentAt: number[] = [];
       let oldest = now;
       for (const event of claimed.events) {
         if (arrived && !arrived.has(event.id)) continue;
         oldest = Math.min(oldest, event.sentAt);
-        statistics.delivered(this.destination.name, claimed.partition, now - event.sentAt);
+        sentAt.push(event.sentAt);
       }
+      statistics.delivered(this.destination.name, claimed.partition, now, sentAt);
       if (this.host.awaitsOutcomes()) for (const id of delivered) outcomes.push({ eventId: id, status: 'delivered' });
       if (events.has('delivered')) events.emit('delivered', { ...base, eventIds: delivered, latency: now - oldest });
     }

@@ -3,35 +3,46 @@ import { LatencyHistogram, type LatencySummary } from './latency-histogram.js';
 interface Counters {
   delivered: number;
   failed: number;
-  dropped: number;
   latency: LatencyHistogram;
 }
 
 /** Partitions tracked one by one per destination; the rest are counted together under `*`. */
 const maxTrackedPartitions = 1000;
 
-/** What this process has seen happen: deliveries, failed attempts, drops and latencies. */
+/**
+ * What this process has seen happen: deliveries, failed attempts, drops and latencies. Counted per
+ * partition only (a destination's totals are summed when asked for), so recording a batch costs
+ * one lookup and one histogram entry per event.
+ */
 export class DeliveryStatistics {
-  private readonly byDestination = new Map<string, { total: Counters; partitions: Map<string, Counters> }>();
+  private readonly byDestination = new Map<string, { dropped: number; partitions: Map<string, Counters> }>();
 
-  delivered(destination: string, partition: string, latency: number): void {
-    for (const counters of this.counters(destination, partition)) {
-      counters.delivered += 1;
-      counters.latency.record(latency);
-    }
+  /** Records a delivered batch: `sentAt` holds each delivered event's send time. */
+  delivered(destination: string, partition: string, now: number, sentAt: readonly number[]): void {
+    const counters = this.counters(destination, partition);
+    counters.delivered += sentAt.length;
+    for (const time of sentAt) counters.latency.record(now - time);
   }
 
   failed(destination: string, partition: string, events: number): void {
-    for (const counters of this.counters(destination, partition)) counters.failed += events;
+    this.counters(destination, partition).failed += events;
   }
 
   dropped(destination: string, events: number): void {
-    this.entry(destination).total.dropped += events;
+    this.entry(destination).dropped += events;
   }
 
   destination(destination: string): { delivered: number; failed: number; dropped: number; latency: LatencySummary | undefined } {
-    const { total } = this.entry(destination);
-    return { delivered: total.delivered, failed: total.failed, dropped: total.dropped, latency: total.latency.summary() };
+    const entry = this.entry(destination);
+    const latency = new LatencyHistogram();
+    let delivered = 0;
+    let failed = 0;
+    for (const counters of entry.partitions.values()) {
+      delivered += counters.delivered;
+      failed += counters.failed;
+      latency.merge(counters.latency);
+    }
+    return { delivered, failed, dropped: entry.dropped, latency: latency.summary() };
   }
 
   partitions(destination: string): Map<string, { delivered: number; failed: number; latency: LatencySummary | undefined }> {
@@ -44,22 +55,18 @@ export class DeliveryStatistics {
 
   private entry(destination: string) {
     let entry = this.byDestination.get(destination);
-    if (!entry) this.byDestination.set(destination, (entry = { total: emptyCounters(), partitions: new Map() }));
+    if (!entry) this.byDestination.set(destination, (entry = { dropped: 0, partitions: new Map() }));
     return entry;
   }
 
-  private counters(destination: string, partition: string): Counters[] {
-    const entry = this.entry(destination);
-    let counters = entry.partitions.get(partition);
+  private counters(destination: string, partition: string): Counters {
+    const { partitions } = this.entry(destination);
+    let counters = partitions.get(partition);
     if (!counters) {
-      const key = entry.partitions.size < maxTrackedPartitions ? partition : '*';
-      counters = entry.partitions.get(key);
-      if (!counters) entry.partitions.set(key, (counters = emptyCounters()));
+      const key = partitions.size < maxTrackedPartitions ? partition : '*';
+      counters = partitions.get(key);
+      if (!counters) partitions.set(key, (counters = { delivered: 0, failed: 0, latency: new LatencyHistogram() }));
     }
-    return [entry.total, counters];
+    return counters;
   }
-}
-
-function emptyCounters(): Counters {
-  return { delivered: 0, failed: 0, dropped: 0, latency: new LatencyHistogram() };
 }

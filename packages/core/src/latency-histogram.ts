@@ -14,6 +14,13 @@ export class LatencyHistogram {
     this.sum += milliseconds;
   }
 
+  /** Adds another histogram's counts to this one. */
+  merge(other: LatencyHistogram): void {
+    for (const [bucket, occurrences] of other.buckets) this.buckets.set(bucket, (this.buckets.get(bucket) ?? 0) + occurrences);
+    this.count += other.count;
+    this.sum += other.sum;
+  }
+
   summary(): LatencySummary | undefined {
     if (this.count === 0) return undefined;
     const sorted = [...this.buckets.entries()].sort((a, b) => a[0] - b[0]);

@@ -222,7 +222,10 @@ class MemoryStore implements Store {
     batch.leaseUntil = request.now + request.leaseMs;
     queue.leased.add(batch);
     queue.leaseExpiry = Math.min(queue.leaseExpiry, batch.leaseUntil);
-    for (const entry of batch.entries) entry.event = { ...entry.event, attempts: entry.event.attempts + 1 };
+    for (const entry of batch.entries) {
+      const { id, destination, partition, payload, size, sentAt, attempts } = entry.event;
+      entry.event = { id, destination, partition, payload, size, sentAt, attempts: attempts + 1 };
+    }
     return { id: batch.id, destination: request.destination, partition: batch.partition, events: batch.entries.map((entry) => entry.event) };
   }
 

@@ -12,6 +12,15 @@ describe('payload codec', () => {
     expect((decoded.nested as Record<string, unknown>).bytes).toEqual(new Uint8Array([1]));
   });
 
+  test('round-trips empty and nested bytes, and empty objects', () => {
+    const payload = { empty: new Uint8Array(0), list: [new Uint8Array([1, 2])], nothing: {}, zero: { '0': 'kept' } };
+    const decoded = decodePayload(encodePayload(payload)) as Record<string, unknown>;
+    expect(decoded.empty).toEqual(new Uint8Array(0));
+    expect(decoded.list).toEqual([new Uint8Array([1, 2])]);
+    expect(decoded.nothing).toEqual({});
+    expect(decoded.zero).toEqual({ '0': 'kept' });
+  });
+
   test('leaves look-alike objects alone', () => {
     const payload = { type: 'Buffer', data: [1, 2] };
     expect(decodePayload(encodePayload(payload))).toEqual(payload);
