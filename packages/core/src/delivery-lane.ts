@@ -203,11 +203,13 @@ export class DeliveryLane {
   private async deliver(flight: Flight): Promise<void> {
     const claimed = flight.batch;
     const { destination, policy } = this;
+    let attempt = 1;
+    for (const event of claimed.events) attempt = Math.max(attempt, event.attempts);
     const batch: Batch = {
       id: claimed.id,
       destination: destination.name,
       partition: claimed.partition,
-      attempt: Math.max(...claimed.events.map((event) => event.attempts)),
+      attempt,
       events: claimed.events.map((event) => ({ id: event.id, payload: decodePayload(event.payload), attempt: event.attempts, sentAt: event.sentAt })),
     };
     const timeout = setTimeout(() => flight.abandon(new EgressTimeoutError(`[${destination.name}] delivery timed out after ${policy.timeout} ms`)), policy.timeout);

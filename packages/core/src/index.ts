@@ -46,6 +46,7 @@ export type {
   StoreStats,
   StoredDeadLetter,
 } from './store.js';
+export { StoreStatsTable } from './store-stats-table.js';
 export { parseDuration, parseSize, type Duration, type Size } from './units.js';
 export {
   createEgress,

@@ -1,5 +1,6 @@
 import { createBatchId } from './batch-id.js';
 import { EgressCapacityError } from './errors.js';
+import { StoreStatsTable } from './store-stats-table.js';
 import type {
   ClaimRequest,
   ClaimResult,
@@ -361,29 +362,20 @@ class MemoryStore implements Store {
   }
 
   async stats(now: number): Promise<StoreStats[]> {
-    const rows = new Map<string, { destination: string; partition: string; waiting: number; inFlight: number; dead: number; oldestSentAt: number | undefined }>();
-    const row = (destination: string, partition: string) => {
-      const key = `${destination}\u0000${partition}`;
-      let found = rows.get(key);
-      if (!found) rows.set(key, (found = { destination, partition, waiting: 0, inFlight: 0, dead: 0, oldestSentAt: undefined }));
-      return found;
-    };
-    const older = (current: number | undefined, candidate: number) => (current === undefined ? candidate : Math.min(current, candidate));
+    const table = new StoreStatsTable();
     for (const [destination, partitions] of this.queues) {
       for (const queue of partitions.values()) {
-        const counts = row(destination, queue.name);
-        counts.waiting += queue.waiting.length - queue.head;
-        if (queue.head < queue.waiting.length) counts.oldestSentAt = older(counts.oldestSentAt, queue.waiting[queue.head]!.event.sentAt);
+        table.add(destination, queue.name, { waiting: queue.waiting.length - queue.head, oldestSentAt: queue.waiting[queue.head]?.event.sentAt });
         for (const batch of [...queue.formed, ...queue.leased]) {
           const leased = batch.leaseUntil !== undefined && batch.leaseUntil > now;
-          if (leased) counts.inFlight += batch.entries.length;
-          else counts.waiting += batch.entries.length;
-          for (const entry of batch.entries) counts.oldestSentAt = older(counts.oldestSentAt, entry.event.sentAt);
+          let oldestSentAt = Number.POSITIVE_INFINITY;
+          for (const entry of batch.entries) oldestSentAt = Math.min(oldestSentAt, entry.event.sentAt);
+          table.add(destination, queue.name, leased ? { inFlight: batch.entries.length, oldestSentAt } : { waiting: batch.entries.length, oldestSentAt });
         }
       }
     }
-    for (const letter of this.dead.values()) row(letter.event.destination, letter.event.partition).dead += 1;
-    return [...rows.values()].filter((counts) => counts.waiting + counts.inFlight + counts.dead > 0);
+    for (const letter of this.dead.values()) table.add(letter.event.destination, letter.event.partition, { dead: 1 });
+    return table.rowsWithEvents();
   }
 
   async close(): Promise<void> {}

@@ -60,3 +60,19 @@ export async function waitFor(condition: () => boolean | Promise<boolean>, timeo
     await sleep(5);
   }
 }
+
+/**
+ * Closes every engine a test file made, after each test: `const track = trackEngines(afterEach)`,
+ * then `const egress = track(createEgress(...))`.
+ */
+export function trackEngines(afterEach: (hook: () => Promise<void>) => void) {
+  let instances: { close(options?: { timeout?: number }): Promise<void> }[] = [];
+  afterEach(async () => {
+    await Promise.all(instances.map((instance) => instance.close({ timeout: 500 })));
+    instances = [];
+  });
+  return <T extends { close(options?: { timeout?: number }): Promise<void> }>(instance: T): T => {
+    instances.push(instance);
+    return instance;
+  };
+}

@@ -1,17 +1,9 @@
 import * as v from 'valibot';
 import { afterEach, describe, expect, test } from 'vitest';
-import { createEgress, defineDestination, memoryStore, PermanentError, type Egress } from '../src/index.js';
-import { recordingDestination, waitFor } from './helpers.js';
+import { createEgress, defineDestination, memoryStore, PermanentError } from '../src/index.js';
+import { recordingDestination, waitFor, trackEngines } from './helpers.js';
 
-let instances: Egress[] = [];
-afterEach(async () => {
-  await Promise.all(instances.map((instance) => instance.close({ timeout: 500 })));
-  instances = [];
-});
-function track<T extends Egress>(instance: T): T {
-  instances.push(instance);
-  return instance;
-}
+const track = trackEngines(afterEach);
 
 describe('roles', () => {
   test('a producer only enqueues and a worker delivers what it finds by polling', async () => {

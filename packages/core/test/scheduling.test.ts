@@ -1,16 +1,8 @@
 import { afterEach, describe, expect, test } from 'vitest';
-import { createEgress, EgressCapacityError, memoryStore, type Egress, type EgressEvents } from '../src/index.js';
-import { recordingDestination, retryable, sleep, waitFor } from './helpers.js';
+import { createEgress, EgressCapacityError, memoryStore, type EgressEvents } from '../src/index.js';
+import { recordingDestination, retryable, sleep, waitFor, trackEngines } from './helpers.js';
 
-let instances: Egress[] = [];
-afterEach(async () => {
-  await Promise.all(instances.map((instance) => instance.close({ timeout: 500 })));
-  instances = [];
-});
-function track<T extends Egress>(instance: T): T {
-  instances.push(instance);
-  return instance;
-}
+const track = trackEngines(afterEach);
 
 describe('isolation', () => {
   test('a failing destination never delays another', async () => {

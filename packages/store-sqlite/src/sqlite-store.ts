@@ -6,6 +6,7 @@ import {
   createBatchId,
   parseDuration,
   parseSize,
+  StoreStatsTable,
   type ClaimRequest,
   type ClaimResult,
   type ClaimedBatch,
@@ -612,31 +613,17 @@ class SqliteStore implements Store {
   async stats(now: number): Promise<StoreStats[]> {
     return this.submit((statements) => {
       const names = new Map(statements.allQueues.all().map((row) => [row.queue, row]));
-      const rows = new Map<string, { destination: string; partition: string; waiting: number; inFlight: number; dead: number; oldestSentAt: number | undefined }>();
-      const row = (destination: string, partition: string) => {
-        const key = `${destination}\u0000${partition}`;
-        let found = rows.get(key);
-        if (!found) rows.set(key, (found = { destination, partition, waiting: 0, inFlight: 0, dead: 0, oldestSentAt: undefined }));
-        return found;
-      };
-      const older = (current: number | undefined, candidate: number | null) => (candidate === null ? current : current === undefined ? candidate : Math.min(current, candidate));
+      const table = new StoreStatsTable();
       for (const waiting of statements.waitingStats.all()) {
         const name = names.get(waiting.queue);
-        if (!name) continue;
-        const counts = row(name.destination, name.partition);
-        counts.waiting += waiting.waiting;
-        counts.oldestSentAt = older(counts.oldestSentAt, waiting.oldest);
+        if (name) table.add(name.destination, name.partition, { waiting: waiting.waiting, oldestSentAt: waiting.oldest });
       }
       for (const batched of statements.batchedStats.all({ now })) {
         const name = names.get(batched.queue);
-        if (!name) continue;
-        const counts = row(name.destination, name.partition);
-        counts.waiting += batched.waiting;
-        counts.inFlight += batched.in_flight;
-        counts.oldestSentAt = older(counts.oldestSentAt, batched.oldest);
+        if (name) table.add(name.destination, name.partition, { waiting: batched.waiting, inFlight: batched.in_flight, oldestSentAt: batched.oldest });
       }
-      for (const dead of statements.deadStats.all()) row(dead.destination, dead.partition).dead += dead.dead;
-      return [...rows.values()].filter((counts) => counts.waiting + counts.inFlight + counts.dead > 0);
+      for (const dead of statements.deadStats.all()) table.add(dead.destination, dead.partition, { dead: dead.dead });
+      return table.rowsWithEvents();
     });
   }
 
