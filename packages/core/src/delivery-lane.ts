@@ -296,11 +296,9 @@ export class DeliveryLane {
       if (events.has('delivered')) events.emit('delivered', { ...base, eventIds: delivered, latency: now - oldest });
     }
     if (retry) {
-      statistics.failed(this.destination.name, claimed.partition, retry.eventIds.length);
       events.emit('retrying', { ...base, eventIds: [...retry.eventIds], error: retry.error, retryAt: retry.availableAt });
     }
     if (dead.length > 0) {
-      statistics.failed(this.destination.name, claimed.partition, dead.length);
       // Events that died of the same error are reported together.
       const byMessage = new Map<string, { error: ErrorRecord; eventIds: string[] }>();
       for (const { eventId, error } of dead) {

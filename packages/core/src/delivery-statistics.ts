@@ -1,55 +1,38 @@
 import { LatencyHistogram, type LatencySummary } from './latency-histogram.js';
 
-interface Counters {
-  delivered: number;
-  failed: number;
-  latency: LatencyHistogram;
-}
-
-/** Partitions tracked one by one per destination; the rest are counted together under `*`. */
+/** Partitions tracked one by one per destination; the rest are measured together under `*`. */
 const maxTrackedPartitions = 1000;
 
 /**
- * What this process has seen happen: deliveries, failed attempts, drops and latencies. Counted per
- * partition only (a destination's totals are summed when asked for), so recording a batch costs
- * one lookup and one histogram entry per event.
+ * What only this process can see: delivery latencies and events dropped at `send`. Delivered and
+ * failed totals are not kept here: the store records them with each settlement, for every process.
+ * Latency is kept per partition (a destination's summary is merged when asked for), so recording a
+ * batch costs one lookup and one histogram entry per event.
  */
 export class DeliveryStatistics {
-  private readonly byDestination = new Map<string, { dropped: number; partitions: Map<string, Counters> }>();
+  private readonly byDestination = new Map<string, { dropped: number; partitions: Map<string, LatencyHistogram> }>();
 
   /** Records a delivered batch: `sentAt` holds each delivered event's send time. */
   delivered(destination: string, partition: string, now: number, sentAt: readonly number[]): void {
-    const counters = this.counters(destination, partition);
-    counters.delivered += sentAt.length;
-    for (const time of sentAt) counters.latency.record(now - time);
-  }
-
-  failed(destination: string, partition: string, events: number): void {
-    this.counters(destination, partition).failed += events;
+    const latency = this.latency(destination, partition);
+    for (const time of sentAt) latency.record(now - time);
   }
 
   dropped(destination: string, events: number): void {
     this.entry(destination).dropped += events;
   }
 
-  destination(destination: string): { delivered: number; failed: number; dropped: number; latency: LatencySummary | undefined } {
+  destination(destination: string): { dropped: number; latency: LatencySummary | undefined } {
     const entry = this.entry(destination);
     const latency = new LatencyHistogram();
-    let delivered = 0;
-    let failed = 0;
-    for (const counters of entry.partitions.values()) {
-      delivered += counters.delivered;
-      failed += counters.failed;
-      latency.merge(counters.latency);
-    }
-    return { delivered, failed, dropped: entry.dropped, latency: latency.summary() };
+    for (const histogram of entry.partitions.values()) latency.merge(histogram);
+    return { dropped: entry.dropped, latency: latency.summary() };
   }
 
-  partitions(destination: string): Map<string, { delivered: number; failed: number; latency: LatencySummary | undefined }> {
-    const result = new Map<string, { delivered: number; failed: number; latency: LatencySummary | undefined }>();
-    for (const [partition, counters] of this.entry(destination).partitions) {
-      result.set(partition, { delivered: counters.delivered, failed: counters.failed, latency: counters.latency.summary() });
-    }
+  /** Latency per partition (partitions beyond the tracked ones under `*`). */
+  partitions(destination: string): Map<string, LatencySummary | undefined> {
+    const result = new Map<string, LatencySummary | undefined>();
+    for (const [partition, histogram] of this.entry(destination).partitions) result.set(partition, histogram.summary());
     return result;
   }
 
@@ -59,14 +42,14 @@ export class DeliveryStatistics {
     return entry;
   }
 
-  private counters(destination: string, partition: string): Counters {
+  private latency(destination: string, partition: string): LatencyHistogram {
     const { partitions } = this.entry(destination);
-    let counters = partitions.get(partition);
-    if (!counters) {
+    let histogram = partitions.get(partition);
+    if (!histogram) {
       const key = partitions.size < maxTrackedPartitions ? partition : '*';
-      counters = partitions.get(key);
-      if (!counters) partitions.set(key, (counters = { delivered: 0, failed: 0, latency: new LatencyHistogram() }));
+      histogram = partitions.get(key);
+      if (!histogram) partitions.set(key, (histogram = new LatencyHistogram()));
     }
-    return counters;
+    return histogram;
   }
 }

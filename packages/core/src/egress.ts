@@ -102,11 +102,14 @@ export interface PartitionStats {
   partition: string;
   waiting: number;
   inFlight: number;
+  /** Events delivered, as the store recorded them: every process sharing the store counts. */
   delivered: number;
+  /** Failed attempts (per event, each retry and each dead-lettering), as the store recorded them. */
   failed: number;
   dead: number;
   /** Milliseconds the oldest queued event has waited. */
   oldestAge: number | undefined;
+  /** Delivery latency of the events this process delivered. */
   latency: LatencySummary | undefined;
 }
 
@@ -554,23 +557,20 @@ class EgressEngine implements LaneHost {
     const rows = await this.store.stats(now);
     return [...this.registrations.keys()].map((name) => {
       const totals = this.statistics.destination(name);
-      const seen = this.statistics.partitions(name);
+      const latencies = this.statistics.partitions(name);
       const partitions = new Map<string, PartitionStats>();
-      for (const row of rows.filter((candidate) => candidate.destination === name)) {
+      for (const row of rows) {
+        if (row.destination !== name) continue;
         partitions.set(row.partition, {
           partition: row.partition,
           waiting: row.waiting,
           inFlight: row.inFlight,
+          delivered: row.delivered,
+          failed: row.failed,
           dead: row.dead,
           oldestAge: row.oldestSentAt === undefined ? undefined : now - row.oldestSentAt,
-          delivered: 0,
-          failed: 0,
-          latency: undefined,
+          latency: latencies.get(row.partition),
         });
-      }
-      for (const [partition, counters] of seen) {
-        const entry = partitions.get(partition) ?? { partition, waiting: 0, inFlight: 0, dead: 0, oldestAge: undefined, delivered: 0, failed: 0, latency: undefined };
-        partitions.set(partition, { ...entry, ...counters });
       }
       const list = [...partitions.values()];
       const ages = list.flatMap((entry) => (entry.oldestAge === undefined ? [] : [entry.oldestAge]));
@@ -578,10 +578,10 @@ class EgressEngine implements LaneHost {
         destination: name,
         waiting: sum(list, 'waiting'),
         inFlight: sum(list, 'inFlight'),
+        delivered: sum(list, 'delivered'),
+        failed: sum(list, 'failed'),
         dead: sum(list, 'dead'),
         oldestAge: ages.length > 0 ? Math.max(...ages) : undefined,
-        delivered: totals.delivered,
-        failed: totals.failed,
         dropped: totals.dropped,
         latency: totals.latency,
         partitions: list,

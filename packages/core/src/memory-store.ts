@@ -73,6 +73,8 @@ class MemoryStore implements Store {
   private readonly queues = new Map<string, Map<string, PartitionQueue>>();
   private readonly batches = new Map<string, FormedBatch>();
   private readonly dead = new Map<string, StoredDeadLetter>();
+  /** Delivered and failed totals per destination, then partition; kept after a partition empties. */
+  private readonly totals = new Map<string, Map<string, { delivered: number; failed: number }>>();
 
   constructor(
     private readonly maxEvents: number,
@@ -238,13 +240,18 @@ class MemoryStore implements Store {
     if (settlement.delivered.length === batch.entries.length && !settlement.retry && settlement.dead.length === 0) {
       // The common case, everything arrived: no need to match ids.
       for (const entry of batch.entries) this.remove(entry);
+      this.count(claimed.destination, batch.partition, batch.entries.length, 0);
       this.dropIfEmpty(claimed.destination, queue);
       return;
     }
     const byId = new Map(batch.entries.map((entry) => [entry.event.id, entry]));
+    let delivered = 0;
+    let failed = 0;
     for (const id of settlement.delivered) {
       const entry = byId.get(id);
-      if (entry) this.remove(entry);
+      if (!entry) continue;
+      this.remove(entry);
+      delivered += 1;
     }
     for (const { eventId, error } of settlement.dead) {
       const entry = byId.get(eventId);
@@ -252,17 +259,33 @@ class MemoryStore implements Store {
       this.pending.delete(eventId);
       entry.done = true;
       this.dead.set(eventId, { event: entry.event, error, deadAt: error.at });
+      failed += 1;
     }
     if (settlement.retry) {
       const entries = settlement.retry.eventIds.map((id) => byId.get(id)).filter((entry): entry is Entry => entry !== undefined);
       this.reform(queue, settlement.retry.batchId, entries, settlement.retry.availableAt);
+      failed += entries.length;
     }
+    this.count(claimed.destination, batch.partition, delivered, failed);
     const mentioned = new Set([...settlement.delivered, ...(settlement.retry?.eventIds ?? []), ...settlement.dead.map((death) => death.eventId)]);
     const forgotten = batch.entries.filter((entry) => !mentioned.has(entry.event.id));
     if (forgotten.length > 0) {
       this.reform(queue, createBatchId(claimed.destination, forgotten.map((entry) => entry.event.id)), forgotten, 0);
     }
     this.dropIfEmpty(claimed.destination, queue);
+  }
+
+  private count(destination: string, partition: string, delivered: number, failed: number): void {
+    if (delivered + failed === 0) return;
+    let partitions = this.totals.get(destination);
+    if (!partitions) this.totals.set(destination, (partitions = new Map()));
+    const totals = partitions.get(partition);
+    if (totals) {
+      totals.delivered += delivered;
+      totals.failed += failed;
+    } else {
+      partitions.set(partition, { delivered, failed });
+    }
   }
 
   private dropIfEmpty(destination: string, queue: PartitionQueue): void {
@@ -375,6 +398,9 @@ class MemoryStore implements Store {
       }
     }
     for (const letter of this.dead.values()) table.add(letter.event.destination, letter.event.partition, { dead: 1 });
+    for (const [destination, partitions] of this.totals) {
+      for (const [partition, totals] of partitions) table.add(destination, partition, totals);
+    }
     return table.rowsWithEvents();
   }
 

@@ -25,7 +25,8 @@ export interface Store {
   claim(request: ClaimRequest): Promise<ClaimResult>;
   /**
    * Records what became of a claimed batch: delivered events leave, others wait or die. Events of
-   * the batch named in none of `delivered`, `retry` and `dead` wait again, at once.
+   * the batch named in none of `delivered`, `retry` and `dead` wait again, at once. The same write
+   * adds to the `delivered` and `failed` totals that `stats` reports.
    */
   settle(batch: ClaimedBatch, settlement: Settlement): Promise<void>;
   /** Gives back a claimed batch untouched (same id and events), ready again at once. */
@@ -42,7 +43,7 @@ export interface Store {
   retryDead(ids: readonly string[] | undefined, query: { destination?: string; now: number }): Promise<number>;
   /** Deletes dead letters (all when `ids` is undefined); returns how many. */
   purgeDead(ids: readonly string[] | undefined, query: { destination?: string }): Promise<number>;
-  /** Counts per destination and partition. */
+  /** Counts per destination and partition: every partition with events queued or dead, or with recorded totals. */
   stats(now: number): Promise<StoreStats[]>;
   /** Calls `listener` when another process enqueued or released work (stores shared by several processes). */
   subscribe?(listener: (destination: string | undefined) => void): () => void;
@@ -158,6 +159,18 @@ export interface StoreStats {
   readonly inFlight: number;
   /** Dead letters. */
   readonly dead: number;
+  /**
+   * Events `settle` has recorded as delivered, since the store was created, by every process using
+   * it. Written in the same transaction as the settlement, so a settlement counts once or not at all;
+   * a settlement the store ignores (a lease that was lost) counts nothing.
+   */
+  readonly delivered: number;
+  /**
+   * Failed delivery attempts `settle` has recorded, counted per event and per attempt: each event a
+   * settlement sends to `retry` or `dead` adds one. An event retried twice and then dead-lettered
+   * adds three. Written with the settlement, like `delivered`.
+   */
+  readonly failed: number;
   /** `sentAt` of the oldest queued event (waiting or in flight). */
   readonly oldestSentAt: number | undefined;
 }

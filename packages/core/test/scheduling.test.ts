@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test } from 'vitest';
-import { createEgress, EgressCapacityError, memoryStore, type EgressEvents } from '../src/index.js';
+import { createEgress, EgressCapacityError, memoryStore, RetryableError, type EgressEvents } from '../src/index.js';
 import { recordingDestination, retryable, sleep, waitFor, trackEngines } from './helpers.js';
 
 const track = trackEngines(afterEach);
@@ -184,5 +184,25 @@ describe('stats', () => {
     expect(byPartition.dead).toMatchObject({ dead: 1, failed: 1 });
     release();
     await egress.flush();
+  });
+  test('delivered and failed come from the store, so a process that delivers nothing sees what a worker delivered', async () => {
+    const store = memoryStore();
+    let failures = 1;
+    const sink = recordingDestination({
+      behaviour: async () => {
+        if (failures-- > 0) throw new RetryableError('busy');
+      },
+    });
+    const worker = track(createEgress({ destinations: [sink.destination], store, role: 'worker', pollInterval: 20, policies: { events: { batch: { maxEvents: 1 }, retry: { initialDelay: 1 } } } }));
+    const producer = track(createEgress({ destinations: [sink.destination], store, role: 'producer' }));
+    await worker.ready();
+    await producer.send.events({ n: 1 }).committed();
+    await producer.send.events({ n: 2 }).committed();
+    await waitFor(async () => (await producer.stats())[0]!.delivered === 2);
+    const [stats] = await producer.stats();
+    expect(stats).toMatchObject({ destination: 'events', waiting: 0, inFlight: 0, delivered: 2, failed: 1, dead: 0 });
+    expect(stats!.partitions).toMatchObject([{ delivered: 2, failed: 1 }]);
+    expect(stats!.latency).toBeUndefined();
+    expect((await worker.stats())[0]!.latency?.count).toBe(2);
   });
 });

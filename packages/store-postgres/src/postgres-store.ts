@@ -253,9 +253,13 @@ class PostgresStore implements Store {
            DELETE FROM ${table('events')} e USING batch WHERE e.batch_id = batch.id RETURNING e.size
          ), dropped AS (
            DELETE FROM ${table('batches')} b USING batch WHERE b.id = batch.id
+         ), counted AS (
+           INSERT INTO ${table('counters')} AS c (destination, partition, delivered)
+           SELECT $3, $4, count(*) FROM removed HAVING count(*) > 0
+           ON CONFLICT (destination, partition) DO UPDATE SET delivered = c.delivered + EXCLUDED.delivered
          )
          SELECT count(*) AS count, coalesce(sum(size), 0) AS bytes FROM removed`,
-        [claimed.id, token ?? null],
+        [claimed.id, token ?? null, claimed.destination, claimed.partition],
       );
       this.heldEvents = Math.max(0, this.heldEvents - Number(result.rows[0]!.count));
       this.heldBytes = Math.max(0, this.heldBytes - Number(result.rows[0]!.bytes));
@@ -271,8 +275,9 @@ class PostgresStore implements Store {
         claimed.id,
         settlement.delivered,
       ]);
+      let failed = 0;
       if (settlement.dead.length > 0) {
-        await client.query(
+        const buried = await client.query(
           `WITH failed AS (
              SELECT * FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[]) AS t(id, error_name, error_message, error_at)
            ), moved AS (
@@ -290,12 +295,14 @@ class PostgresStore implements Store {
             settlement.dead.map((entry) => entry.error.at),
           ],
         );
+        failed += buried.rowCount ?? 0;
       }
       const retry = settlement.retry;
       let keepBatch = false;
       if (retry && retry.eventIds.length > 0) {
         if (retry.batchId === claimed.id) {
           keepBatch = true;
+          failed += retry.eventIds.length;
           await client.query(
             `UPDATE ${table('events')} SET batch_id = NULL WHERE batch_id = $1 AND NOT (id = ANY($2::text[]))`,
             [claimed.id, retry.eventIds],
@@ -307,15 +314,18 @@ class PostgresStore implements Store {
             [claimed.id, retry.availableAt],
           );
         } else {
-          await client.query(
+          const moved = await client.query<{ moved: string }>(
             `WITH moved AS (
                UPDATE ${table('events')} SET batch_id = $2 WHERE batch_id = $1 AND id = ANY($3::text[]) RETURNING seq, destination, partition
+             ), formed AS (
+               INSERT INTO ${table('batches')} (id, destination, partition, first_seq, available_at)
+               SELECT $2, min(destination), min(partition), min(seq), $4 FROM moved HAVING count(*) > 0
+               ON CONFLICT (id) DO UPDATE SET available_at = EXCLUDED.available_at, first_seq = EXCLUDED.first_seq, lease_until = NULL, lease_token = NULL, owner = NULL
              )
-             INSERT INTO ${table('batches')} (id, destination, partition, first_seq, available_at)
-             SELECT $2, min(destination), min(partition), min(seq), $4 FROM moved HAVING count(*) > 0
-             ON CONFLICT (id) DO UPDATE SET available_at = EXCLUDED.available_at, first_seq = EXCLUDED.first_seq, lease_until = NULL, lease_token = NULL, owner = NULL`,
+             SELECT count(*) AS moved FROM moved`,
             [claimed.id, retry.batchId, retry.eventIds, retry.availableAt],
           );
+          failed += Number(moved.rows[0]!.moved);
         }
       }
       let returned = 0;
@@ -324,6 +334,13 @@ class PostgresStore implements Store {
         const leftover = await client.query(`UPDATE ${table('events')} SET batch_id = NULL WHERE batch_id = $1`, [claimed.id]);
         returned = leftover.rowCount ?? 0;
         await client.query(`DELETE FROM ${table('batches')} WHERE id = $1`, [claimed.id]);
+      }
+      if (delivered.rows.length + failed > 0) {
+        await client.query(
+          `INSERT INTO ${table('counters')} AS c (destination, partition, delivered, failed) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (destination, partition) DO UPDATE SET delivered = c.delivered + EXCLUDED.delivered, failed = c.failed + EXCLUDED.failed`,
+          [claimed.destination, claimed.partition, delivered.rows.length, failed],
+        );
       }
       if (returned > 0) await this.notify(client, claimed.destination);
       let bytes = 0;
@@ -425,20 +442,33 @@ class PostgresStore implements Store {
 
   async stats(now: number): Promise<StoreStats[]> {
     const { table } = this.names;
-    const result = await this.pool.query<{ destination: string; partition: string; waiting: string; in_flight: string; dead: string; oldest: string | null }>(
+    const result = await this.pool.query<{
+      destination: string;
+      partition: string;
+      waiting: string;
+      in_flight: string;
+      dead: string;
+      delivered: string;
+      failed: string;
+      oldest: string | null;
+    }>(
       `WITH queued AS (
          SELECT e.destination, e.partition,
                 count(*) FILTER (WHERE b.lease_until IS NULL OR b.lease_until <= $1) AS waiting,
                 count(*) FILTER (WHERE b.lease_until > $1) AS in_flight,
+                0::bigint AS dead, 0::bigint AS delivered, 0::bigint AS failed,
                 min(e.sent_at) AS oldest
          FROM ${table('events')} e LEFT JOIN ${table('batches')} b ON b.id = e.batch_id
          GROUP BY e.destination, e.partition
        ), dead AS (
-         SELECT destination, partition, count(*) AS dead FROM ${table('dead_letters')} GROUP BY destination, partition
+         SELECT destination, partition, 0::bigint, 0::bigint, count(*), 0::bigint, 0::bigint, NULL::bigint FROM ${table('dead_letters')} GROUP BY destination, partition
+       ), totals AS (
+         SELECT destination, partition, 0::bigint, 0::bigint, 0::bigint, delivered, failed, NULL::bigint FROM ${table('counters')}
        )
-       SELECT coalesce(q.destination, d.destination) AS destination, coalesce(q.partition, d.partition) AS partition,
-              coalesce(q.waiting, 0) AS waiting, coalesce(q.in_flight, 0) AS in_flight, coalesce(d.dead, 0) AS dead, q.oldest
-       FROM queued q FULL JOIN dead d ON d.destination = q.destination AND d.partition = q.partition
+       SELECT destination, partition, sum(waiting) AS waiting, sum(in_flight) AS in_flight, sum(dead) AS dead,
+              sum(delivered) AS delivered, sum(failed) AS failed, min(oldest) AS oldest
+       FROM (SELECT * FROM queued UNION ALL SELECT * FROM dead UNION ALL SELECT * FROM totals) AS rows
+       GROUP BY destination, partition
        ORDER BY 1, 2`,
       [now],
     );
@@ -448,6 +478,8 @@ class PostgresStore implements Store {
       waiting: Number(row.waiting),
       inFlight: Number(row.in_flight),
       dead: Number(row.dead),
+      delivered: Number(row.delivered),
+      failed: Number(row.failed),
       oldestSentAt: row.oldest === null ? undefined : Number(row.oldest),
     }));
   }

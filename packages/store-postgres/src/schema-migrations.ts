@@ -69,13 +69,27 @@ const migrations: readonly Migration[] = [
       `CREATE INDEX dead_letters_destination ON ${table('dead_letters')} (destination, id)`,
     ],
   },
+  {
+    version: 2,
+    description: 'create the delivered and failed counters',
+    statements: ({ table }) => [
+      // Totals per partition, added to in each settlement's transaction; they outlive the partition's events.
+      `CREATE TABLE ${table('counters')} (
+        destination text NOT NULL,
+        partition text NOT NULL,
+        delivered bigint NOT NULL DEFAULT 0,
+        failed bigint NOT NULL DEFAULT 0,
+        PRIMARY KEY (destination, partition)
+      )`,
+    ],
+  },
 ];
 
 /** The schema version this release writes and understands. */
 export const SCHEMA_VERSION = migrations[migrations.length - 1]!.version;
 
 /** Tables the store reads and writes at run time, with the rights it needs on each. */
-export const runtimeTables = ['partitions', 'events', 'batches', 'dead_letters'] as const;
+export const runtimeTables = ['partitions', 'events', 'batches', 'dead_letters', 'counters'] as const;
 const runtimeSequences = ['event_seq', 'serve_seq'] as const;
 
 /**

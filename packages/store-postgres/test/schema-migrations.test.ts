@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createEventId, EgressConfigurationError } from '@egress/core';
+import { createBatchId, createEventId, EgressConfigurationError } from '@egress/core';
 import { afterAll, describe, expect, test } from 'vitest';
 import { postgresStore, SCHEMA_VERSION } from '../src/index.js';
 import { dropSchemas, postgresUrl, query, randomSchema } from './postgres-test-schema.js';
@@ -47,6 +47,40 @@ describe.skipIf(!postgresUrl)('postgres store schema', () => {
     await Promise.all(stores.map((store) => store.close()));
     const versions = await query<{ version: number }>(`SELECT version FROM "${schema}".migrations ORDER BY version`);
     expect(versions.map((row) => row.version)).toEqual(Array.from({ length: SCHEMA_VERSION }, (_, index) => index + 1));
+  });
+
+  test('migrates a version-1 schema: its events stay and settlements are counted from then on', async () => {
+    const schema = randomSchema();
+    created.add(schema);
+    const first = postgresStore({ connectionString: postgresUrl!, schema });
+    await first.open();
+    const events = Array.from({ length: 3 }, () => ({ id: createEventId(), destination: 'd', partition: 'p', payload: '{}', size: 2, sentAt: 1_000, attempts: 0 }));
+    await first.enqueue(events);
+    await first.close();
+    // A version-1 schema is the current one without the counters table.
+    await query(`DROP TABLE "${schema}".counters`);
+    await query(`DELETE FROM "${schema}".migrations WHERE version > 1`);
+
+    const store = postgresStore({ connectionString: postgresUrl!, schema });
+    await store.open();
+    try {
+      const { batches } = await store.claim({
+        destination: 'd', now: 2_000, owner: 'test', maxBatches: 1, maxEvents: 10, maxBytes: 1_000_000, maxDelay: 0, force: false, fifo: false, leaseMs: 30_000,
+      });
+      const [delivered, retried, dead] = batches[0]!.events;
+      const error = { name: 'RetryableError', message: 'busy', at: 2_000 };
+      await store.settle(batches[0]!, {
+        delivered: [delivered!.id],
+        retry: { batchId: createBatchId('d', [retried!.id]), eventIds: [retried!.id], availableAt: 3_000, error },
+        dead: [{ eventId: dead!.id, error }],
+      });
+    } finally {
+      await store.close();
+    }
+    const versions = await query<{ version: number }>(`SELECT version FROM "${schema}".migrations ORDER BY version`);
+    expect(versions.map((row) => row.version)).toEqual([1, 2]);
+    const counters = await query<{ delivered: string; failed: string }>(`SELECT delivered, failed FROM "${schema}".counters WHERE destination = 'd' AND partition = 'p'`);
+    expect(counters).toEqual([{ delivered: '1', failed: '2' }]);
   });
 
   test('refuses a schema written by a newer release and changes nothing', async () => {

@@ -2,7 +2,7 @@ import { accessSync, closeSync, constants, mkdirSync, openSync, readSync, statSy
 import { dirname } from 'node:path';
 import { EgressConfigurationError } from '@egress/core';
 import Database from 'better-sqlite3';
-import { SCHEMA_VERSION, createSchema, identifyDatabase, missingTables } from './schema.js';
+import { SCHEMA_VERSION, createSchema, identifyDatabase, migrateSchema, missingTables } from './schema.js';
 
 const sqliteHeader = Buffer.from('SQLite format 3\u0000', 'latin1');
 
@@ -15,7 +15,7 @@ export interface OpenOptions {
  * Opens the queue file, or creates it, and makes sure it is ours before anything is written: a
  * file that is not SQLite, a SQLite database created by something else, a queue written by a newer
  * version of this package, or a damaged file each stop `open()` with an error naming the path, and
- * the file is left exactly as it was.
+ * the file is left exactly as it was. A queue written by an older version is migrated in place.
  */
 export function openDatabase(path: string, options: OpenOptions): Database.Database {
   const where = `[sqlite] ${path}`;
@@ -102,7 +102,7 @@ function prepare(database: Database.Database, where: string, options: OpenOption
         where,
       );
     }
-    const missing = missingTables(database);
+    const missing = missingTables(database, identity.version);
     if (identity.version < 1 || missing.length > 0) {
       throw new EgressConfigurationError(`is an Egress queue with a damaged schema (missing: ${missing.join(', ') || 'version'}); refusing to use it, nothing was changed`, where);
     }
@@ -133,6 +133,7 @@ function prepare(database: Database.Database, where: string, options: OpenOption
     database.pragma('wal_autocheckpoint = 10000');
     database.pragma('journal_size_limit = 67108864');
     if (identity.kind === 'empty') createSchema(database);
+    else if (identity.version < SCHEMA_VERSION) migrateSchema(database);
   } catch (error) {
     throw new EgressConfigurationError(`cannot write the queue file (${describe(error)}); check that it and its directory are writable`, where, { cause: error });
   }

@@ -4,10 +4,15 @@ import type BetterSqlite3 from 'better-sqlite3';
 export const APPLICATION_ID = 0x45677231;
 
 /** The schema this version of the package writes and reads (`PRAGMA user_version`). */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 /** Tables a version-1 queue holds; a file claiming to be ours without them is damaged. */
-export const SCHEMA_TABLES = ['egress_meta', 'egress_queues', 'egress_events', 'egress_batches', 'egress_dead', 'egress_holders'] as const;
+const version1Tables = ['egress_meta', 'egress_queues', 'egress_events', 'egress_batches', 'egress_dead', 'egress_holders'] as const;
+
+/** Tables a queue of each version holds. */
+function tablesOfVersion(version: number): readonly string[] {
+  return version >= 2 ? [...version1Tables, 'egress_counters'] : version1Tables;
+}
 
 /**
  * Version 1.
@@ -91,6 +96,24 @@ CREATE TABLE egress_holders (
 ) WITHOUT ROWID;
 `;
 
+/**
+ * Version 2 adds `egress_counters`: delivered and failed totals per (destination, partition), added
+ * to in each settlement's transaction. Keyed by name rather than by `egress_queues.queue`, because
+ * a queue row is forgotten once its partition empties and the totals outlive it.
+ */
+const schemaVersion2 = `
+CREATE TABLE egress_counters (
+  destination TEXT NOT NULL,
+  partition TEXT NOT NULL,
+  delivered INTEGER NOT NULL DEFAULT 0,
+  failed INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (destination, partition)
+) WITHOUT ROWID;
+`;
+
+/** The steps from each version to the next: `migrations[n]` takes a version-n file to n + 1. */
+const migrations: Record<number, string> = { 1: schemaVersion2 };
+
 /** What a file holds before anything is written to it. */
 export type DatabaseIdentity =
   | { kind: 'empty' }
@@ -113,13 +136,29 @@ export function identifyDatabase(database: BetterSqlite3.Database): DatabaseIden
 export function createSchema(database: BetterSqlite3.Database): void {
   database.transaction(() => {
     database.exec(schemaVersion1);
+    database.exec(schemaVersion2);
     database.pragma(`application_id = ${APPLICATION_ID}`);
     database.pragma(`user_version = ${SCHEMA_VERSION}`);
   }).immediate();
 }
 
-/** Tables of the current schema missing from a file that says it is ours. */
-export function missingTables(database: BetterSqlite3.Database): string[] {
+/**
+ * Brings a file of an older version up to the current one, in one transaction. The version is read
+ * again under the write lock, so two processes opening the same old file migrate it once.
+ */
+export function migrateSchema(database: BetterSqlite3.Database): void {
+  database.transaction(() => {
+    let version = database.pragma('user_version', { simple: true }) as number;
+    while (version < SCHEMA_VERSION) {
+      database.exec(migrations[version]!);
+      version += 1;
+    }
+    database.pragma(`user_version = ${SCHEMA_VERSION}`);
+  }).immediate();
+}
+
+/** Tables of the given version missing from a file that says it is ours. */
+export function missingTables(database: BetterSqlite3.Database, version: number): string[] {
   const present = new Set((database.prepare("SELECT name FROM sqlite_schema WHERE type = 'table'").all() as { name: string }[]).map((row) => row.name));
-  return SCHEMA_TABLES.filter((table) => !present.has(table));
+  return tablesOfVersion(version).filter((table) => !present.has(table));
 }

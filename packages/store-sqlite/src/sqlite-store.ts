@@ -162,6 +162,11 @@ function prepareStatements(database: Database.Database) {
     ),
     deadStats: database.prepare<[], { destination: string; partition: string; dead: number }>('SELECT destination, partition, count(*) AS dead FROM egress_dead GROUP BY destination, partition'),
     deleteDead: database.prepare<[string], { size: number }>('DELETE FROM egress_dead WHERE id = ? RETURNING size'),
+    addToCounters: database.prepare<[string, string, number, number]>(
+      `INSERT INTO egress_counters (destination, partition, delivered, failed) VALUES (?, ?, ?, ?)
+       ON CONFLICT (destination, partition) DO UPDATE SET delivered = delivered + excluded.delivered, failed = failed + excluded.failed`,
+    ),
+    counterStats: database.prepare<[], { destination: string; partition: string; delivered: number; failed: number }>('SELECT destination, partition, delivered, failed FROM egress_counters'),
   };
 }
 
@@ -489,9 +494,22 @@ class SqliteStore implements Store {
   }
 
   private settleNow(statements: Statements, claimed: ClaimedBatch, settlement: Settlement): { events: number; bytes: number } {
-    const freed = { events: 0, bytes: 0 };
     const found = statements.batchById.get(claimed.id);
-    if (!found || !holdsLease(found, claimed)) return freed;
+    if (!found || !holdsLease(found, claimed)) return { events: 0, bytes: 0 };
+    const outcome = this.applySettlement(statements, found, claimed, settlement);
+    if (outcome.delivered + outcome.failed > 0) statements.addToCounters.run(claimed.destination, claimed.partition, outcome.delivered, outcome.failed);
+    return outcome.freed;
+  }
+
+  /** Applies a settlement to a batch this instance holds; returns what it freed and how many events it recorded as delivered and failed. */
+  private applySettlement(
+    statements: Statements,
+    found: { batch: number; queue: number },
+    claimed: ClaimedBatch,
+    settlement: Settlement,
+  ): { freed: { events: number; bytes: number }; delivered: number; failed: number } {
+    const freed = { events: 0, bytes: 0 };
+    let failed = 0;
     const free = (rows: { size: number }[]) => {
       for (const row of rows) {
         freed.events += 1;
@@ -501,13 +519,14 @@ class SqliteStore implements Store {
     if (!settlement.retry && settlement.dead.length === 0 && settlement.delivered.length === claimed.events.length) {
       free(statements.deleteBatchEvents.all(found.batch));
       statements.deleteBatch.run(found.batch);
-      return freed;
+      return { freed, delivered: freed.events, failed };
     }
     for (const id of settlement.delivered) free(statements.deleteEventOfBatch.all(id, found.batch));
     for (const { eventId, error } of settlement.dead) {
       // Dead letters still count against the capacity, so nothing is freed here.
       if (statements.buryEvent.run(error.name, error.message, error.at, error.at, eventId, found.batch).changes > 0) {
         statements.deleteEventOfBatch.run(eventId, found.batch);
+        failed += 1;
       }
     }
     let kept = false;
@@ -516,12 +535,15 @@ class SqliteStore implements Store {
       if (retry.batchId === claimed.id) {
         statements.scheduleRetry.run(retry.availableAt, found.batch);
         kept = true;
+        failed += retry.eventIds.length;
       } else {
         const batch = Number(statements.createBatch.run(retry.batchId, found.queue, 0, retry.availableAt, 0, null, null).lastInsertRowid);
         let first: number | undefined;
         for (const id of retry.eventIds) {
           const moved = statements.moveToBatch.get(batch, id, found.batch);
-          if (moved && (first === undefined || moved.seq < first)) first = moved.seq;
+          if (!moved) continue;
+          failed += 1;
+          if (first === undefined || moved.seq < first) first = moved.seq;
         }
         if (first === undefined) statements.deleteBatch.run(batch);
         else statements.setFirstSeq.run(first, batch);
@@ -532,7 +554,7 @@ class SqliteStore implements Store {
       if (statements.returnLeftovers.run(found.batch).changes > 0) this.waitingTotals.delete(found.queue);
       statements.deleteBatch.run(found.batch);
     }
-    return freed;
+    return { freed, delivered: freed.events, failed };
   }
 
   async release(claimed: ClaimedBatch): Promise<void> {
@@ -623,6 +645,7 @@ class SqliteStore implements Store {
         if (name) table.add(name.destination, name.partition, { waiting: batched.waiting, inFlight: batched.in_flight, oldestSentAt: batched.oldest });
       }
       for (const dead of statements.deadStats.all()) table.add(dead.destination, dead.partition, { dead: dead.dead });
+      for (const counters of statements.counterStats.all()) table.add(counters.destination, counters.partition, { delivered: counters.delivered, failed: counters.failed });
       return table.rowsWithEvents();
     });
   }

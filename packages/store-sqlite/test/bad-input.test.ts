@@ -7,7 +7,7 @@ import { EgressConfigurationError } from '@egress/core';
 import { sqliteStore, type SqliteStoreOptions } from '@egress/store-sqlite';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { queuedEvent, temporaryDirectory } from './helpers.js';
+import { claimDefaults, queuedEvent, temporaryDirectory } from './helpers.js';
 
 const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -69,12 +69,12 @@ describe('files that are not a queue of ours', () => {
   test('refuses a queue written by a newer version of the package', async () => {
     await createQueue(path);
     const newer = new Database(path);
-    newer.pragma('user_version = 2');
+    newer.pragma('user_version = 3');
     newer.close();
     const before = fingerprint(path);
     const error = await openError(path);
     expect(error.message).toContain(path);
-    expect(error.message).toMatch(/newer @egress\/store-sqlite \(schema version 2; this version reads up to 1\)/);
+    expect(error.message).toMatch(/newer @egress\/store-sqlite \(schema version 3; this version reads up to 2\)/);
     expect(fingerprint(path)).toBe(before);
   });
 
@@ -105,6 +105,32 @@ describe('files that are not a queue of ours', () => {
   test('refuses a directory given as the path', async () => {
     const error = await openError(directory.path);
     expect(error.message).toMatch(/is a directory/);
+  });
+});
+
+describe('older queues', () => {
+  test('migrates a version-1 queue in place: its events stay and settlements are counted from then on', async () => {
+    await createQueue(path);
+    // A version-1 file is the current schema without egress_counters.
+    const older = new Database(path);
+    older.exec('DROP TABLE egress_counters');
+    older.pragma('user_version = 1');
+    older.close();
+
+    const store = sqliteStore({ path });
+    await store.open();
+    try {
+      const { batches } = await store.claim({ ...claimDefaults, maxBatches: 1, maxEvents: 5 });
+      await store.settle(batches[0]!, { delivered: batches[0]!.events.map((event) => event.id), dead: [] });
+      const [row] = await store.stats(claimDefaults.now);
+      expect(row).toMatchObject({ destination: 'test', partition: '', waiting: 1_995, delivered: 5, failed: 0 });
+    } finally {
+      await store.close();
+    }
+    const migrated = new Database(path, { readonly: true });
+    expect(migrated.pragma('user_version', { simple: true })).toBe(2);
+    expect(migrated.prepare('SELECT delivered, failed FROM egress_counters').all()).toEqual([{ delivered: 5, failed: 0 }]);
+    migrated.close();
   });
 });
 

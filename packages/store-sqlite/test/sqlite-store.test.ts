@@ -133,7 +133,7 @@ describe('settling', () => {
     await store.settle(batch!, { delivered: events.map((event) => event.id), dead: [] });
     expect(await store.pendingAtOrBelow(mark)).toBe(false);
     expect(await store.eventState(events[0]!.id)).toBe('gone');
-    expect(await store.stats(3_000)).toEqual([]);
+    expect(await store.stats(3_000)).toEqual([{ destination: 'test', partition: '', waiting: 0, inFlight: 0, dead: 0, delivered: 2, failed: 0, oldestSentAt: undefined }]);
     expect((await store.claim(claimDefaults)).batches).toEqual([]);
   });
 
@@ -179,7 +179,7 @@ describe('settling', () => {
     expect(await store.listDead({ after: events[0]!.id })).toHaveLength(1);
     expect(await store.listDead({ ids: [events[1]!.id] })).toHaveLength(1);
     expect(await store.listDead({ destination: 'elsewhere' })).toEqual([]);
-    expect(await store.stats(3_000)).toEqual([{ destination: 'test', partition: '', waiting: 0, inFlight: 0, dead: 2, oldestSentAt: undefined }]);
+    expect(await store.stats(3_000)).toEqual([{ destination: 'test', partition: '', waiting: 0, inFlight: 0, dead: 2, delivered: 0, failed: 2, oldestSentAt: undefined }]);
 
     expect(await store.retryDead([events[0]!.id], { now: 3_000 })).toBe(1);
     const [retried] = (await store.claim({ ...claimDefaults, now: 3_000 })).batches;
@@ -205,7 +205,7 @@ describe('settling', () => {
     const [batch] = (await store.claim({ ...claimDefaults, leaseMs: 1_000 })).batches;
     expect(await store.claim({ ...claimDefaults, now: 2_500 })).toEqual({ batches: [], nextReadyAt: 3_000 });
     const stats = await store.stats(2_500);
-    expect(stats).toEqual([{ destination: 'test', partition: '', waiting: 0, inFlight: 1, dead: 0, oldestSentAt: 1_000 }]);
+    expect(stats).toEqual([{ destination: 'test', partition: '', waiting: 0, inFlight: 1, dead: 0, delivered: 0, failed: 0, oldestSentAt: 1_000 }]);
     const [again] = (await store.claim({ ...claimDefaults, now: 3_000 })).batches;
     expect(again!.id).toBe(batch!.id);
     expect(again!.events[0]!.attempts).toBe(2);
@@ -322,7 +322,7 @@ describe('group commit', () => {
     const many = Array.from({ length: 100 }, (_, index) => queuedEvent(index + 1));
     await expect(store.enqueue([...many, existing])).rejects.toThrow();
     expect(await store.eventState(many[0]!.id)).toBe('gone');
-    expect(await store.stats(3_000)).toEqual([{ destination: 'test', partition: '', waiting: 1, inFlight: 0, dead: 0, oldestSentAt: 1_000 }]);
+    expect(await store.stats(3_000)).toEqual([{ destination: 'test', partition: '', waiting: 1, inFlight: 0, dead: 0, delivered: 0, failed: 0, oldestSentAt: 1_000 }]);
   });
 });
 
@@ -401,9 +401,9 @@ describe('stats', () => {
     await store.claim({ ...claimDefaults, maxEvents: 1, maxBatches: 1 });
     const stats = await store.stats(2_000);
     expect(stats.sort((x, y) => (x.destination + x.partition < y.destination + y.partition ? -1 : 1))).toEqual([
-      { destination: 'other', partition: '', waiting: 1, inFlight: 0, dead: 0, oldestSentAt: 900 },
-      { destination: 'test', partition: 'a', waiting: 1, inFlight: 1, dead: 0, oldestSentAt: 1_000 },
-      { destination: 'test', partition: 'b', waiting: 1, inFlight: 0, dead: 0, oldestSentAt: 1_200 },
+      { destination: 'other', partition: '', waiting: 1, inFlight: 0, dead: 0, delivered: 0, failed: 0, oldestSentAt: 900 },
+      { destination: 'test', partition: 'a', waiting: 1, inFlight: 1, dead: 0, delivered: 0, failed: 0, oldestSentAt: 1_000 },
+      { destination: 'test', partition: 'b', waiting: 1, inFlight: 0, dead: 0, delivered: 0, failed: 0, oldestSentAt: 1_200 },
     ]);
   });
 });

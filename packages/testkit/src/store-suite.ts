@@ -1,4 +1,4 @@
-import { createBatchId, createEventId, EgressCapacityError, type ClaimRequest, type QueuedEvent, type Store } from '@egress/core';
+import { createBatchId, createEventId, EgressCapacityError, type ClaimRequest, type QueuedEvent, type Store, type StoreStats } from '@egress/core';
 import type { TestFunction } from './test-function.js';
 
 export interface StoreSuiteOptions {
@@ -132,7 +132,7 @@ export function storeTestSuite(test: TestFunction, options: StoreSuiteOptions): 
       await store.settle(batch!, { delivered: events.map((event) => event.id), dead: [] });
       expectEqual(await store.eventState(events[0]!.id), 'gone', 'state');
       expectEqual((await store.claim(request({ now: t0 + 10 ** 9, maxEvents: 10, force: true }))).batches.length, 0, 'batches left');
-      expectEqual(await store.stats(t0), [], 'stats');
+      expectEqual((await store.stats(t0)).map(counts), [{ partition: 'p', waiting: 0, inFlight: 0, dead: 0, delivered: 2, failed: 0 }], 'stats: only the delivered total is left');
       if (options.countQueued) expectEqual(await options.countQueued(store), 0, 'queued at the backend');
     });
 
@@ -282,6 +282,37 @@ export function storeTestSuite(test: TestFunction, options: StoreSuiteOptions): 
       if (options.countQueued) expectEqual(await options.countQueued(store), 4, 'queued at the backend');
     });
 
+    define('records delivered and failed totals per partition with each settlement, and keeps reporting them once the partition is empty', async (store) => {
+      const [first, second, third] = makeEvents(3, { partition: 'a' });
+      await store.enqueue([first!, second!, third!]);
+      const [batch] = (await store.claim(request({ maxEvents: 3 }))).batches;
+      await store.settle(batch!, {
+        delivered: [first!.id],
+        dead: [{ eventId: third!.id, error: error('x') }],
+        retry: { batchId: createBatchId('d', [second!.id]), eventIds: [second!.id], availableAt: t0 + 10, error: error('y') },
+      });
+      const afterFirst = await store.stats(t0);
+      expectEqual(afterFirst.map(counts), [{ partition: 'a', waiting: 1, inFlight: 0, dead: 1, delivered: 1, failed: 2 }], 'after the first attempt');
+      const [retried] = (await store.claim(request({ now: t0 + 10, maxEvents: 3 }))).batches;
+      expectEqual(retried?.events.map((event) => event.id), [second!.id], 'the retry');
+      await store.settle(retried!, { delivered: [second!.id], dead: [] });
+
+      await store.enqueue(makeEvents(2, { partition: 'b' }));
+      const [other] = (await store.claim(request({ now: t0 + 10, maxEvents: 3 }))).batches;
+      await store.settle(other!, { delivered: other!.events.map((event) => event.id), dead: [] });
+
+      const rows = (await store.stats(t0 + 20)).map(counts).sort((left, right) => (left.partition < right.partition ? -1 : 1));
+      expectEqual(
+        rows,
+        [
+          { partition: 'a', waiting: 0, inFlight: 0, dead: 1, delivered: 2, failed: 2 },
+          { partition: 'b', waiting: 0, inFlight: 0, dead: 0, delivered: 2, failed: 0 },
+        ],
+        'totals per partition (b holds nothing but its total)',
+      );
+      expectEqual((await store.stats(t0 + 20)).find((row) => row.partition === 'b')?.oldestSentAt, undefined, 'no oldest event in an empty partition');
+    });
+
     define('knows whether an event is pending, dead or gone', async (store) => {
       const [event] = makeEvents(1);
       expectEqual(await store.eventState(event!.id), 'gone', 'unknown id');
@@ -335,6 +366,10 @@ function makeEvents(count: number, overrides: { destination?: string; partition?
 
 function error(message: string) {
   return { name: 'RetryableError', message, at: t0 };
+}
+
+function counts(row: StoreStats) {
+  return { partition: row.partition, waiting: row.waiting, inFlight: row.inFlight, dead: row.dead, delivered: row.delivered, failed: row.failed };
 }
 
 function expectEqual(actual: unknown, expected: unknown, label: string): void {
