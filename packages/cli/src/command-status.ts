@@ -5,14 +5,14 @@ import { UsageError, exitCodes, formatAge, formatTable } from './terminal-output
 
 export const statusCommand: Command = {
   name: 'status',
-  summary: 'Show the queue per destination and partition: waiting, in flight, dead, oldest age.',
+  summary: 'Show the queue per destination and partition: waiting, in flight, delivered, failed, dead, oldest age.',
   usage: '[-c file] [--json] [--watch] [--interval 2s]',
   help: `
 Reads the configured store without delivering anything, so it is safe beside running workers.
 
-Columns: WAITING events queued (retries included), IN FLIGHT leased to a worker, DEAD dead letters,
-OLDEST how long the oldest queued event has waited. DELIVERED and FAILED count what this process
-delivered; a worker prints its own counts (see \`egress worker\`).
+Columns: WAITING events queued (retries included), IN FLIGHT leased to a worker, DELIVERED events
+delivered and FAILED failed attempts (each retry and each dead-lettering), as the store recorded them
+for every worker that shares it, DEAD dead letters, OLDEST how long the oldest queued event has waited.
 
 Options:
   -c, --config <file>   config file (default: egress.config.yaml in the working directory)

@@ -48,8 +48,11 @@ test('egress worker delivers what another process enqueued in the SQLite store, 
   }
   expect(worker.output().stderr).toContain('egress worker: delivering to audit from the sqlite store');
   expect(worker.output().stderr).toContain('egress worker: stopped (delivered 25, retried 0, dead 0)');
+  // The status process delivered nothing itself: the totals come from the queue file.
   const after = JSON.parse((await runEgress(['status', '-c', queue.file, '--json'], { environment: queue.environment })).stdout) as { waiting: number; inFlight: number }[];
-  expect(after[0]).toMatchObject({ waiting: 0, inFlight: 0 });
+  expect(after[0]).toMatchObject({ waiting: 0, inFlight: 0, delivered: 25, failed: 0, dead: 0 });
+  const table = await runEgress(['status', '-c', queue.file], { environment: queue.environment });
+  expect(table.stdout).toMatch(/^audit +- +0 +0 +25 +0 +0 +-$/m);
 }, 60_000);
 
 test('egress dead list, show, purge and retry work on the dead letters a worker left', async () => {
@@ -104,7 +107,8 @@ test('egress dead list, show, purge and retry work on the dead letters a worker 
   const retried = await runEgress(['dead', 'retry', '--all', '-c', queue.file, '--json'], { environment: queue.environment });
   expect(JSON.parse(retried.stdout)).toEqual({ retried: 2 });
   const status = await runEgress(['status', '-c', queue.file], { environment: queue.environment });
-  expect(status.stdout).toMatch(/^audit +- +2 +0 +0 +0 +0 +\d+m?s$/m);
+  // One event delivered and three refused on their only attempt, as the worker recorded them in the file.
+  expect(status.stdout).toMatch(/^audit +- +2 +0 +1 +3 +0 +\d+m?s$/m);
 
   const unknown = await runEgress(['dead', 'retry', 'no-such-id', '-c', queue.file], { environment: queue.environment });
   expect(unknown.code).toBe(1);
