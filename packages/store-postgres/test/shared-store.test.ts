@@ -112,6 +112,8 @@ describe.skipIf(!postgresUrl)('postgres store shared by several processes', () =
 
     await other!.settle(taken2!, { delivered: queued.map((event) => event.id), dead: [] });
     expect(await slow!.eventState(queued[0]!.id)).toBe('gone');
+    // Only the settlement that applied is counted, and both processes read the same totals.
+    for (const store of [slow!, other!]) expect((await store.stats(t0 + 4000)).map(({ delivered, failed }) => ({ delivered, failed }))).toEqual([{ delivered: 3, failed: 0 }]);
   });
 
   test('LISTEN/NOTIFY wakes other processes on enqueue and release, not the one that did it', async () => {

@@ -224,6 +224,8 @@ describe('settling', () => {
     expect(await store.claim({ ...claimDefaults, now: 4_000 })).toEqual({ batches: [], nextReadyAt: 63_000 });
     await store.settle(second!, { delivered: [event.id], dead: [] });
     expect(await store.eventState(event.id)).toBe('gone');
+    // The late retry counted no failure: only the settlement that applied is in the totals.
+    expect(await store.stats(4_000)).toMatchObject([{ delivered: 1, failed: 0 }]);
   });
 
   test('settling a batch that is unknown changes nothing', async () => {
@@ -232,6 +234,7 @@ describe('settling', () => {
     await store.enqueue([event]);
     await store.settle({ id: 'f'.repeat(64), destination: 'test', partition: '', events: [event] }, { delivered: [event.id], dead: [] });
     expect(await store.eventState(event.id)).toBe('pending');
+    expect(await store.stats(3_000)).toMatchObject([{ waiting: 1, delivered: 0, failed: 0 }]);
   });
 });
 
