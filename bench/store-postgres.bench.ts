@@ -247,7 +247,7 @@ try {
     'egress send -> no-op destination (flush)': delivery.egress,
   });
   console.log(`enqueue: egress send ${result.ratios.sendVsNaiveSequential}x the naive baseline (target >= 10x); store.enqueue from ${concurrentUnits} callers ${result.ratios.storeEnqueueVsNaiveSequential}x; send vs 16-connection naive ${result.ratios.sendVsNaiveConcurrent}x`);
-  console.log(`units of work: ${concurrentUnits} concurrent egress.run() of one event each commit ${result.ratios.runUnitsVsNaiveSequential}x the naive baseline (the engine commits units one after another)`);
+  console.log(`units of work: ${concurrentUnits} concurrent egress.run() of one event each commit ${result.ratios.runUnitsVsNaiveSequential}x the naive baseline (the engine hands overlapping units to the store together)`);
   console.log(`enqueue to delivery: ${result.ratios.deliveryVsNaive}x the naive queue`);
   mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
   writeFileSync(new URL('./results/store-postgres.json', import.meta.url), `${JSON.stringify(result, null, 2)}\n`);

@@ -7,10 +7,17 @@ import { configFileSchema } from '../packages/cli/src/config-schema.js';
 import { substituteEnvironment } from '../packages/cli/src/environment-references.js';
 
 /**
- * Code in the docs cannot rot: every ```ts block of the guides (docs/*.md) is type-checked against
- * the sources (with the root tsconfig's paths), and blocks marked ```ts runnable are run as well.
- * The destination and store reference pages (docs/destinations, docs/stores) show fragments that
- * assume a `$send` in scope, so they are not compiled on their own.
+ * Code in the docs cannot rot: every ```ts block of every page is type-checked against the sources
+ * (with the root tsconfig's paths), and blocks marked ```ts runnable are run as well.
+ *
+ * A block is a module of its own, with its imports, as a reader would paste it into a file. The one
+ * exception is a block marked ```ts fragment: it continues the page's first ```ts block (the SSE page
+ * mounts the `stream` created there), so it is compiled as that block followed by itself. Keep
+ * fragments for pages whose sections all build on that first block.
+ *
+ * The examples on a destination or store page may import the libraries that package lists as
+ * dependencies or dev dependencies (express, smtp-server, @aws-sdk/client-s3...), so their imports
+ * resolve from that package's folder (adapters/<name>, packages/store-<name>).
  */
 const docsFolder = import.meta.dirname;
 const repositoryRoot = resolve(docsFolder, '..');
@@ -25,6 +32,10 @@ interface Snippet {
   code: string;
   runnable: boolean;
   file: string;
+  /** For a fragment, the page's first block, which its file starts with. */
+  prelude?: Snippet;
+  /** Folder of the package the page documents, from which the block's imports resolve. */
+  packageFolder?: string;
 }
 
 function pages(folder: string): string[] {
@@ -34,18 +45,44 @@ function pages(folder: string): string[] {
   });
 }
 
+/** The package a destination or store page documents: docs/destinations/sse.md → adapters/sse. */
+function documentedPackage(page: string): string | undefined {
+  const [section, file] = relative(docsFolder, page).split(/[\\/]/);
+  const name = file?.replace(/\.md$/, '');
+  if (section === 'destinations') return join(repositoryRoot, 'adapters', name!);
+  if (section === 'stores') return join(repositoryRoot, 'packages', `store-${name}`);
+  return undefined;
+}
+
 function snippets(): Snippet[] {
   const found: Snippet[] = [];
-  const guides = pages(docsFolder).filter((page) => relative(docsFolder, page).split(/[\\/]/).length === 1);
-  for (const page of guides.sort()) {
+  for (const page of pages(docsFolder).sort()) {
     const text = readFileSync(page, 'utf8');
+    let first: Snippet | undefined;
     for (const match of text.matchAll(/^```(ts|typescript)([^\n]*)\n([\s\S]*?)^```/gm)) {
       const line = text.slice(0, match.index).split('\n').length;
       const name = relative(docsFolder, page).replace(/[\\/]/g, '_').replace(/\.md$/, '');
-      found.push({ page: relative(repositoryRoot, page), line, code: match[3]!, runnable: /\brunnable\b/.test(match[2]!), file: join(snippetFolder, `${name}.line${line}.ts`) });
+      const snippet: Snippet = {
+        page: relative(repositoryRoot, page),
+        line,
+        code: match[3]!,
+        runnable: /\brunnable\b/.test(match[2]!),
+        file: join(snippetFolder, `${name}.line${line}.ts`),
+        packageFolder: documentedPackage(page),
+      };
+      if (/\bfragment\b/.test(match[2]!)) {
+        if (!first) throw new Error(`${snippet.page}:${line}: a ts fragment needs a ts block before it on the page to continue`);
+        snippet.prelude = first;
+      }
+      first ??= snippet;
+      found.push(snippet);
     }
   }
   return found;
+}
+
+function lineCount(code: string): number {
+  return code.split('\n').length - 1;
 }
 
 /** ```yaml blocks whose first line is `# egress.config.yaml`: examples of the configuration file. */
@@ -63,8 +100,9 @@ function configExamples(): { where: string; text: string }[] {
 
 const all = snippets();
 mkdirSync(snippetFolder, { recursive: true });
-// Each block is a module of its own, so top-level await and imports work as in a user's file.
-for (const snippet of all) writeFileSync(snippet.file, `${snippet.code}\nexport {};\n`);
+// Each block (a fragment after the block it continues) is a module of its own, so top-level await
+// and imports work as in a user's file.
+for (const snippet of all) writeFileSync(snippet.file, `${snippet.prelude?.code ?? ''}${snippet.code}\nexport {};\n`);
 afterAll(() => rmSync(snippetFolder, { recursive: true, force: true }));
 
 describe('docs', () => {
@@ -75,19 +113,36 @@ describe('docs', () => {
   test('every ```ts block type-checks against the current API', () => {
     const configFile = ts.readConfigFile(join(repositoryRoot, 'tsconfig.json'), ts.sys.readFile);
     const { options } = ts.parseJsonConfigFileContent(configFile.config, ts.sys, repositoryRoot);
+    const compilerOptions = { ...options, noEmit: true, noUnusedLocals: false };
+    const host = ts.createCompilerHost(compilerOptions);
+    const cache = ts.createModuleResolutionCache(repositoryRoot, (fileName) => fileName, compilerOptions);
+    host.resolveModuleNameLiterals = (literals, containingFile, redirectedReference, resolutionOptions) => {
+      const packageFolder = all.find((snippet) => snippet.file === containingFile)?.packageFolder;
+      const from = packageFolder ? join(packageFolder, 'docs-example.ts') : containingFile;
+      return literals.map((literal) => ts.resolveModuleName(literal.text, from, resolutionOptions, host, cache, redirectedReference));
+    };
     const program = ts.createProgram(
       all.map((snippet) => snippet.file),
-      { ...options, noEmit: true, noUnusedLocals: false },
+      compilerOptions,
+      host,
     );
     const problems = ts
       .getPreEmitDiagnostics(program)
       .filter((diagnostic) => diagnostic.file?.fileName.startsWith(snippetFolder))
       .map((diagnostic) => {
         const snippet = all.find((candidate) => candidate.file === diagnostic.file!.fileName)!;
-        const { line } = diagnostic.file!.getLineAndCharacterOfPosition(diagnostic.start ?? 0);
-        return `${snippet.page}:${snippet.line + 1 + line}  ${ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n')}`;
+        let { line } = diagnostic.file!.getLineAndCharacterOfPosition(diagnostic.start ?? 0);
+        // A problem in a fragment's file is reported where its line is on the page.
+        let block = snippet;
+        if (snippet.prelude) {
+          const preludeLines = lineCount(snippet.prelude.code);
+          if (line < preludeLines) block = snippet.prelude;
+          else line -= preludeLines;
+        }
+        return `${block.page}:${block.line + 1 + line}  ${ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n')}`;
       });
-    expect(problems).toEqual([]);
+    // A problem in a page's first block shows again in each fragment that continues it: list it once.
+    expect([...new Set(problems)]).toEqual([]);
   }, 180_000);
 
   test('every relative link between pages points at a file that exists', () => {
