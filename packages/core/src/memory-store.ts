@@ -23,8 +23,6 @@ export interface MemoryStoreOptions {
 interface Entry {
   event: QueuedEvent;
   seq: number;
-  /** Delivered, dead or purged: no longer holds back a flush. */
-  done: boolean;
 }
 
 interface FormedBatch {
@@ -65,11 +63,11 @@ class MemoryStore implements Store {
   private seq = 0;
   private heldEvents = 0;
   private heldBytes = 0;
-  /** Every queued event by id. */
-  private readonly pending = new Map<string, Entry>();
-  /** Queued events in `seq` order; `oldest` skips the ones already done, so the oldest pending is found in constant time. */
-  private arrivals: Entry[] = [];
-  private oldest = 0;
+  /**
+   * Queued events by id, built the first time someone asks about one event (`eventState`) and kept
+   * from then on: a map of every id costs more than the rest of enqueue, and most uses never ask.
+   */
+  private byId: Map<string, Entry> | undefined;
   private readonly queues = new Map<string, Map<string, PartitionQueue>>();
   private readonly batches = new Map<string, FormedBatch>();
   private readonly dead = new Map<string, StoredDeadLetter>();
@@ -97,9 +95,8 @@ class MemoryStore implements Store {
   }
 
   private add(event: QueuedEvent): void {
-    const entry: Entry = { event, seq: ++this.seq, done: false };
-    this.pending.set(event.id, entry);
-    this.arrivals.push(entry);
+    const entry: Entry = { event, seq: ++this.seq };
+    this.byId?.set(event.id, entry);
     const queue = this.queue(event.destination, event.partition);
     queue.waiting.push(entry);
     queue.waitingBytes += event.size;
@@ -256,8 +253,7 @@ class MemoryStore implements Store {
     for (const { eventId, error } of settlement.dead) {
       const entry = byId.get(eventId);
       if (!entry) continue;
-      this.pending.delete(eventId);
-      entry.done = true;
+      this.byId?.delete(eventId);
       this.dead.set(eventId, { event: entry.event, error, deadAt: error.at });
       failed += 1;
     }
@@ -324,8 +320,7 @@ class MemoryStore implements Store {
   }
 
   private remove(entry: Entry): void {
-    this.pending.delete(entry.event.id);
-    entry.done = true;
+    this.byId?.delete(entry.event.id);
     this.heldEvents -= 1;
     this.heldBytes -= entry.event.size;
   }
@@ -335,17 +330,30 @@ class MemoryStore implements Store {
   }
 
   async pendingAtOrBelow(mark: number): Promise<boolean> {
-    while (this.oldest < this.arrivals.length && this.arrivals[this.oldest]!.done) this.oldest += 1;
-    if (this.oldest > 1024 && this.oldest * 2 > this.arrivals.length) {
-      this.arrivals = this.arrivals.slice(this.oldest);
-      this.oldest = 0;
+    // Each partition keeps its events in arrival order, and so does every batch: looking at the
+    // first of each is enough, and costs partitions plus batches rather than events.
+    for (const queue of this.allQueues()) {
+      if (queue.head < queue.waiting.length && queue.waiting[queue.head]!.seq <= mark) return true;
+      for (const batch of queue.formed) if (batch.entries[0]!.seq <= mark) return true;
+      for (const batch of queue.leased) if (batch.entries[0]!.seq <= mark) return true;
     }
-    const oldest = this.arrivals[this.oldest];
-    return oldest !== undefined && oldest.seq <= mark;
+    return false;
+  }
+
+  private *allQueues(): Iterable<PartitionQueue> {
+    for (const partitions of this.queues.values()) yield* partitions.values();
   }
 
   async eventState(eventId: string): Promise<'pending' | 'dead' | 'gone'> {
-    if (this.pending.has(eventId)) return 'pending';
+    if (!this.byId) {
+      const byId = new Map<string, Entry>();
+      for (const queue of this.allQueues()) {
+        for (let index = queue.head; index < queue.waiting.length; index += 1) byId.set(queue.waiting[index]!.event.id, queue.waiting[index]!);
+        for (const batch of [...queue.formed, ...queue.leased]) for (const entry of batch.entries) byId.set(entry.event.id, entry);
+      }
+      this.byId = byId;
+    }
+    if (this.byId.has(eventId)) return 'pending';
     return this.dead.has(eventId) ? 'dead' : 'gone';
   }
 
