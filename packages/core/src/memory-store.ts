@@ -222,10 +222,8 @@ class MemoryStore implements Store {
     batch.leaseUntil = request.now + request.leaseMs;
     queue.leased.add(batch);
     queue.leaseExpiry = Math.min(queue.leaseExpiry, batch.leaseUntil);
-    for (const entry of batch.entries) {
-      const { id, destination, partition, payload, size, sentAt, attempts } = entry.event;
-      entry.event = { id, destination, partition, payload, size, sentAt, attempts: attempts + 1 };
-    }
+    // The store owns the events handed to enqueue, so it counts attempts on them in place.
+    for (const entry of batch.entries) (entry.event as { attempts: number }).attempts += 1;
     return { id: batch.id, destination: request.destination, partition: batch.partition, events: batch.entries.map((entry) => entry.event) };
   }
 
@@ -309,7 +307,7 @@ class MemoryStore implements Store {
     batch.leaseUntil = undefined;
     batch.availableAt = 0;
     this.insertFormed(queue, batch);
-    for (const entry of batch.entries) entry.event = { ...entry.event, attempts: Math.max(0, entry.event.attempts - 1) };
+    for (const entry of batch.entries) (entry.event as { attempts: number }).attempts = Math.max(0, entry.event.attempts - 1);
   }
 
   private forget(queue: PartitionQueue, batch: FormedBatch): void {
