@@ -1,20 +1,9 @@
 import { PermanentError, RetryableError, createEgress, memoryStore, silentLogger } from '@egress/core';
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { http } from '../src/index.js';
-import { batchOf, deliveryContext, rejection, startReceiver, type Receiver } from './receiver.js';
+import { batchOf, deliveryContext, rejection, useReceiver } from './receiver.js';
 
-let receiver: Receiver;
-
-beforeAll(async () => {
-  receiver = await startReceiver();
-});
-beforeEach(() => {
-  receiver.requests.length = 0;
-  receiver.answer((_request, response) => response.end('ok'));
-});
-afterAll(async () => {
-  await receiver.close();
-});
+const receiver = useReceiver();
 
 describe('http: batch mode', () => {
   test('sends many events in one request as a JSON array of { id, data }', async () => {

@@ -1,21 +1,10 @@
 import { EgressConfigurationError, PermanentError } from '@egress/core';
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { AddressRefusedError, checkAddress, isRefusedAddress, parseAllowList } from '../src/address-guard.js';
 import { http } from '../src/index.js';
-import { batchOf, deliveryContext, rejection, startReceiver, type Receiver } from './receiver.js';
+import { batchOf, deliveryContext, rejection, useReceiver } from './receiver.js';
 
-let receiver: Receiver;
-
-beforeAll(async () => {
-  receiver = await startReceiver();
-});
-beforeEach(() => {
-  receiver.requests.length = 0;
-  receiver.answer((_request, response) => response.end('ok'));
-});
-afterAll(async () => {
-  await receiver.close();
-});
+const receiver = useReceiver();
 
 async function deliverWith(options: Parameters<typeof http>[0], url: string) {
   const destination = http(options);

@@ -1,23 +1,12 @@
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { PermanentError, RetryableError } from '@egress/core';
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { HttpStatusError, http } from '../src/index.js';
-import { batchOf, deliveryContext, rejection, startReceiver, type Receiver } from './receiver.js';
+import { batchOf, deliveryContext, rejection, useReceiver } from './receiver.js';
 
-let receiver: Receiver;
 const destination = http();
-
-beforeAll(async () => {
-  receiver = await startReceiver();
-});
-beforeEach(() => {
-  receiver.requests.length = 0;
-});
-afterAll(async () => {
-  await destination.stop?.();
-  await receiver.close();
-});
+const receiver = useReceiver({ keepAnswer: true, stop: () => destination.stop?.() });
 
 function send(input: Parameters<typeof batchOf>[0][number], target = destination, signal?: AbortSignal) {
   return target.deliver(batchOf([input]), deliveryContext(signal));

@@ -1,3 +1,4 @@
+import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { createBatchId, createEventId, silentLogger, type Batch, type DeliveryContext } from '@egress/core';
@@ -68,6 +69,42 @@ export async function startReceiver(handler: Handler = answerOk): Promise<Receiv
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
+  };
+}
+
+/**
+ * The receiver a test file shares: started before its first test, emptied before each (and set
+ * back to answering 200 unless `keepAnswer`), closed after the last, after `stop` has run.
+ */
+export function useReceiver(options: { keepAnswer?: boolean; stop?: () => unknown } = {}): Receiver {
+  let started: Receiver | undefined;
+  const current = (): Receiver => {
+    if (!started) throw new Error('the receiver starts in beforeAll');
+    return started;
+  };
+  beforeAll(async () => {
+    started = await startReceiver();
+  });
+  beforeEach(() => {
+    current().requests.length = 0;
+    if (!options.keepAnswer) current().answer(answerOk);
+  });
+  afterAll(async () => {
+    await options.stop?.();
+    await started?.close();
+  });
+  return {
+    get origin() {
+      return current().origin;
+    },
+    get port() {
+      return current().port;
+    },
+    get requests() {
+      return current().requests;
+    },
+    answer: (handler) => current().answer(handler),
+    close: () => current().close(),
   };
 }
 

@@ -1,22 +1,10 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { http } from '../src/index.js';
 import { httpMethods } from '../src/http-input-schema.js';
-import { batchOf, deliveryContext, startReceiver, type Receiver } from './receiver.js';
+import { batchOf, deliveryContext, useReceiver } from './receiver.js';
 
-let receiver: Receiver;
 const destination = http();
-
-beforeAll(async () => {
-  receiver = await startReceiver();
-});
-beforeEach(() => {
-  receiver.requests.length = 0;
-  receiver.answer((_request, response) => response.end('ok'));
-});
-afterAll(async () => {
-  await destination.stop?.();
-  await receiver.close();
-});
+const receiver = useReceiver({ stop: () => destination.stop?.() });
 
 async function deliver(...inputs: Parameters<typeof batchOf>[0]) {
   const batch = batchOf(inputs);

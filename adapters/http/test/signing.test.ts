@@ -1,23 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { EgressConfigurationError } from '@egress/core';
 import { Webhook } from 'standardwebhooks';
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { http } from '../src/index.js';
-import { batchOf, deliveryContext, rejection, startReceiver, type ReceivedRequest, type Receiver } from './receiver.js';
+import { batchOf, deliveryContext, rejection, useReceiver, type ReceivedRequest } from './receiver.js';
 
-let receiver: Receiver;
+const receiver = useReceiver({ keepAnswer: true });
 const oldSecret = `whsec_${randomBytes(24).toString('base64')}`;
 const newSecret = `whsec_${randomBytes(32).toString('base64')}`;
-
-beforeAll(async () => {
-  receiver = await startReceiver();
-});
-beforeEach(() => {
-  receiver.requests.length = 0;
-});
-afterAll(async () => {
-  await receiver.close();
-});
 
 function signatureHeaders(request: ReceivedRequest): Record<string, string> {
   return {
