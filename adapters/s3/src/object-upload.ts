@@ -9,31 +9,29 @@ import {
   PutObjectCommand,
   UploadPartCommand,
   type CompletedPart,
-  type S3Client,
   type ServerSideEncryption,
   type StorageClass,
 } from '@aws-sdk/client-s3';
 import { PermanentError, RetryableError, type Logger } from '@egress/core';
 import { classifyS3Error } from './s3-error-classification.js';
+import type { ResolvedS3Options } from './s3-options.js';
 
 const gzipAsync = promisify(gzip);
 
+/** How objects are written, as the destination's options settle it. */
+export type UploadSettings = Pick<
+  ResolvedS3Options,
+  'client' | 'compressionLevel' | 'storageClass' | 'serverSideEncryption' | 'sseKmsKeyId' | 'multipartThreshold' | 'multipartPartSize' | 'multipartConcurrency'
+>;
+
 /** One object to write: where, what, and how. */
-export interface ObjectUpload {
-  client: S3Client;
+export interface ObjectUpload extends UploadSettings {
   bucket: string;
   key: string;
   /** The NDJSON text, UTF-8, in pieces of any size, in order. */
   chunks: readonly Buffer[];
   /** Total bytes of `chunks`. */
   uncompressedBytes: number;
-  compressionLevel: number;
-  storageClass: StorageClass | undefined;
-  serverSideEncryption: ServerSideEncryption | undefined;
-  sseKmsKeyId: string | undefined;
-  multipartThreshold: number;
-  multipartPartSize: number;
-  multipartConcurrency: number;
   signal: AbortSignal;
   logger: Logger;
 }
