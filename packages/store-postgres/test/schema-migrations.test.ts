@@ -20,6 +20,16 @@ async function openError(options: Parameters<typeof postgresStore>[0]): Promise<
 }
 
 /** A login role that may connect to the test database and nothing more (the server trusts local logins). */
+/** A fresh schema created and migrated by the owner role, as an administrator would before handing it over. */
+async function schemaMigratedByOwner(): Promise<string> {
+  const schema = randomSchema();
+  created.add(schema);
+  const owner = postgresStore({ connectionString: postgresUrl!, schema });
+  await owner.open();
+  await owner.close();
+  return schema;
+}
+
 async function roleWithoutRights(): Promise<{ role: string; url: string }> {
   const role = `egress_test_role_${randomBytes(5).toString('hex')}`;
   roles.add(role);
@@ -127,22 +137,14 @@ describe.skipIf(!postgresUrl)('postgres store schema', () => {
 
   test('a role without USAGE on an existing schema hears which privilege is missing', async () => {
     const { role, url } = await roleWithoutRights();
-    const schema = randomSchema();
-    created.add(schema);
-    const owner = postgresStore({ connectionString: postgresUrl!, schema });
-    await owner.open();
-    await owner.close();
+    const schema = await schemaMigratedByOwner();
     const error = await openError({ connectionString: url, schema });
     expect(error.message).toContain(`the role "${role}" has no USAGE privilege on the schema`);
   });
 
   test('a role with USAGE but no table rights hears which tables it lacks', async () => {
     const { role, url } = await roleWithoutRights();
-    const schema = randomSchema();
-    created.add(schema);
-    const owner = postgresStore({ connectionString: postgresUrl!, schema });
-    await owner.open();
-    await owner.close();
+    const schema = await schemaMigratedByOwner();
     await query(`GRANT USAGE ON SCHEMA "${schema}" TO "${role}"`);
     await query(`GRANT SELECT ON "${schema}".migrations TO "${role}"`);
     const error = await openError({ connectionString: url, schema });
@@ -152,11 +154,7 @@ describe.skipIf(!postgresUrl)('postgres store schema', () => {
 
   test('a role with data rights alone opens a schema an administrator migrated', async () => {
     const { role, url } = await roleWithoutRights();
-    const schema = randomSchema();
-    created.add(schema);
-    const owner = postgresStore({ connectionString: postgresUrl!, schema });
-    await owner.open();
-    await owner.close();
+    const schema = await schemaMigratedByOwner();
     await query(`GRANT USAGE ON SCHEMA "${schema}" TO "${role}"`);
     await query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "${schema}" TO "${role}"`);
     await query(`GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA "${schema}" TO "${role}"`);
