@@ -389,11 +389,13 @@ class EgressEngine implements LaneHost {
   }
 
   private receipt(id: string, destination: string, group: CommitGroup): Receipt {
-    return new AcceptedReceipt(id, destination, group, this);
+    // The receipt keeps only the commit's promise, not the group: a receipt held after delivery must
+    // not keep every payload of its burst alive.
+    return new AcceptedReceipt(id, destination, group.done, this);
   }
 
-  async waitForOutcome(id: string, group: CommitGroup): Promise<DeliveryOutcome> {
-    await group.done;
+  async waitForOutcome(id: string, committed: Promise<void>): Promise<DeliveryOutcome> {
+    await committed;
     return new Promise<DeliveryOutcome>((resolve, reject) => {
       let waiters = this.outcomeWaiters.get(id);
       if (!waiters) this.outcomeWaiters.set(id, (waiters = new Set()));
@@ -637,16 +639,16 @@ class AcceptedReceipt implements Receipt {
   constructor(
     readonly id: string,
     readonly destination: string,
-    private readonly group: CommitGroup,
+    private readonly commit: Promise<void>,
     private readonly engine: EgressEngine,
   ) {}
 
   committed(): Promise<void> {
-    return this.group.done;
+    return this.commit;
   }
 
   settled(): Promise<DeliveryOutcome> {
-    return this.engine.waitForOutcome(this.id, this.group);
+    return this.engine.waitForOutcome(this.id, this.commit);
   }
 }
 
