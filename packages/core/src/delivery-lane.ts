@@ -1,5 +1,5 @@
 import { createBatchId } from './batch-id.js';
-import type { AnyDestination, Batch, DeliveryContext } from './destination.js';
+import type { AnyDestination, Batch, DeliveryContext, DeliveryReport } from './destination.js';
 import type { EventHub } from './egress-events.js';
 import { EgressDeliveryError, EgressTimeoutError, PermanentError, RetryableError } from './errors.js';
 import type { Logger } from './logger.js';
@@ -28,23 +28,29 @@ export interface LaneHost {
 
 export type EventOutcome = { eventId: string; status: 'delivered' } | { eventId: string; status: 'dead'; error: ErrorRecord };
 
+/** How a delivery ended: the adapter's report, its throw, or the engine giving up on it. */
+type FlightOutcome = { report: DeliveryReport | void } | { error: unknown; abandoned: boolean };
+
 /**
  * One delivery in progress; it is also the context handed to `deliver`. The abort controller is
- * made only when the adapter reads `signal`, since most of its cost goes unused otherwise.
+ * made only when the adapter reads `signal`, since most of its cost goes unused otherwise. The
+ * outcome is taken once: from the adapter's promise, or from `abandon` when the engine stops
+ * waiting, whichever comes first; no promise race or timer is needed per delivery.
  */
 class Flight implements DeliveryContext {
   private controller: AbortController | undefined;
   private abandonedWith: { reason: unknown } | undefined;
-  private rejectWaiting: (reason: unknown) => void = () => {};
-  /** Rejects when the engine stops waiting for the adapter (timeout or shutdown). */
-  readonly abandoned = new Promise<never>((_resolve, reject) => (this.rejectWaiting = reject));
+  private finished = false;
 
   constructor(
     readonly batch: ClaimedBatch,
+    /** The highest attempt among the batch's events. */
+    readonly attempt: number,
     readonly logger: Logger,
-  ) {
-    this.abandoned.catch(() => {});
-  }
+    /** When the lane stops waiting for the adapter. */
+    readonly deadline: number,
+    private readonly onOutcome: (flight: Flight, outcome: FlightOutcome) => void,
+  ) {}
 
   get signal(): AbortSignal {
     if (!this.controller) {
@@ -58,12 +64,33 @@ class Flight implements DeliveryContext {
     return this.abandonedWith !== undefined;
   }
 
+  /** Waits for the adapter's promise; an adapter that throws synchronously fails like one that rejects. */
+  run(deliver: () => Promise<DeliveryReport | void>): void {
+    let pending: Promise<DeliveryReport | void>;
+    try {
+      pending = deliver();
+    } catch (error) {
+      this.finish({ error, abandoned: false });
+      return;
+    }
+    pending.then(
+      (report) => this.finish({ report }),
+      (error: unknown) => this.finish({ error, abandoned: false }),
+    );
+  }
+
   /** Stops waiting for the adapter at once, even if it ignores the signal, and aborts its work. */
   abandon(reason: unknown): void {
-    if (this.abandonedWith) return;
+    if (this.abandonedWith || this.finished) return;
     this.abandonedWith = { reason };
     this.controller?.abort(reason);
-    this.rejectWaiting(reason);
+    this.finish({ error: reason, abandoned: true });
+  }
+
+  private finish(outcome: FlightOutcome): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.onOutcome(this, outcome);
   }
 }
 
@@ -84,7 +111,10 @@ export class DeliveryLane {
   private pumpAgain = false;
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Number.POSITIVE_INFINITY;
+  /** One timer for every flight's deadline: flights start in deadline order, so it tracks the first. */
+  private deadlineTimer: NodeJS.Timeout | undefined;
   private stopped = false;
+  private readonly flightEnded = (flight: Flight, outcome: FlightOutcome) => this.landed(flight, outcome);
 
   constructor(
     private readonly host: LaneHost,
@@ -116,6 +146,8 @@ export class DeliveryLane {
   async stop(abortInFlight: boolean): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
+    this.deadlineTimer = undefined;
     if (!abortInFlight) return;
     for (const flight of this.inFlight) flight.abandon(new EgressTimeoutError(`[${this.destination.name}] delivery abandoned at shutdown`));
   }
@@ -186,25 +218,13 @@ export class DeliveryLane {
     }, Math.max(0, time - Date.now()));
   }
 
-  private start(batch: ClaimedBatch): void {
-    const flight = new Flight(batch, this.host.logger);
-    this.inFlight.add(flight);
-    this.deliver(flight)
-      .catch((error: unknown) => {
-        // The store could not record the outcome; the lease runs out and the batch is delivered again.
-        this.host.logger.error({ destination: this.destination.name, batchId: batch.id, error }, 'could not record a delivery outcome');
-      })
-      .finally(() => {
-        this.inFlight.delete(flight);
-        this.wake();
-      });
-  }
-
-  private async deliver(flight: Flight): Promise<void> {
-    const claimed = flight.batch;
+  private start(claimed: ClaimedBatch): void {
     const { destination, policy } = this;
     let attempt = 1;
     for (const event of claimed.events) attempt = Math.max(attempt, event.attempts);
+    const flight = new Flight(claimed, attempt, this.host.logger, Date.now() + policy.timeout, this.flightEnded);
+    this.inFlight.add(flight);
+    this.watchDeadlines();
     const batch: Batch = {
       id: claimed.id,
       destination: destination.name,
@@ -212,22 +232,48 @@ export class DeliveryLane {
       attempt,
       events: claimed.events.map((event) => ({ id: event.id, payload: decodePayload(event.payload), attempt: event.attempts, sentAt: event.sentAt })),
     };
-    const timeout = setTimeout(() => flight.abandon(new EgressTimeoutError(`[${destination.name}] delivery timed out after ${policy.timeout} ms`)), policy.timeout);
-    let failures: Map<string, unknown> | undefined;
-    try {
-      const report = await Promise.race([destination.deliver(batch, flight), flight.abandoned]);
-      if (report && report.failures.length > 0) failures = new Map(report.failures.map((failure) => [failure.eventId, failure.error]));
-    } catch (error) {
-      failures = new Map(claimed.events.map((event) => [event.id, error]));
-    } finally {
-      clearTimeout(timeout);
-    }
-    if (this.stopped && flight.wasAbandoned) {
+    flight.run(() => destination.deliver(batch, flight));
+  }
+
+  /** Arms the deadline timer for the oldest flight, unless it is armed already. */
+  private watchDeadlines(): void {
+    if (this.deadlineTimer || this.stopped) return;
+    const first = this.inFlight.values().next();
+    if (first.done) return;
+    this.deadlineTimer = setTimeout(() => {
+      this.deadlineTimer = undefined;
+      const now = Date.now();
+      for (const flight of this.inFlight) {
+        if (flight.deadline > now) break;
+        flight.abandon(new EgressTimeoutError(`[${this.destination.name}] delivery timed out after ${this.policy.timeout} ms`));
+      }
+      this.watchDeadlines();
+    }, Math.max(0, first.value.deadline - Date.now()));
+  }
+
+  private landed(flight: Flight, outcome: FlightOutcome): void {
+    this.record(flight, outcome)
+      .catch((error: unknown) => {
+        // The store could not record the outcome; the lease runs out and the batch is delivered again.
+        this.host.logger.error({ destination: this.destination.name, batchId: flight.batch.id, error }, 'could not record a delivery outcome');
+      })
+      .finally(() => {
+        this.inFlight.delete(flight);
+        this.wake();
+      });
+  }
+
+  private async record(flight: Flight, outcome: FlightOutcome): Promise<void> {
+    const claimed = flight.batch;
+    if (this.stopped && 'abandoned' in outcome && outcome.abandoned) {
       // Shutdown cut the delivery short: give the batch back unchanged for the next start.
       await this.host.store.release(claimed);
       return;
     }
-    await this.settle(claimed, batch.attempt, failures);
+    let failures: Map<string, unknown> | undefined;
+    if ('error' in outcome) failures = new Map(claimed.events.map((event) => [event.id, outcome.error]));
+    else if (outcome.report && outcome.report.failures.length > 0) failures = new Map(outcome.report.failures.map((failure) => [failure.eventId, failure.error]));
+    await this.settle(claimed, flight.attempt, failures);
   }
 
   private async settle(claimed: ClaimedBatch, attempt: number, failures: Map<string, unknown> | undefined): Promise<void> {

@@ -203,6 +203,7 @@ class EgressEngine implements LaneHost {
   private readonly outcomeWaiters = new Map<string, Set<(outcome: DeliveryOutcome) => void>>();
   /** Created when a flush or shutdown waits for the next settlement, resolved by it. */
   private settleSignal: { promise: Promise<void>; resolve(): void } | undefined;
+  private settleWakeScheduled = false;
   private unsubscribeStore: (() => void) | undefined;
   private readonly pollInterval: number | undefined;
   private poller: NodeJS.Timeout | undefined;
@@ -432,9 +433,17 @@ class EgressEngine implements LaneHost {
         for (const waiter of waiters) waiter(result);
       }
     }
-    const current = this.settleSignal;
-    this.settleSignal = undefined;
-    current?.resolve();
+    // Waiters (flush, close) look at the store again when woken; settlements landing in the same
+    // turn of the event loop wake them once, not once each.
+    if (this.settleSignal && !this.settleWakeScheduled) {
+      this.settleWakeScheduled = true;
+      setImmediate(() => {
+        this.settleWakeScheduled = false;
+        const current = this.settleSignal;
+        this.settleSignal = undefined;
+        current?.resolve();
+      });
+    }
   }
 
   awaitsOutcomes(): boolean {
