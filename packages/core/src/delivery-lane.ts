@@ -114,7 +114,7 @@ export class DeliveryLane {
   /** One timer for every flight's deadline: flights start in deadline order, so it tracks the first. */
   private deadlineTimer: NodeJS.Timeout | undefined;
   private stopped = false;
-  private readonly flightEnded = (flight: Flight, outcome: FlightOutcome) => this.landed(flight, outcome);
+  private readonly flightEnded = (flight: Flight, outcome: FlightOutcome) => void this.landed(flight, outcome);
 
   constructor(
     private readonly host: LaneHost,
@@ -251,16 +251,16 @@ export class DeliveryLane {
     }, Math.max(0, first.value.deadline - Date.now()));
   }
 
-  private landed(flight: Flight, outcome: FlightOutcome): void {
-    this.record(flight, outcome)
-      .catch((error: unknown) => {
-        // The store could not record the outcome; the lease runs out and the batch is delivered again.
-        this.host.logger.error({ destination: this.destination.name, batchId: flight.batch.id, error }, 'could not record a delivery outcome');
-      })
-      .finally(() => {
-        this.inFlight.delete(flight);
-        this.wake();
-      });
+  private async landed(flight: Flight, outcome: FlightOutcome): Promise<void> {
+    try {
+      await this.record(flight, outcome);
+    } catch (error) {
+      // The store could not record the outcome; the lease runs out and the batch is delivered again.
+      this.host.logger.error({ destination: this.destination.name, batchId: flight.batch.id, error }, 'could not record a delivery outcome');
+    } finally {
+      this.inFlight.delete(flight);
+      this.wake();
+    }
   }
 
   private async record(flight: Flight, outcome: FlightOutcome): Promise<void> {
