@@ -41,4 +41,18 @@ describe('ids', () => {
     expect(createBatchId('s3', ['a'])).not.toBe(createBatchId('sql', ['a']));
     expect(createBatchId('s3', ['a'])).toMatch(/^[0-9a-f]{64}$/);
   });
+
+  test('a single event id makes a 64-hex batch id of its own digits, and anything else is hashed', () => {
+    const id = createEventId();
+    const single = createBatchId('http', [id]);
+    expect(single).toMatch(/^[0-9a-f]{64}$/);
+    expect(single.slice(0, 32)).toBe(id.replaceAll('-', ''));
+    expect(createBatchId('sql', [id])).not.toBe(single);
+    // Upper case or a misplaced dash is not an event id's shape: hashed, still 64 hex.
+    for (const other of [id.toUpperCase(), `${id.slice(0, 7)}-${id.slice(7, 8)}${id.slice(9)}`]) {
+      const hashed = createBatchId('http', [other]);
+      expect(hashed).toMatch(/^[0-9a-f]{64}$/);
+      expect(hashed.slice(0, 32)).not.toBe(id.replaceAll('-', ''));
+    }
+  });
 });
