@@ -38,7 +38,7 @@ export function s3(options: S3DestinationOptions = {}): Destination<'s3', S3Inpu
     },
     // Bucket names cannot contain "/", so this key is unambiguous; `logs/a` and `logs/a/` share objects.
     partition: (payload) => `${payload.bucket}/${normalizePrefix(payload.prefix)}`,
-    measure: (payload) => Buffer.byteLength(JSON.stringify(payload.payload), 'utf8') + 1,
+    measure: (payload, payloadJson) => Buffer.byteLength(lineText(payload, payloadJson), 'utf8') + 1,
 
     async deliver(batch, { signal, logger }): Promise<DeliveryReport | void> {
       const groups = groupByObject(batch.events);
@@ -96,13 +96,27 @@ function groupByObject(events: readonly BatchEvent<S3QueuedPayload>[]): ObjectGr
   return [...groups.values()];
 }
 
+/**
+ * The event's NDJSON line: its `payload` field as JSON. The queued JSON text of the whole input is
+ * `{"bucket":…,"prefix":…,"payload":…}`, in the schema's key order, so the line is the tail of
+ * that text once the envelope is checked to be exactly what these bucket and prefix make; taking
+ * it costs a comparison where encoding the payload again costs a walk over all of it.
+ */
+function lineText(payload: S3QueuedPayload, payloadJson: string | undefined): string {
+  if (payloadJson !== undefined) {
+    const head = `{"bucket":${JSON.stringify(payload.bucket)},"prefix":${JSON.stringify(payload.prefix)},"payload":`;
+    if (payloadJson.startsWith(head) && payloadJson.endsWith('}')) return payloadJson.slice(head.length, -1);
+  }
+  return JSON.stringify(payload.payload);
+}
+
 /** One JSON text per line; a string payload becomes a JSON string, so every line parses. */
 function encodeLines(events: readonly BatchEvent<S3QueuedPayload>[]): { chunks: Buffer[]; bytes: number } {
   const chunks: Buffer[] = [];
   let current = '';
   let bytes = 0;
   for (const event of events) {
-    current += JSON.stringify(event.payload.payload) + '\n';
+    current += lineText(event.payload, event.payloadJson) + '\n';
     if (current.length >= chunkTarget) {
       const chunk = Buffer.from(current, 'utf8');
       bytes += chunk.length;

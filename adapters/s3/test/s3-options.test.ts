@@ -1,5 +1,5 @@
 import { S3Client } from '@aws-sdk/client-s3';
-import { EgressConfigurationError } from '@egress/core';
+import { EgressConfigurationError, encodePayload } from '@egress/core';
 import { describe, expect, test } from 'vitest';
 import { s3, type S3DestinationOptions } from '../src/index.js';
 
@@ -127,5 +127,19 @@ describe('$send.s3 input', () => {
     const partitions = ['a/b', '/a/b/', 'a//b'].map((prefix) => destination.partition?.({ bucket: 'logs', prefix, payload: 'x' }));
     expect(new Set(partitions)).toEqual(new Set(['logs/a/b']));
     expect(destination.partition?.({ bucket: 'other', prefix: 'a/b', payload: 'x' })).toBe('other/a/b');
+  });
+
+  test('measures from the queued JSON text the same as from the payload, and ignores a text that is not its own', () => {
+    const payloads = [
+      { bucket: 'logs', prefix: 'a "quoted" \\ prefix/é', payload: { é: 1, nested: { list: [1, 'two', null] } } },
+      { bucket: 'logs', prefix: '', payload: 'a line with "quotes" and \u2028' },
+      { bucket: 'logs', prefix: 'p', payload: [{}, []] },
+    ];
+    for (const payload of payloads) {
+      const expected = Buffer.byteLength(`${JSON.stringify(payload.payload)}\n`);
+      expect(destination.measure?.(payload, encodePayload(payload))).toBe(expected);
+      expect(destination.measure?.(payload, JSON.stringify({ ...payload, bucket: 'other' }))).toBe(expected);
+      expect(destination.measure?.(payload, '{"unrelated":true}')).toBe(expected);
+    }
   });
 });

@@ -230,7 +230,7 @@ export class DeliveryLane {
       destination: destination.name,
       partition: claimed.partition,
       attempt,
-      events: claimed.events.map((event) => ({ id: event.id, payload: decodePayload(event.payload), attempt: event.attempts, sentAt: event.sentAt })),
+      events: claimed.events.map((event) => ({ id: event.id, payload: decodePayload(event.payload), payloadJson: event.payload, attempt: event.attempts, sentAt: event.sentAt })),
     };
     flight.run(() => destination.deliver(batch, flight));
   }

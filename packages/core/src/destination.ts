@@ -26,8 +26,11 @@ export interface Destination<Name extends string = string, Input = unknown, Payl
   readonly limits?: DestinationLimits;
   /** Events of different partitions never share a batch (S3: bucket and prefix; SQL: table). */
   partition?(payload: Payload): string;
-  /** Bytes this event adds to a batch as the adapter will send it; by default its JSON length. */
-  measure?(payload: Payload): number;
+  /**
+   * Bytes this event adds to a batch as the adapter will send it; by default its JSON length.
+   * `payloadJson` is the JSON text the payload is queued as, for adapters that send JSON anyway.
+   */
+  measure?(payload: Payload, payloadJson?: string): number;
   /** A copy of the payload fit to print or store in a dead letter, with secrets masked. */
   redact?(payload: Payload): unknown;
   /** Delivers one batch. Resolving means every event arrived, unless the report lists failures. */
@@ -67,6 +70,11 @@ export interface BatchEvent<Payload = unknown> {
   readonly id: string;
   /** The validated payload. */
   readonly payload: Payload;
+  /**
+   * The payload as the JSON text it was queued as. Set on every batch the engine delivers; an
+   * adapter that writes JSON can reuse it instead of encoding `payload` again.
+   */
+  readonly payloadJson?: string;
   /** 1 on this event's first attempt. */
   readonly attempt: number;
   /** When `$send` accepted the event, or when its dead letter was put back in the queue, in Unix milliseconds. */

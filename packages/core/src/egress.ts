@@ -299,7 +299,7 @@ class EgressEngine implements LaneHost {
     try {
       serialized = encodePayload(payload);
       partition = policy.batch.partitionBy?.(payload) ?? destination.partition?.(payload) ?? '';
-      size = destination.measure?.(payload) ?? Buffer.byteLength(serialized);
+      size = destination.measure?.(payload, serialized) ?? Buffer.byteLength(serialized);
     } catch (error) {
       throw new EgressValidationError(name, [{ path: '', message: `the payload could not be prepared: ${describeCause(error)}` }]);
     }

@@ -3,6 +3,7 @@ import {
   createEgress,
   createEventId,
   EgressValidationError,
+  encodePayload,
   memoryStore,
   silentLogger,
   type AnyDestination,
@@ -100,7 +101,7 @@ export function destinationTestSuite<Input>(test: TestFunction, options: Destina
         if (destination.partition) assert(destination.partition(payload) === destination.partition(payload), 'partition() is not deterministic');
         if (destination.partition) assert(typeof destination.partition(payload) === 'string', 'partition() must return a string');
         if (destination.measure) {
-          const size = destination.measure(payload);
+          const size = destination.measure(payload, encodePayload(payload));
           assert(Number.isFinite(size) && size > 0, `measure() returned ${size}`);
           assert(destination.limits?.maxBytes === undefined || size <= destination.limits.maxBytes, 'a valid input measures above limits.maxBytes');
         }
@@ -190,7 +191,7 @@ export function destinationTestSuite<Input>(test: TestFunction, options: Destina
         const events = indices(from, 3).map((index) => {
           const result = destination.input['~standard'].validate(options.input(index));
           if (result instanceof Promise || result.issues) throw new Error(`input(${index}) is not valid`);
-          return { id: createEventId(), payload: result.value, attempt: 1, sentAt: Date.now() };
+          return { id: createEventId(), payload: result.value, payloadJson: encodePayload(result.value), attempt: 1, sentAt: Date.now() };
         });
         const partition = destination.partition?.(events[0]!.payload) ?? '';
         const batch: Batch<unknown> = { id: createBatchId(destination.name, events.map((event) => event.id)), destination: destination.name, partition, attempt: 1, events };
