@@ -1,5 +1,6 @@
 import { defineDestination, type BatchEvent, type DeliveryReport, type Destination } from '@egress/core';
 import { normalizePrefix } from './object-key.js';
+import { splitQueuedJson } from './queued-json.js';
 import { uploadObject } from './object-upload.js';
 import { s3InputSchema, type S3Input, type S3Payload } from './s3-input-schema.js';
 import { maximumParts, resolveS3Options, type S3DestinationOptions } from './s3-options.js';
@@ -38,14 +39,14 @@ export function s3(options: S3DestinationOptions = {}): Destination<'s3', S3Inpu
     },
     // Bucket names cannot contain "/", so this key is unambiguous; `logs/a` and `logs/a/` share objects.
     partition: (payload) => `${payload.bucket}/${normalizePrefix(payload.prefix)}`,
-    measure: (payload, payloadJson) => Buffer.byteLength(lineText(payload, payloadJson), 'utf8') + 1,
+    measure: (payload, payloadJson) => Buffer.byteLength(splitQueuedJson(payloadJson)?.line ?? JSON.stringify(payload.payload), 'utf8') + 1,
 
     async deliver(batch, { signal, logger }): Promise<DeliveryReport | void> {
       const groups = groupByObject(batch.events);
       const write = async (group: ObjectGroup): Promise<void> => {
         const first = group.events[0]!;
         const key = resolved.buildKey(group.prefix, new Date(first.sentAt), batch.id);
-        const { chunks, bytes } = encodeLines(group.events);
+        const { chunks, bytes } = encodeLines(group.lines);
         const result = await uploadObject({ ...resolved, bucket: group.bucket, key, chunks, uncompressedBytes: bytes, signal, logger });
         logger.debug({ bucket: group.bucket, key, events: group.events.length, bytes, compressedBytes: result.compressedBytes, parts: result.parts }, '[s3] object written');
       };
@@ -74,49 +75,59 @@ interface ObjectGroup {
   bucket: string;
   prefix: string;
   events: BatchEvent<S3QueuedPayload>[];
+  /** Each event's NDJSON line, without its newline, in the order of `events`. */
+  lines: string[];
 }
 
+/**
+ * Groups a batch's events by the object they go to, reading bucket, prefix and line from the
+ * queued JSON text where it has the expected shape, so the payloads are never decoded. With the
+ * default partitioning every event has the same bucket and prefix and the batch is one group.
+ */
 function groupByObject(events: readonly BatchEvent<S3QueuedPayload>[]): ObjectGroup[] {
-  // The usual case, every event with the first one's bucket and prefix, costs two comparisons each.
-  const first = events[0]!.payload;
-  if (events.every((event) => event.payload.bucket === first.bucket && event.payload.prefix === first.prefix)) {
-    return [{ bucket: first.bucket, prefix: normalizePrefix(first.prefix), events: [...events] }];
-  }
   const groups = new Map<string, ObjectGroup>();
-  for (const event of events) {
-    const prefix = normalizePrefix(event.payload.prefix);
-    const target = `${event.payload.bucket}/${prefix}`;
+  // Raw bucket and prefix texts seen in this batch, to the group they belong to.
+  const byRawTarget = new Map<string, ObjectGroup>();
+  const groupFor = (bucket: string, rawPrefix: string): ObjectGroup => {
+    const prefix = normalizePrefix(rawPrefix);
+    const target = `${bucket}/${prefix}`;
     let group = groups.get(target);
     if (group === undefined) {
-      group = { bucket: event.payload.bucket, prefix, events: [] };
+      group = { bucket, prefix, events: [], lines: [] };
       groups.set(target, group);
     }
+    return group;
+  };
+  for (const event of events) {
+    const parts = splitQueuedJson(event.payloadJson);
+    let group: ObjectGroup;
+    let line: string;
+    if (parts) {
+      const rawTarget = `${parts.bucketJson}${parts.prefixJson}`;
+      let known = byRawTarget.get(rawTarget);
+      if (known === undefined) {
+        known = groupFor(JSON.parse(parts.bucketJson) as string, JSON.parse(parts.prefixJson) as string);
+        byRawTarget.set(rawTarget, known);
+      }
+      group = known;
+      line = parts.line;
+    } else {
+      group = groupFor(event.payload.bucket, event.payload.prefix);
+      line = JSON.stringify(event.payload.payload);
+    }
     group.events.push(event);
+    group.lines.push(line);
   }
   return [...groups.values()];
 }
 
-/**
- * The event's NDJSON line: its `payload` field as JSON. The queued JSON text of the whole input is
- * `{"bucket":…,"prefix":…,"payload":…}`, in the schema's key order, so the line is the tail of
- * that text once the envelope is checked to be exactly what these bucket and prefix make; taking
- * it costs a comparison where encoding the payload again costs a walk over all of it.
- */
-function lineText(payload: S3QueuedPayload, payloadJson: string | undefined): string {
-  if (payloadJson !== undefined) {
-    const head = `{"bucket":${JSON.stringify(payload.bucket)},"prefix":${JSON.stringify(payload.prefix)},"payload":`;
-    if (payloadJson.startsWith(head) && payloadJson.endsWith('}')) return payloadJson.slice(head.length, -1);
-  }
-  return JSON.stringify(payload.payload);
-}
-
 /** One JSON text per line; a string payload becomes a JSON string, so every line parses. */
-function encodeLines(events: readonly BatchEvent<S3QueuedPayload>[]): { chunks: Buffer[]; bytes: number } {
+function encodeLines(lines: readonly string[]): { chunks: Buffer[]; bytes: number } {
   const chunks: Buffer[] = [];
   let current = '';
   let bytes = 0;
-  for (const event of events) {
-    current += lineText(event.payload, event.payloadJson) + '\n';
+  for (const line of lines) {
+    current += line + '\n';
     if (current.length >= chunkTarget) {
       const chunk = Buffer.from(current, 'utf8');
       bytes += chunk.length;

@@ -1,5 +1,5 @@
 import { createBatchId } from './batch-id.js';
-import type { AnyDestination, Batch, DeliveryContext, DeliveryReport } from './destination.js';
+import type { AnyDestination, Batch, BatchEvent, DeliveryContext, DeliveryReport } from './destination.js';
 import type { EventHub } from './egress-events.js';
 import { EgressDeliveryError, EgressTimeoutError, PermanentError, RetryableError } from './errors.js';
 import type { Logger } from './logger.js';
@@ -8,7 +8,7 @@ import type { ResolvedPolicy } from './policy.js';
 import { TokenBucket } from './rate-limiter.js';
 import { retryDelay, retryRefusal } from './retry-schedule.js';
 import type { DeliveryStatistics } from './delivery-statistics.js';
-import type { ClaimedBatch, ErrorRecord, Settlement, Store } from './store.js';
+import type { ClaimedBatch, ErrorRecord, QueuedEvent, Settlement, Store } from './store.js';
 
 /** What a lane needs from the engine around it. */
 export interface LaneHost {
@@ -230,7 +230,7 @@ export class DeliveryLane {
       destination: destination.name,
       partition: claimed.partition,
       attempt,
-      events: claimed.events.map((event) => ({ id: event.id, payload: decodePayload(event.payload), payloadJson: event.payload, attempt: event.attempts, sentAt: event.sentAt })),
+      events: claimed.events.map(batchEvent),
     };
     flight.run(() => destination.deliver(batch, flight));
   }
@@ -357,6 +357,26 @@ export class DeliveryLane {
     }
     this.host.settled(outcomes);
   }
+}
+
+/**
+ * The event as `deliver` sees it. The payload is decoded when the adapter first reads it, and the
+ * decoded value then replaces the accessor: an adapter that writes `payloadJson` as it is never
+ * pays for a parse. The accessor is an own enumerable property, so spreading the event or
+ * serializing it still carries the payload.
+ */
+function batchEvent(event: QueuedEvent): BatchEvent {
+  return {
+    id: event.id,
+    get payload(): unknown {
+      const value = decodePayload(event.payload);
+      Object.defineProperty(this, 'payload', { value, enumerable: true });
+      return value;
+    },
+    payloadJson: event.payload,
+    attempt: event.attempts,
+    sentAt: event.sentAt,
+  };
 }
 
 function classify(destination: string, error: unknown, now: number): { permanent: boolean; retryAfter?: number; record: ErrorRecord } {

@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest';
-import { createBatchId, createEventId, decodePayload, encodePayload, eventIdTime } from '../src/index.js';
+import { z } from 'zod';
+import { createBatchId, createEgress, createEventId, decodePayload, defineDestination, encodePayload, eventIdTime, silentLogger } from '../src/index.js';
 
 describe('payload codec', () => {
   test('round-trips JSON values and bytes', () => {
@@ -56,3 +57,30 @@ describe('ids', () => {
     }
   });
 });
+
+describe('events handed to deliver', () => {
+  test('carry the queued JSON text, and a payload that spreads, serializes and decodes once', async () => {
+    const seen: { json: string | undefined; spread: unknown; serialized: string; same: boolean }[] = [];
+    const destination = defineDestination({
+      name: 'inspect',
+      input: z.strictObject({ n: z.number(), bytes: z.custom<Uint8Array>((value) => value instanceof Uint8Array).optional() }),
+      async deliver(batch) {
+        for (const event of batch.events) {
+          const json = event.payloadJson;
+          const spread = { ...event }.payload;
+          seen.push({ json, spread, serialized: JSON.stringify(event), same: event.payload === event.payload });
+        }
+      },
+    });
+    const egress = createEgress({ destinations: [destination], logger: silentLogger });
+    egress.send.inspect({ n: 1 });
+    egress.send.inspect({ n: 2, bytes: new Uint8Array([1, 2]) });
+    await egress.flush();
+    await egress.close();
+    expect(seen.map((entry) => entry.json)).toEqual(['{"n":1}', '{"n":2,"bytes":{"$egress:bytes":"AQI="}}']);
+    expect(seen.map((entry) => entry.spread)).toEqual([{ n: 1 }, { n: 2, bytes: new Uint8Array([1, 2]) }]);
+    expect(JSON.parse(seen[0]!.serialized)).toMatchObject({ payload: { n: 1 }, payloadJson: '{"n":1}', attempt: 1 });
+    expect(seen.every((entry) => entry.same)).toBe(true);
+  });
+});
+

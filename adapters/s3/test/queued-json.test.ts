@@ -1,0 +1,28 @@
+import { encodePayload } from '@egress/core';
+import { describe, expect, test } from 'vitest';
+import { splitQueuedJson } from '../src/queued-json.js';
+
+describe('splitQueuedJson', () => {
+  test.each([
+    { bucket: 'logs', prefix: 'events/', payload: { a: 1, text: 'with "quotes", \\ and ,"payload": inside' } },
+    { bucket: 'we"ird\\bucket', prefix: 'pré"fix\\', payload: 'a string payload' },
+    { bucket: 'logs', prefix: '', payload: [1, { nested: [null, true] }, '\u2028'] },
+    { bucket: 'logs', prefix: 'p', payload: {} },
+  ])('takes bucket, prefix and line from the queued text of %j', (input) => {
+    const parts = splitQueuedJson(encodePayload(input));
+    expect(parts).toBeDefined();
+    expect(JSON.parse(parts!.bucketJson)).toBe(input.bucket);
+    expect(JSON.parse(parts!.prefixJson)).toBe(input.prefix);
+    expect(parts!.line).toBe(JSON.stringify(input.payload));
+  });
+
+  test.each([
+    ['absent', undefined],
+    ['normalised with spaces, as a jsonb column returns it', '{"bucket": "logs", "prefix": "p", "payload": {"a": 1}}'],
+    ['in another key order', '{"prefix":"p","bucket":"logs","payload":1}'],
+    ['cut short', '{"bucket":"logs","prefix":"p'],
+    ['with a field before the payload', '{"bucket":"logs","prefix":"p","extra":1,"payload":1}'],
+  ])('gives up on a text %s', (_name, text) => {
+    expect(splitQueuedJson(text)).toBeUndefined();
+  });
+});
