@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { afterEach, describe, expect, test } from 'vitest';
 import { silentLogger } from '@egress/core';
 import { sse, subscribe, type SseDestination, type SseEvent } from '@egress/sse';
@@ -167,6 +168,28 @@ describe('sse stream', () => {
     expect(numbersOf(await lateEvents)).toEqual([1, 2, 3, 4]);
     await publish(destination, 'a', [{ n: 5 }]);
     expect(numbersOf(await take(late, 1))).toEqual([5]);
+  });
+
+  test('the body is the bare SSE bytes, without chunked framing, and ends with the connection', async () => {
+    const destination = sse({ replay: 0 });
+    const { url } = await serve(destination);
+    const socket = connect(Number(new URL(url).port), '127.0.0.1');
+    let received = '';
+    socket.on('data', (chunk: Buffer) => {
+      received += chunk.toString('latin1');
+    });
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    socket.write('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n');
+    await eventually(() => destination.subscriberCount === 1);
+    await publish(destination, 'a', [{ n: 1 }]);
+    await publish(destination, 'a', [{ n: 2 }]);
+    await eventually(() => received.includes('{"n":2}'));
+    await destination.stop?.();
+    await closed;
+    const [head, body] = received.split('\r\n\r\n') as [string, string];
+    expect(head.toLowerCase()).toContain('\r\nconnection: close');
+    expect(head.toLowerCase()).not.toContain('transfer-encoding');
+    expect(body).toMatch(/^retry: 3000\n\nid: [0-9a-z]+-1\nevent: a\ndata: \{"n":1\}\n\nid: [0-9a-z]+-2\nevent: a\ndata: \{"n":2\}\n\n$/);
   });
 
   test('sends a :keepalive comment at the configured interval', async () => {
