@@ -7,19 +7,25 @@
 // and its latency recorded (no sampling). The subscribers share two cores with the server, so they
 // read as cheaply as they can — a raw socket per subscriber, a hand-written GET, the bytes scanned
 // where they arrive for `"t":` — lest their own parsing become the latency being measured.
+// Egress runs as shipped but for `replay: 0` (a new subscriber gets no history, as with the
+// baseline): `coalesce` keeps its default of 10 ms, i.e. at most 100 writes per subscriber per
+// second. COALESCE=20ms (any duration) trades latency for server CPU; the run prints the setting.
 import { fork, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { createServer, type ServerResponse } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { createEgress, memoryStore, silentLogger } from '@egress/core';
-import { sse } from '@egress/sse';
+import { createEgress, memoryStore, silentLogger, type Duration } from '@egress/core';
+import { sse, type SseOptions } from '@egress/sse';
 
 const subscribers = Number(process.env.SUBSCRIBERS ?? 1000);
 const eventsPerSecond = Number(process.env.RATE ?? 1000);
 const seconds = Number(process.env.SECONDS ?? 10);
 const rounds = Number(process.env.ROUNDS ?? 3);
+/** The Egress server's options; COALESCE overrides the default coalescing interval. */
+// The adapter validates the value when it is constructed, so a malformed COALESCE fails loudly there.
+const egressOptions: SseOptions = { replay: 0, ...(process.env.COALESCE === undefined ? {} : { coalesce: process.env.COALESCE as Duration }) };
 const subscriberProcesses = 2;
 /** Latency histogram: 0.1 ms buckets up to 10 s. */
 const bucketWidth = 0.1;
@@ -56,7 +62,7 @@ async function runServer(variant: Variant): Promise<void> {
   let finish: () => Promise<void>;
   let port: number;
   if (variant === 'egress') {
-    const destination = sse({ replay: 0 });
+    const destination = sse(egressOptions);
     const egress = createEgress({ destinations: [destination], store: memoryStore(), logger: silentLogger });
     await egress.ready();
     port = (await destination.listen(0, '127.0.0.1')).port;
@@ -349,7 +355,8 @@ async function measure(variant: Variant, processes: ChildProcess[]) {
 }
 
 async function orchestrate(): Promise<void> {
-  console.log(`${subscribers} subscribers, ${eventsPerSecond} events/s for ${seconds} s, ${rounds} round(s) each, alternating`);
+  console.log(`${subscribers} subscribers, ${eventsPerSecond} events/s for ${seconds} s, ${rounds} round(s) each, alternating; every event counted`);
+  console.log(`egress options: ${JSON.stringify(egressOptions)} (coalesce: ${egressOptions.coalesce ?? "default, '10ms'"})`);
   type Result = Awaited<ReturnType<typeof scenario>>;
   const results: Record<Variant, Result[]> = { egress: [], baseline: [] };
   // Alternating (E B, B E, E B...) spreads the drift of a shared machine's load over both variants.
@@ -398,7 +405,7 @@ async function orchestrate(): Promise<void> {
     if (variant.received !== variant.expected) console.log(`WARNING: ${name} subscribers received ${variant.received} of ${variant.expected} events: the latencies leave out what was lost`);
   }
   console.log(`${cpus().length} CPU(s); load average is that of the whole machine, other work included`);
-  const result = { subscribers, eventsPerSecond, seconds, rounds, egress, baseline, ratio, targetP99Ms: 50, runs: results };
+  const result = { subscribers, eventsPerSecond, seconds, rounds, egressOptions, egress, baseline, ratio, targetP99Ms: 50, runs: results };
   writeFileSync(new URL('./results/sse.json', import.meta.url), `${JSON.stringify(result, null, 2)}\n`);
 }
 
