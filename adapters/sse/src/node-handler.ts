@@ -29,7 +29,10 @@ export function createNodeHandler(context: DecisionContext, settings: StreamSett
       response.writeHead(decision.status, decision.headers).end(decision.body);
       return;
     }
-    response.writeHead(200, decision.headers);
+    // The body runs until the connection closes instead of in chunked framing: each write is then one
+    // buffer, not four (size, CRLF, data, CRLF), and writes to subscribers are most of a large fan-out's cost.
+    response.removeHeader('transfer-encoding');
+    response.writeHead(200, { ...decision.headers, connection: 'close' });
     // Small frames must leave at once rather than wait for Nagle's algorithm.
     response.socket?.setNoDelay(true);
     const subscriber = new NodeSubscriber(response, decision.channels, settings, context.hub);

@@ -5,7 +5,7 @@ import { concatenate, eventFrame, keepaliveFrame } from './wire-format.js';
 export interface StoredEvent {
   readonly sequence: number;
   readonly channel: string;
-  readonly frame: Uint8Array;
+  readonly frame: Buffer;
 }
 
 /** One connected subscriber, whatever the transport (node:http response or fetch stream). */
@@ -224,12 +224,13 @@ export class StreamHub {
   /** Writes each subscriber all of its new events in one chunk; subscribers with the same filter share the bytes. */
   private fanOut(events: readonly StoredEvent[]): void {
     const everything = concatenate(events.map((event) => event.frame));
-    const byFilter = new Map<string, Uint8Array | undefined>();
+    const byFilter = new Map<string, Buffer | undefined>();
+    const replayed = this.replayedUpTo;
     for (const subscriber of this.subscribers) {
-      let chunk: Uint8Array | undefined;
-      const replayed = this.replayedUpTo.get(subscriber);
-      if (replayed !== undefined) {
-        const unseen = events.filter((event) => event.sequence > replayed && (subscriber.channels === undefined || subscriber.channels.has(event.channel)));
+      let chunk: Buffer | undefined;
+      const replayedUpTo = replayed.size > 0 ? replayed.get(subscriber) : undefined;
+      if (replayedUpTo !== undefined) {
+        const unseen = events.filter((event) => event.sequence > replayedUpTo && (subscriber.channels === undefined || subscriber.channels.has(event.channel)));
         chunk = unseen.length > 0 ? concatenate(unseen.map((event) => event.frame)) : undefined;
       } else if (subscriber.channels === undefined) {
         chunk = everything;

@@ -5,8 +5,8 @@ import { concatenate, eventFrame, retryFrame } from './wire-format.js';
 export const resetEventName = 'egress-reset';
 
 /** The first bytes of a stream: the reconnection delay, a reset notice if any, then the replay. */
-export function openingBytes(plan: ReplayPlan, reconnectDelay: number): Uint8Array {
-  const chunks: Uint8Array[] = [retryFrame(reconnectDelay)];
+export function openingBytes(plan: ReplayPlan, reconnectDelay: number): Buffer {
+  const chunks: Buffer[] = [retryFrame(reconnectDelay)];
   if (plan.reset !== undefined) {
     const { reason, lastEventId, missed, resumeAfter } = plan.reset;
     chunks.push(eventFrame(resumeAfter, resetEventName, JSON.stringify({ reason, lastEventId, missed, resumeAfter })));

@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { afterEach, describe, expect, test } from 'vitest';
 import { silentLogger } from '@egress/core';
 import { sse, subscribe, type SseDestination, type SseEvent } from '@egress/sse';
@@ -167,6 +168,52 @@ describe('sse stream', () => {
     expect(numbersOf(await lateEvents)).toEqual([1, 2, 3, 4]);
     await publish(destination, 'a', [{ n: 5 }]);
     expect(numbersOf(await take(late, 1))).toEqual([5]);
+  });
+
+  test('a quiet stream writes a delivery at once; deliveries within the interval go to each subscriber in one write, the same bytes for all', async () => {
+    const destination = sse({ replay: 0, coalesce: '1h' });
+    cleanups.push(() => destination.stop?.());
+    const readers = [destination.fetch(new Request('http://stream.test/')), destination.fetch(new Request('http://stream.test/'))].map((response) => response.body!.getReader());
+    const writes = readers.map(() => [] as Uint8Array[]);
+    const collected = readers.map(async (reader, index) => {
+      for (let result = await reader.read(); !result.done; result = await reader.read()) writes[index]!.push(result.value);
+    });
+    await publish(destination, 'a', [{ n: 1 }]);
+    await publish(destination, 'a', [{ n: 2 }]);
+    await publish(destination, 'a', [{ n: 3 }]);
+    // Nothing forces the interval to end but stop(), which writes what waits before ending the streams.
+    await destination.stop?.();
+    await Promise.all(collected);
+    const texts = writes.map((chunks) => chunks.map((chunk) => new TextDecoder().decode(chunk)));
+    for (const text of texts) {
+      expect(text).toHaveLength(3);
+      expect(text[0]).toMatch(/^retry: /);
+      expect(text[1]).toMatch(/^id: \S+-1\nevent: a\ndata: \{"n":1\}\n\n$/);
+      expect(text[2]).toMatch(/^id: \S+-2\nevent: a\ndata: \{"n":2\}\n\nid: \S+-3\nevent: a\ndata: \{"n":3\}\n\n$/);
+    }
+    expect(writes[0]![2]).toBe(writes[1]![2]);
+  });
+
+  test('the body is the bare SSE bytes, without chunked framing, and ends with the connection', async () => {
+    const destination = sse({ replay: 0 });
+    const { url } = await serve(destination);
+    const socket = connect(Number(new URL(url).port), '127.0.0.1');
+    let received = '';
+    socket.on('data', (chunk: Buffer) => {
+      received += chunk.toString('latin1');
+    });
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    socket.write('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n');
+    await eventually(() => destination.subscriberCount === 1);
+    await publish(destination, 'a', [{ n: 1 }]);
+    await publish(destination, 'a', [{ n: 2 }]);
+    await eventually(() => received.includes('{"n":2}'));
+    await destination.stop?.();
+    await closed;
+    const [head, body] = received.split('\r\n\r\n') as [string, string];
+    expect(head.toLowerCase()).toContain('\r\nconnection: close');
+    expect(head.toLowerCase()).not.toContain('transfer-encoding');
+    expect(body).toMatch(/^retry: 3000\n\nid: [0-9a-z]+-1\nevent: a\ndata: \{"n":1\}\n\nid: [0-9a-z]+-2\nevent: a\ndata: \{"n":2\}\n\n$/);
   });
 
   test('sends a :keepalive comment at the configured interval', async () => {
