@@ -30,16 +30,6 @@ export class DeadlineWatch {
     this.watched.delete(request);
   }
 
-  /** How many requests are watched, for tests. */
-  get size(): number {
-    return this.watched.size;
-  }
-
-  /** Whether the timer runs, for tests. */
-  get running(): boolean {
-    return this.timer !== undefined;
-  }
-
   stop(): void {
     clearInterval(this.timer);
     this.timer = undefined;

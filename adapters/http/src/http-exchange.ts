@@ -56,7 +56,8 @@ export class HttpExchange<T> implements Dispatcher.DispatchHandler, WatchedReque
   private status = 0;
   private headers: IncomingHttpHeaders = {};
   private keepLimit = 0;
-  private kept: Buffer[] = [];
+  /** Made only for a body worth keeping: most keep nothing. */
+  private kept: Buffer[] | undefined;
   private keptBytes = 0;
   private receivedBytes = 0;
 
@@ -98,8 +99,13 @@ export class HttpExchange<T> implements Dispatcher.DispatchHandler, WatchedReque
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
-    // A redirect starts the request again with a new controller.
+    // A redirect, or undici retrying a request whose connection failed under it, starts again
+    // with a new controller; only the last response counts.
     this.controller = controller;
+    this.status = 0;
+    this.kept = undefined;
+    this.keptBytes = 0;
+    this.receivedBytes = 0;
     // Ended before undici got to it (while queued or connecting): it must not be sent.
     if (this.abortReason) controller.abort(this.abortReason);
   }
@@ -125,7 +131,7 @@ export class HttpExchange<T> implements Dispatcher.DispatchHandler, WatchedReque
     this.receivedBytes += chunk.length;
     if (this.keptBytes < this.keepLimit) {
       const part = chunk.length <= this.keepLimit - this.keptBytes ? chunk : chunk.subarray(0, this.keepLimit - this.keptBytes);
-      this.kept.push(part);
+      (this.kept ??= []).push(part);
       this.keptBytes += part.length;
     }
     if (this.receivedBytes > drainLimit) {
@@ -140,13 +146,15 @@ export class HttpExchange<T> implements Dispatcher.DispatchHandler, WatchedReque
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
     // After the exchange settled, undici reports the abort that settling caused; it changes nothing.
+    if (this.settled) return;
     this.fail(classifyFailure(error, this.request));
   }
 
   private finish(): void {
     if (this.settled) return;
     this.settle();
-    const bodyStart = this.keptBytes === 0 ? '' : this.kept.length === 1 ? this.kept[0]!.toString('utf8') : Buffer.concat(this.kept).toString('utf8');
+    const kept = this.kept;
+    const bodyStart = kept === undefined ? '' : kept.length === 1 ? kept[0]!.toString('utf8') : Buffer.concat(kept).toString('utf8');
     try {
       this.resolve(this.read({ status: this.status, headers: this.headers, bodyStart }, this.request));
     } catch (error) {
