@@ -58,7 +58,10 @@ export class HttpClient {
     try {
       // CONNECT only opens a tunnel; a body would travel as the tunnel's first bytes.
       const body = request.method === 'CONNECT' ? null : request.body ?? null;
-      this.dispatcherFor(request.method).dispatch({ origin: request.target.origin, path: request.target.path, method: request.method, headers: request.headers, body }, exchange);
+      // The exchange's own deadline covers connect to last byte; undici's header and body timers
+      // (300 s) would only duplicate it, and re-arming them on each reuse of a connection leaves
+      // short-lived timers behind for the garbage collector.
+      this.dispatcherFor(request.method).dispatch({ origin: request.target.origin, path: request.target.path, method: request.method, headers: request.headers, body, headersTimeout: 0, bodyTimeout: 0 }, exchange);
     } catch (error) {
       // The redirect interceptor can refuse options before undici's own dispatch catches anything.
       exchange.failWith(error);
