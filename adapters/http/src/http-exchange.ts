@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import { PermanentError, RetryableError, type DeliveryContext } from '@egress/core';
 import type { Dispatcher } from 'undici';
 import { AddressRefusedError } from './address-guard.js';
-import { watchInterval, type DeadlineWatch, type WatchedRequest } from './deadline-watch.js';
+import { WatchedRequest, watchInterval, type DeadlineWatch } from './deadline-watch.js';
 import { scrubSecrets } from './redaction.js';
 import type { PreparedRequest } from './request-builder.js';
 
@@ -43,7 +43,7 @@ class BodyTooLarge extends Error {
  * settles once: with the reader's result after the last byte, or with a failure when the
  * connection fails, the deadline passes (connect to last byte) or the delivery is aborted.
  */
-export class HttpExchange<T> implements Dispatcher.DispatchHandler, WatchedRequest {
+export class HttpExchange<T> extends WatchedRequest implements Dispatcher.DispatchHandler {
   readonly result: Promise<T>;
   private resolve!: (value: T) => void;
   private reject!: (reason: unknown) => void;
@@ -68,6 +68,7 @@ export class HttpExchange<T> implements Dispatcher.DispatchHandler, WatchedReque
     private readonly read: ResponseReader<T>,
     private readonly watch: DeadlineWatch,
   ) {
+    super();
     this.deadline = this.startedAt + request.timeout;
     this.result = new Promise<T>((resolve, reject) => {
       this.resolve = resolve;
