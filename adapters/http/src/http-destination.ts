@@ -59,10 +59,18 @@ function withSignature(request: PreparedRequest, id: string, options: ResolvedHt
   return { ...request, headers };
 }
 
+function isSuccess(response: ReceivedResponse): boolean {
+  return response.status >= 200 && response.status < 300;
+}
+
+/** The failure an answer other than 2xx means, with the start of its body for diagnosis. */
+function statusFailure(response: ReceivedResponse, request: PreparedRequest): Error {
+  return statusError(request, response.status, response.headers, cleanExcerpt(response.bodyStart, request.secrets));
+}
+
 /** A 2xx answer delivered the event; anything else is the failure it means. */
 function eventOutcome(response: ReceivedResponse, request: PreparedRequest): void {
-  if (response.status >= 200 && response.status < 300) return;
-  throw statusError(request, response.status, response.headers, cleanExcerpt(response.bodyStart, request.secrets));
+  if (!isSuccess(response)) throw statusFailure(response, request);
 }
 
 /**
@@ -121,7 +129,7 @@ async function sendBatchRequest(events: readonly BatchEvent<HttpPayload>[], id: 
   headers['content-type'] = batchContentTypes[format];
   const request = withSignature({ method: first.method ?? 'POST', target: buildTarget(first), headers, body, timeout: requestTimeout(first, options), secrets }, id, options);
   return client.exchange(request, context, batchLimits, (response) => {
-    if (response.status >= 200 && response.status < 300) return batchFailures(events, response.bodyStart, secrets, `${request.method} ${request.target.origin}`);
-    throw statusError(request, response.status, response.headers, cleanExcerpt(response.bodyStart, secrets));
+    if (!isSuccess(response)) throw statusFailure(response, request);
+    return batchFailures(events, response.bodyStart, secrets, `${request.method} ${request.target.origin}`);
   });
 }

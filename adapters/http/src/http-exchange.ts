@@ -26,6 +26,9 @@ export interface ReceivedResponse {
 /** Turns a complete response into the exchange's result, or throws the failure it means. */
 export type ResponseReader<T> = (response: ReceivedResponse, request: PreparedRequest) => T;
 
+// Until an answer arrives; shared, since a request that fails before one never needs its own.
+const noHeaders: IncomingHttpHeaders = Object.freeze({});
+
 // Bodies larger than this are not read to the end: closing the connection costs less.
 const drainLimit = 1024 * 1024;
 
@@ -54,7 +57,7 @@ export class HttpExchange<T> extends WatchedRequest implements Dispatcher.Dispat
   /** Why the exchange was ended early, for a request undici starts only afterwards. */
   private abortReason: Error | undefined;
   private status = 0;
-  private headers: IncomingHttpHeaders = {};
+  private headers: IncomingHttpHeaders = noHeaders;
   private keepLimit = 0;
   /** Made only for a body worth keeping: most keep nothing. */
   private kept: Buffer[] | undefined;
