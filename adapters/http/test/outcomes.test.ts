@@ -12,6 +12,21 @@ function send(input: Parameters<typeof batchOf>[0][number], target = destination
   return target.deliver(batchOf([input]), deliveryContext(signal));
 }
 
+/** Makes the receiver answer only after two seconds, longer than any test here waits. */
+function answerLate(): void {
+  receiver.answer(async (_request, response) => {
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    response.end();
+  });
+}
+
+/** A signal that aborts with `message` while the request is under way. */
+function abortSoon(message: string): AbortSignal {
+  const controller = new AbortController();
+  setTimeout(() => controller.abort(new Error(message)), 100);
+  return controller.signal;
+}
+
 describe('http: outcomes', () => {
   test.each([200, 201, 202, 204, 299])('treats %i as delivered', async (status) => {
     receiver.answer((_request, response) => {
@@ -125,10 +140,7 @@ describe('http: outcomes', () => {
 
   test('times out a server that does not answer, as a retryable failure', async () => {
     const quick = http({ timeout: 200 });
-    receiver.answer(async (_request, response) => {
-      await new Promise((resolve) => setTimeout(resolve, 2_000));
-      response.end();
-    });
+    answerLate();
     try {
       const error = await rejection(send({ url: receiver.origin }, quick));
       expect(RetryableError.isInstance(error)).toBe(true);
@@ -231,14 +243,9 @@ describe('http: outcomes', () => {
   });
 
   test('aborts every request of a multi-event delivery when its signal aborts', async () => {
-    receiver.answer(async (_request, response) => {
-      await new Promise((resolve) => setTimeout(resolve, 2_000));
-      response.end();
-    });
-    const controller = new AbortController();
-    setTimeout(() => controller.abort(new Error('shutting down')), 100);
+    answerLate();
     const batch = batchOf([{ url: `${receiver.origin}/a` }, { url: `${receiver.origin}/b` }, { url: `${receiver.origin}/c` }]);
-    const report = await destination.deliver(batch, deliveryContext(controller.signal));
+    const report = await destination.deliver(batch, deliveryContext(abortSoon('shutting down')));
     expect(report?.failures.map((failure) => failure.eventId)).toEqual(batch.events.map((event) => event.id));
     for (const failure of report?.failures ?? []) {
       expect(RetryableError.isInstance(failure.error)).toBe(true);
@@ -247,13 +254,8 @@ describe('http: outcomes', () => {
   });
 
   test('aborts when the delivery signal aborts, as a retryable failure', async () => {
-    receiver.answer(async (_request, response) => {
-      await new Promise((resolve) => setTimeout(resolve, 2_000));
-      response.end();
-    });
-    const controller = new AbortController();
-    setTimeout(() => controller.abort(new Error('delivery timed out')), 100);
-    const error = await rejection(send({ url: receiver.origin }, destination, controller.signal));
+    answerLate();
+    const error = await rejection(send({ url: receiver.origin }, destination, abortSoon('delivery timed out')));
     expect(RetryableError.isInstance(error)).toBe(true);
     expect(error.message).toContain('aborted');
   });
