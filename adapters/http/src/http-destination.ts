@@ -1,7 +1,7 @@
-import { setMaxListeners } from 'node:events';
 import { defineDestination, type Batch, type Destination, type BatchEvent, type DeliveryContext, type DeliveryReport } from '@egress/core';
 import { batchContentTypes, batchFailures, batchPartition, encodeBatchBody, measureBatchElement } from './batch-mode.js';
-import { HttpClient, discardBody, readBodyStart, type ReceivedResponse } from './http-client.js';
+import { HttpClient } from './http-client.js';
+import type { BodyLimits, ReceivedResponse } from './http-exchange.js';
 import { httpInputSchema, type HttpInput, type HttpPayload } from './http-input-schema.js';
 import { resolveHttpOptions, type HttpOptions, type ResolvedHttpOptions } from './http-options.js';
 import { redactHttpPayload } from './redaction.js';
@@ -9,9 +9,11 @@ import { bodyLength, buildHeaders, buildTarget, encodeData, prepareRequest, pars
 import { cleanExcerpt, statusError } from './response-outcome.js';
 import { signatureHeaders } from './webhook-signature.js';
 
-// Enough of an error body to diagnose it; batch results are read up to a larger bound.
+// Enough of an error body to diagnose it; a success needs none of its body, except in batch mode,
+// where it can list per-event results.
 const excerptBytes = 2048;
-const batchResultBytes = 1024 * 1024;
+const singleEventLimits: BodyLimits = { success: 0, failure: excerptBytes };
+const batchLimits: BodyLimits = { success: 1024 * 1024, failure: excerptBytes };
 
 /**
  * Webhooks and HTTP requests: `$send.http({ method, url, data, headers, params, auth, timeout })`.
@@ -36,8 +38,9 @@ export function http(options: HttpOptions = {}): Destination<'http', HttpInput, 
     // A bodiless request still costs something to send; a size of zero would read as "free".
     measure: batchFormat ? measureBatchElement : (payload) => Math.max(1, bodyLength(encodeData(payload.data).body)),
     redact: (payload) => redactHttpPayload(payload, resolved.idempotencyHeader),
-    async deliver(batch, context) {
+    deliver(batch, context) {
       if (batchFormat) return deliverBatched(batch, context, client, resolved, batchFormat);
+      if (batch.events.length === 1) return sendEvent(batch.events[0]!, context, client, resolved);
       return deliverEach(batch, context, client, resolved);
     },
     async stop() {
@@ -56,25 +59,36 @@ function withSignature(request: PreparedRequest, id: string, options: ResolvedHt
   return { ...request, headers };
 }
 
-async function outcomeOf(request: PreparedRequest, response: ReceivedResponse): Promise<void> {
-  if (response.status >= 200 && response.status < 300) {
-    await discardBody(response);
-    return;
+function isSuccess(response: ReceivedResponse): boolean {
+  return response.status >= 200 && response.status < 300;
+}
+
+/** The failure an answer other than 2xx means, with the start of its body for diagnosis. */
+function statusFailure(response: ReceivedResponse, request: PreparedRequest): Error {
+  return statusError(request, response.status, response.headers, cleanExcerpt(response.bodyStart, request.secrets));
+}
+
+/** A 2xx answer delivered the event; anything else is the failure it means. */
+function eventOutcome(response: ReceivedResponse, request: PreparedRequest): void {
+  if (!isSuccess(response)) throw statusFailure(response, request);
+}
+
+/**
+ * One event's request. It is not an async function: on the hot path of one event per delivery, the
+ * extra promise and the turns it takes to settle cost more than the rest of the adapter's own work.
+ */
+function sendEvent(event: BatchEvent<HttpPayload>, context: DeliveryContext, client: HttpClient, options: ResolvedHttpOptions): Promise<void> {
+  let request: PreparedRequest;
+  try {
+    request = withSignature(prepareRequest(event.payload, event.id, options), event.id, options);
+  } catch (error) {
+    return Promise.reject(error);
   }
-  const excerpt = cleanExcerpt(await readBodyStart(response.body, excerptBytes), request.secrets);
-  throw statusError(request, response.status, response.headers, excerpt);
+  return client.exchange(request, context, singleEventLimits, eventOutcome);
 }
 
-async function sendEvent(event: BatchEvent<HttpPayload>, context: DeliveryContext, client: HttpClient, options: ResolvedHttpOptions): Promise<void> {
-  const request = withSignature(prepareRequest(event.payload, event.id, options), event.id, options);
-  await client.exchange(request, context.signal, (response) => outcomeOf(request, response));
-}
-
-/** One request per event; in a batch of several, each event gets its own outcome. */
+/** Several events, one request each, each with its own outcome. */
 async function deliverEach(batch: Batch<HttpPayload>, context: DeliveryContext, client: HttpClient, options: ResolvedHttpOptions): Promise<DeliveryReport | void> {
-  if (batch.events.length === 1) return sendEvent(batch.events[0]!, context, client, options);
-  // Each request listens to the delivery's signal; a large batch would trip Node's leak warning.
-  setMaxListeners(batch.events.length + 10, context.signal);
   const settled = await Promise.allSettled(batch.events.map((event) => sendEvent(event, context, client, options)));
   const failures = settled.flatMap((result, index) => (result.status === 'rejected' ? [{ eventId: batch.events[index]!.id, error: result.reason as unknown }] : []));
   return failures.length > 0 ? { failures } : undefined;
@@ -114,12 +128,8 @@ async function sendBatchRequest(events: readonly BatchEvent<HttpPayload>[], id: 
   const { headers, secrets } = buildHeaders(first, options, undefined, id);
   headers['content-type'] = batchContentTypes[format];
   const request = withSignature({ method: first.method ?? 'POST', target: buildTarget(first), headers, body, timeout: requestTimeout(first, options), secrets }, id, options);
-  return client.exchange(request, context.signal, async (response) => {
-    if (response.status >= 200 && response.status < 300) {
-      const text = await readBodyStart(response.body, batchResultBytes);
-      return batchFailures(events, text, secrets, `${request.method} ${request.target.origin}`);
-    }
-    const excerpt = cleanExcerpt(await readBodyStart(response.body, excerptBytes), secrets);
-    throw statusError(request, response.status, response.headers, excerpt);
+  return client.exchange(request, context, batchLimits, (response) => {
+    if (!isSuccess(response)) throw statusFailure(response, request);
+    return batchFailures(events, response.bodyStart, secrets, `${request.method} ${request.target.origin}`);
   });
 }

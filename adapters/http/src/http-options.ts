@@ -1,5 +1,6 @@
 import { EgressConfigurationError, parseDuration, type Duration } from '@egress/core';
 import { parseAllowList, type AllowList } from './address-guard.js';
+import { headerSecrets } from './redaction.js';
 import { parseSigningSecret } from './webhook-signature.js';
 
 /** Options of the `http()` destination. Every one is optional. */
@@ -30,6 +31,8 @@ export interface ResolvedHttpOptions {
   connectionsPerOrigin: number;
   keepAliveTimeout: number;
   headers: Record<string, string>;
+  /** Values of the adapter's own headers that carry credentials, found once rather than per request. */
+  headerSecrets: readonly string[];
   idempotencyHeader: string;
   maxRedirections: number;
   signingKeys: readonly Buffer[];
@@ -104,12 +107,14 @@ export function resolveHttpOptions(options: HttpOptions): ResolvedHttpOptions {
     if (batchFormat !== 'json' && batchFormat !== 'ndjson') fail('batch', 'format must be "json" or "ndjson"');
   } else if (options.batch !== undefined && options.batch !== false) fail('batch', 'expected true, false or { format }');
 
+  const idempotencyHeaderName = idempotencyHeader.toLowerCase();
   return {
     timeout: duration('timeout', options.timeout, 5_000),
     connectionsPerOrigin,
     keepAliveTimeout: duration('keepAliveTimeout', options.keepAliveTimeout, 4_000),
     headers,
-    idempotencyHeader: idempotencyHeader.toLowerCase(),
+    headerSecrets: Object.entries(headers).flatMap(([name, value]) => headerSecrets(name, value, idempotencyHeaderName)),
+    idempotencyHeader: idempotencyHeaderName,
     maxRedirections,
     signingKeys,
     guard,

@@ -11,6 +11,14 @@ export function isSensitiveName(name: string, idempotencyHeader: string): boolea
   return name.toLowerCase() !== idempotencyHeader && sensitiveName.test(name);
 }
 
+/**
+ * What to scrub for a header: nothing for an ordinary one; for a credential, its value and the value
+ * without a scheme word (`Bearer abc` also as `abc`), since a receiver may echo either.
+ */
+export function headerSecrets(name: string, value: string, idempotencyHeader: string): string[] {
+  return isSensitiveName(name, idempotencyHeader) ? [value, value.replace(/^\S+\s+/, '')] : [];
+}
+
 function redactQuery(url: string, idempotencyHeader: string): string {
   const queryStart = url.indexOf('?');
   if (queryStart < 0) return url;

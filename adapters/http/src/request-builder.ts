@@ -1,7 +1,7 @@
 import type { HttpMethod, HttpPayload } from './http-input-schema.js';
 import type { ResolvedHttpOptions } from './http-options.js';
 import { parseDuration } from '@egress/core';
-import { isSensitiveName } from './redaction.js';
+import { headerSecrets } from './redaction.js';
 
 /** One request ready for the wire, with the secrets that must never be printed alongside it. */
 export interface PreparedRequest {
@@ -91,26 +91,32 @@ export function requestTimeout(payload: HttpPayload, options: ResolvedHttpOption
  * adapter derives (authorization from `auth`). The content type applies only when nobody set one,
  * and the idempotency header only when the call did not carry its own.
  */
-export function buildHeaders(payload: HttpPayload, options: ResolvedHttpOptions, contentType: string | undefined, idempotencyKey: string): { headers: Record<string, string>; secrets: string[] } {
+export function buildHeaders(payload: HttpPayload, options: ResolvedHttpOptions, contentType: string | undefined, idempotencyKey: string): { headers: Record<string, string>; secrets: readonly string[] } {
   const headers: Record<string, string> = { ...options.headers };
-  for (const [name, value] of Object.entries(payload.headers ?? {})) headers[name.toLowerCase()] = value;
-  const secrets: string[] = [];
+  // The adapter's own credentials were found when it was made; only the call can add more.
+  let callSecrets: string[] | undefined;
+  if (payload.headers !== undefined) {
+    for (const [name, value] of Object.entries(payload.headers)) {
+      const lower = name.toLowerCase();
+      headers[lower] = value;
+      const found = headerSecrets(lower, value, options.idempotencyHeader);
+      if (found.length > 0) (callSecrets ??= []).push(...found);
+    }
+  }
   if (contentType !== undefined && headers['content-type'] === undefined) headers['content-type'] = contentType;
   if (payload.auth !== undefined) {
+    callSecrets ??= [];
     if ('bearer' in payload.auth) {
       headers.authorization = `Bearer ${payload.auth.bearer}`;
-      secrets.push(payload.auth.bearer);
+      callSecrets.push(payload.auth.bearer, headers.authorization);
     } else {
       const token = Buffer.from(`${payload.auth.username}:${payload.auth.password}`).toString('base64');
       headers.authorization = `Basic ${token}`;
-      secrets.push(token, payload.auth.password, payload.auth.username);
+      callSecrets.push(token, payload.auth.password, payload.auth.username, headers.authorization);
     }
   }
-  for (const [name, value] of Object.entries(headers)) {
-    if (isSensitiveName(name, options.idempotencyHeader)) secrets.push(value, value.replace(/^\S+\s+/, ''));
-  }
   if (headers[options.idempotencyHeader] === undefined) headers[options.idempotencyHeader] = idempotencyKey;
-  return { headers, secrets };
+  return { headers, secrets: callSecrets === undefined ? options.headerSecrets : [...options.headerSecrets, ...callSecrets] };
 }
 
 /** Everything one event's request needs, the signature aside (it is made per attempt). */

@@ -144,6 +144,10 @@ describe('http: through createEgress', () => {
     [{ url: 'https://example.com', headers: { 'bad name': 'v' } }, 'headers', 'header name'],
     [{ url: 'https://example.com', params: { q: { nested: true } } }, 'params.q', 'string, number or boolean'],
     [{ url: 'https://example.com', data: () => 1 }, 'data', 'object or array'],
+    [{ url: 'https://example.com', data: new Date(0) }, 'data', 'object or array'],
+    [{ url: 'https://example.com', data: new (class Order {})() }, 'data', 'object or array'],
+    [{ url: 'https://example.com', data: Number.NaN }, 'data', 'object or array'],
+    [{ url: 'https://example.com', data: Number.POSITIVE_INFINITY }, 'data', 'object or array'],
     [{ url: 'https://example.com', timeout: 'soon' }, 'timeout', 'duration'],
     [{ url: 'https://example.com', timeout: 0 }, 'timeout', 'above zero'],
   ])('rejects %j at %s', (input, path, message) => {
@@ -156,6 +160,20 @@ describe('http: through createEgress', () => {
     expect(EgressValidationError.isInstance(error)).toBe(true);
     const issues = (error as EgressValidationError).issues;
     expect(issues.some((issue) => issue.path.startsWith(path) && issue.message.includes(message))).toBe(true);
+  });
+
+  test.each([
+    ['an object', { n: 1, nested: { list: [1, 2] } }],
+    ['an object without a prototype', Object.assign(Object.create(null) as object, { n: 1 })],
+    ['an array', [1, 'two']],
+    ['a string', 'text'],
+    ['bytes', new Uint8Array([1, 2])],
+    ['a Buffer', Buffer.from('bytes')],
+    ['a number', 42],
+    ['a boolean', false],
+    ['null', null],
+  ])('accepts %s as data', (_kind, value) => {
+    expect(() => egress.send.http({ url: receiver.origin, data: value as never })).not.toThrow();
   });
 
   test('refuses bad adapter options at construction, naming the option', () => {

@@ -12,6 +12,21 @@ function send(input: Parameters<typeof batchOf>[0][number], target = destination
   return target.deliver(batchOf([input]), deliveryContext(signal));
 }
 
+/** Makes the receiver answer only after two seconds, longer than any test here waits. */
+function answerLate(): void {
+  receiver.answer(async (_request, response) => {
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    response.end();
+  });
+}
+
+/** A signal that aborts with `message` while the request is under way. */
+function abortSoon(message: string): AbortSignal {
+  const controller = new AbortController();
+  setTimeout(() => controller.abort(new Error(message)), 100);
+  return controller.signal;
+}
+
 describe('http: outcomes', () => {
   test.each([200, 201, 202, 204, 299])('treats %i as delivered', async (status) => {
     receiver.answer((_request, response) => {
@@ -125,10 +140,7 @@ describe('http: outcomes', () => {
 
   test('times out a server that does not answer, as a retryable failure', async () => {
     const quick = http({ timeout: 200 });
-    receiver.answer(async (_request, response) => {
-      await new Promise((resolve) => setTimeout(resolve, 2_000));
-      response.end();
-    });
+    answerLate();
     try {
       const error = await rejection(send({ url: receiver.origin }, quick));
       expect(RetryableError.isInstance(error)).toBe(true);
@@ -172,14 +184,78 @@ describe('http: outcomes', () => {
     }
   });
 
-  test('aborts when the delivery signal aborts, as a retryable failure', async () => {
-    receiver.answer(async (_request, response) => {
-      await new Promise((resolve) => setTimeout(resolve, 2_000));
+  test('times out a request still waiting for a connection, without waiting for one, and never sends it', async () => {
+    const single = http({ connectionsPerOrigin: 1 });
+    let release = () => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    receiver.answer(async (request, response) => {
+      if (request.url === '/held') await held;
       response.end();
     });
-    const controller = new AbortController();
-    setTimeout(() => controller.abort(new Error('delivery timed out')), 100);
-    const error = await rejection(send({ url: receiver.origin }, destination, controller.signal));
+    try {
+      const first = send({ url: `${receiver.origin}/held` }, single);
+      // The only connection is busy with /held until it is released, so /queued waits for it.
+      const error = await rejection(send({ url: `${receiver.origin}/queued`, timeout: 100 }, single));
+      expect(RetryableError.isInstance(error)).toBe(true);
+      expect(error.message).toContain('timed out after 100 ms');
+      release();
+      await first;
+      await send({ url: `${receiver.origin}/after` }, single);
+    } finally {
+      release();
+      await single.stop?.();
+    }
+    expect(receiver.requests.map((request) => request.url)).toEqual(['/held', '/after']);
+  });
+
+  test('counts a success whose body exceeds a mebibyte as delivered, and closes that connection instead of reading on', async () => {
+    receiver.answer((request, response) => {
+      if (request.url === '/huge') {
+        response.writeHead(200, { 'content-length': String(4 * 1024 * 1024) });
+        response.end(Buffer.alloc(4 * 1024 * 1024, 'x'));
+      } else response.end('ok');
+    });
+    const fresh = http({ connectionsPerOrigin: 1 });
+    try {
+      await expect(send({ url: `${receiver.origin}/huge` }, fresh)).resolves.toBeUndefined();
+      await send({ url: `${receiver.origin}/next` }, fresh);
+    } finally {
+      await fresh.stop?.();
+    }
+    const [huge, next] = receiver.requests;
+    expect(next!.remotePort).not.toBe(huge!.remotePort);
+  });
+
+  test('keeps the adapter\'s own credential headers out of the excerpt too', async () => {
+    const withKey = http({ headers: { 'X-Api-Key': 'adapter-key-secret', authorization: 'Token adapter-token-secret' } });
+    receiver.answer((request, response) => {
+      response.statusCode = 403;
+      response.end(`denied: ${request.headers['x-api-key']} ${request.headers.authorization}`);
+    });
+    try {
+      const error = await rejection(send({ url: receiver.origin }, withKey));
+      expect(error.message).toContain('denied: [redacted] [redacted]');
+      expect(error.message).not.toContain('adapter-key-secret');
+      expect(error.message).not.toContain('adapter-token-secret');
+    } finally {
+      await withKey.stop?.();
+    }
+  });
+
+  test('aborts every request of a multi-event delivery when its signal aborts', async () => {
+    answerLate();
+    const batch = batchOf([{ url: `${receiver.origin}/a` }, { url: `${receiver.origin}/b` }, { url: `${receiver.origin}/c` }]);
+    const report = await destination.deliver(batch, deliveryContext(abortSoon('shutting down')));
+    expect(report?.failures.map((failure) => failure.eventId)).toEqual(batch.events.map((event) => event.id));
+    for (const failure of report?.failures ?? []) {
+      expect(RetryableError.isInstance(failure.error)).toBe(true);
+      expect((failure.error as Error).message).toContain('aborted: shutting down');
+    }
+  });
+
+  test('aborts when the delivery signal aborts, as a retryable failure', async () => {
+    answerLate();
+    const error = await rejection(send({ url: receiver.origin }, destination, abortSoon('delivery timed out')));
     expect(RetryableError.isInstance(error)).toBe(true);
     expect(error.message).toContain('aborted');
   });
