@@ -28,8 +28,8 @@ export interface LaneHost {
 
 export type EventOutcome = { eventId: string; status: 'delivered' } | { eventId: string; status: 'dead'; error: ErrorRecord };
 
-/** How a delivery ended: the adapter's report, its throw, or the engine giving up on it. */
-type FlightOutcome = { report: DeliveryReport | void } | { error: unknown; abandoned: boolean };
+/** How a delivery ended: the adapter's report, or its throw (or the engine giving up on it). */
+type FlightOutcome = { report: DeliveryReport | void } | { error: unknown };
 
 /**
  * One delivery in progress; it is also the context handed to `deliver`. The abort controller is
@@ -70,12 +70,12 @@ class Flight implements DeliveryContext {
     try {
       pending = deliver();
     } catch (error) {
-      this.finish({ error, abandoned: false });
+      this.finish({ error });
       return;
     }
     pending.then(
       (report) => this.finish({ report }),
-      (error: unknown) => this.finish({ error, abandoned: false }),
+      (error: unknown) => this.finish({ error }),
     );
   }
 
@@ -84,7 +84,7 @@ class Flight implements DeliveryContext {
     if (this.abandonedWith || this.finished) return;
     this.abandonedWith = { reason };
     this.controller?.abort(reason);
-    this.finish({ error: reason, abandoned: true });
+    this.finish({ error: reason });
   }
 
   private finish(outcome: FlightOutcome): void {
@@ -265,7 +265,7 @@ export class DeliveryLane {
 
   private async record(flight: Flight, outcome: FlightOutcome): Promise<void> {
     const claimed = flight.batch;
-    if (this.stopped && 'abandoned' in outcome && outcome.abandoned) {
+    if (this.stopped && flight.wasAbandoned) {
       // Shutdown cut the delivery short: give the batch back unchanged for the next start.
       await this.host.store.release(claimed);
       return;
