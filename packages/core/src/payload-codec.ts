@@ -10,7 +10,10 @@ export function encodePayload(payload: unknown): string {
   if (text === undefined) throw new TypeError('payload is not serializable');
   // A replacer makes JSON.stringify several times slower, so it runs only when the plain output
   // shows a trace of bytes: a Buffer's own JSON, a Uint8Array's indexed keys, or `{}` (an empty one).
-  if (text.includes('"type":"Buffer"') || text.includes('{"0":') || text.includes('{}')) return JSON.stringify(payload, bytesReplacer);
+  // Each probe starts with a character that is rare in JSON text: V8 scans for such a short pattern
+  // directly, while one that starts with a quote (`"type":"Buffer"`) makes it build a skip table
+  // for every call, which cost more than the rest of the check.
+  if (text.includes('Buffer","data":[') || text.includes('{"0":') || text.includes('{}')) return JSON.stringify(payload, bytesReplacer);
   return text;
 }
 
