@@ -360,23 +360,33 @@ export class DeliveryLane {
 }
 
 /**
- * The event as `deliver` sees it. The payload is decoded when the adapter first reads it, and the
- * decoded value then replaces the accessor: an adapter that writes `payloadJson` as it is never
- * pays for a parse. The accessor is an own enumerable property, so spreading the event or
- * serializing it still carries the payload.
+ * The event as `deliver` sees it. The payload is decoded when the adapter first reads it and kept:
+ * an adapter that writes `payloadJson` as it is never pays for a parse. The getter lives on the
+ * prototype because an accessor on each event (an object literal with `get payload()`) cost more
+ * than the rest of handing the event over; `toJSON` keeps the payload in a serialized event.
  */
+class QueuedBatchEvent implements BatchEvent {
+  #decoded: { value: unknown } | undefined;
+
+  constructor(
+    readonly id: string,
+    readonly payloadJson: string,
+    readonly attempt: number,
+    readonly sentAt: number,
+  ) {}
+
+  get payload(): unknown {
+    this.#decoded ??= { value: decodePayload(this.payloadJson) };
+    return this.#decoded.value;
+  }
+
+  toJSON(): BatchEvent {
+    return { id: this.id, payload: this.payload, payloadJson: this.payloadJson, attempt: this.attempt, sentAt: this.sentAt };
+  }
+}
+
 function batchEvent(event: QueuedEvent): BatchEvent {
-  return {
-    id: event.id,
-    get payload(): unknown {
-      const value = decodePayload(event.payload);
-      Object.defineProperty(this, 'payload', { value, enumerable: true });
-      return value;
-    },
-    payloadJson: event.payload,
-    attempt: event.attempts,
-    sentAt: event.sentAt,
-  };
+  return new QueuedBatchEvent(event.id, event.payload, event.attempts, event.sentAt);
 }
 
 function classify(destination: string, error: unknown, now: number): { permanent: boolean; retryAfter?: number; record: ErrorRecord } {

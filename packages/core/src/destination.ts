@@ -68,7 +68,11 @@ export interface Batch<Payload = unknown> {
 export interface BatchEvent<Payload = unknown> {
   /** Time-ordered event id (a UUIDv7), the same on every retry: use it to deduplicate at the sink. */
   readonly id: string;
-  /** The validated payload. */
+  /**
+   * The validated payload. On events the engine hands to `deliver` it is decoded from
+   * `payloadJson` when first read, through a getter on the event's prototype: a spread copy of the
+   * event (`{ ...event }`) does not carry it, so copy it by name (`{ ...event, payload: event.payload }`).
+   */
   readonly payload: Payload;
   /**
    * The payload as the JSON text it was queued as. Set on every batch the engine delivers; an

@@ -59,16 +59,16 @@ describe('ids', () => {
 });
 
 describe('events handed to deliver', () => {
-  test('carry the queued JSON text, and a payload that spreads, serializes and decodes once', async () => {
-    const seen: { json: string | undefined; spread: unknown; serialized: string; same: boolean }[] = [];
+  test('carry the queued JSON text, and a payload that is decoded once, on first read, and serializes', async () => {
+    const seen: { json: string | undefined; payload: unknown; copied: unknown; serialized: string; same: boolean }[] = [];
     const destination = defineDestination({
       name: 'inspect',
       input: z.strictObject({ n: z.number(), bytes: z.custom<Uint8Array>((value) => value instanceof Uint8Array).optional() }),
       async deliver(batch) {
         for (const event of batch.events) {
           const json = event.payloadJson;
-          const spread = { ...event }.payload;
-          seen.push({ json, spread, serialized: JSON.stringify(event), same: event.payload === event.payload });
+          const copied = { ...event, payload: event.payload }.payload;
+          seen.push({ json, payload: event.payload, copied, serialized: JSON.stringify(event), same: event.payload === event.payload });
         }
       },
     });
@@ -78,9 +78,11 @@ describe('events handed to deliver', () => {
     await egress.flush();
     await egress.close();
     expect(seen.map((entry) => entry.json)).toEqual(['{"n":1}', '{"n":2,"bytes":{"$egress:bytes":"AQI="}}']);
-    expect(seen.map((entry) => entry.spread)).toEqual([{ n: 1 }, { n: 2, bytes: new Uint8Array([1, 2]) }]);
-    expect(JSON.parse(seen[0]!.serialized)).toMatchObject({ payload: { n: 1 }, payloadJson: '{"n":1}', attempt: 1 });
+    expect(seen.map((entry) => entry.payload)).toEqual([{ n: 1 }, { n: 2, bytes: new Uint8Array([1, 2]) }]);
+    expect(seen.map((entry) => entry.copied)).toEqual([{ n: 1 }, { n: 2, bytes: new Uint8Array([1, 2]) }]);
+    expect(JSON.parse(seen[0]!.serialized)).toEqual({ id: expect.any(String), payload: { n: 1 }, payloadJson: '{"n":1}', attempt: 1, sentAt: expect.any(Number) });
     expect(seen.every((entry) => entry.same)).toBe(true);
   });
+
 });
 
