@@ -1,5 +1,5 @@
 // Runs one benchmark (`pnpm bench http`) or all of them (`pnpm bench`): every `bench/*.bench.ts`,
-// through tsx, which resolves @egress/* to the sources via bench/tsconfig.json.
+// through tsx. @egress/* resolve to the packages' builds (see bench/tsconfig.json); `pnpm bench` builds them first.
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
