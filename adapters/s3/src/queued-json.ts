@@ -13,22 +13,32 @@ export interface QueuedJsonParts {
 }
 
 /**
- * Splits the JSON text an s3 event was queued as, `{"bucket":"…","prefix":"…","payload":…}` in the
- * input schema's key order, without parsing the payload. JSON.stringify writes the payload nested
- * exactly as it would write it alone, so its line is a slice of the text. Any other shape (a store
- * that normalises JSON, say) gives undefined, and the caller encodes the decoded payload instead.
+ * Where the payload's JSON starts in the JSON text an s3 event was queued as,
+ * `{"bucket":"…","prefix":"…","payload":…}` in the input schema's key order, or -1 for any other
+ * shape (a store that normalises JSON, say), in which case the caller encodes the decoded payload
+ * instead. JSON.stringify writes the payload nested exactly as it would write it alone, so the
+ * event's NDJSON line is `text.slice(start, -1)`, and `text.slice(0, start)` names its object:
+ * two events go to the same object exactly when those heads are equal. Reads only bucket and
+ * prefix and allocates nothing, because it runs for every event, at `$send` and at delivery.
  */
-export function splitQueuedJson(text: string | undefined): QueuedJsonParts | undefined {
-  if (text === undefined || !text.startsWith(bucketOpening) || !text.endsWith('}')) return undefined;
+export function payloadStart(text: string | undefined): number {
+  if (text === undefined || !text.startsWith(bucketOpening) || text.charCodeAt(text.length - 1) !== 0x7d) return -1;
   const bucketEnd = jsonStringEnd(text, bucketOpening.length);
-  if (bucketEnd < 0 || !text.startsWith(prefixOpening, bucketEnd)) return undefined;
-  const prefixStart = bucketEnd + prefixOpening.length;
-  const prefixEnd = jsonStringEnd(text, prefixStart);
-  if (prefixEnd < 0 || !text.startsWith(payloadOpening, prefixEnd)) return undefined;
+  if (bucketEnd < 0 || !text.startsWith(prefixOpening, bucketEnd)) return -1;
+  const prefixEnd = jsonStringEnd(text, bucketEnd + prefixOpening.length);
+  if (prefixEnd < 0 || !text.startsWith(payloadOpening, prefixEnd)) return -1;
+  return prefixEnd + payloadOpening.length;
+}
+
+/** Bucket, prefix and line of a queued `$send.s3` input, each still as JSON text; see `payloadStart`. */
+export function splitQueuedJson(text: string | undefined): QueuedJsonParts | undefined {
+  const start = payloadStart(text);
+  if (start < 0) return undefined;
+  const bucketEnd = jsonStringEnd(text!, bucketOpening.length);
   return {
-    bucketJson: text.slice(bucketOpening.length, bucketEnd),
-    prefixJson: text.slice(prefixStart, prefixEnd),
-    line: text.slice(prefixEnd + payloadOpening.length, -1),
+    bucketJson: text!.slice(bucketOpening.length, bucketEnd),
+    prefixJson: text!.slice(bucketEnd + prefixOpening.length, start - payloadOpening.length),
+    line: text!.slice(start, -1),
   };
 }
 

@@ -1,6 +1,6 @@
 import { encodePayload } from '@egress/core';
 import { describe, expect, test } from 'vitest';
-import { splitQueuedJson } from '../src/queued-json.js';
+import { payloadStart, splitQueuedJson } from '../src/queued-json.js';
 
 describe('splitQueuedJson', () => {
   test.each([
@@ -24,5 +24,26 @@ describe('splitQueuedJson', () => {
     ['with a field before the payload', '{"bucket":"logs","prefix":"p","extra":1,"payload":1}'],
   ])('gives up on a text %s', (_name, text) => {
     expect(splitQueuedJson(text)).toBeUndefined();
+  });
+});
+
+describe('payloadStart', () => {
+  test('points at the payload, and the heads before it are equal exactly when bucket and prefix are', () => {
+    const texts = [
+      encodePayload({ bucket: 'logs', prefix: 'a', payload: { n: 1 } }),
+      encodePayload({ bucket: 'logs', prefix: 'a', payload: 'two' }),
+      encodePayload({ bucket: 'logs', prefix: 'a/', payload: { n: 3 } }),
+      encodePayload({ bucket: 'logs2', prefix: 'a', payload: { n: 4 } }),
+    ];
+    const starts = texts.map((text) => payloadStart(text));
+    expect(texts.map((text, index) => text.slice(starts[index], -1))).toEqual(['{"n":1}', '"two"', '{"n":3}', '{"n":4}']);
+    const heads = texts.map((text, index) => text.slice(0, starts[index]));
+    expect(heads[0]).toBe(heads[1]);
+    expect(new Set(heads).size).toBe(3);
+  });
+
+  test('is -1 for a text of another shape', () => {
+    expect(payloadStart('{"prefix":"p","bucket":"logs","payload":1}')).toBe(-1);
+    expect(payloadStart(undefined)).toBe(-1);
   });
 });
