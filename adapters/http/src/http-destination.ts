@@ -2,8 +2,9 @@ import { defineDestination, type Batch, type Destination, type BatchEvent, type 
 import { batchContentTypes, batchFailures, batchPartition, encodeBatchBody, measureBatchElement } from './batch-mode.js';
 import { HttpClient } from './http-client.js';
 import type { BodyLimits, ReceivedResponse } from './http-exchange.js';
-import { httpInputSchema, type HttpInput, type HttpPayload } from './http-input-schema.js';
+import { httpInputCheck, type HttpInput, type HttpPayload } from './http-input-schema.js';
 import { resolveHttpOptions, type HttpOptions, type ResolvedHttpOptions } from './http-options.js';
+import { readQueuedRequest } from './queued-request.js';
 import { redactHttpPayload } from './redaction.js';
 import { bodyLength, buildHeaders, buildTarget, encodeData, prepareRequest, parseTarget, requestTimeout, type PreparedRequest } from './request-builder.js';
 import { cleanExcerpt, statusError } from './response-outcome.js';
@@ -26,7 +27,7 @@ export function http(options: HttpOptions = {}): Destination<'http', HttpInput, 
 
   return defineDestination<'http', HttpInput, HttpPayload>({
     name: 'http',
-    input: httpInputSchema,
+    input: httpInputCheck,
     defaults: {
       batch: batchFormat ? { maxEvents: 100, maxBytes: '1MiB', maxDelay: '1s' } : { maxEvents: 1 },
       concurrency: 16,
@@ -36,7 +37,7 @@ export function http(options: HttpOptions = {}): Destination<'http', HttpInput, 
     limits: { maxEvents: 1000, maxBytes: 5 * 1024 * 1024 },
     partition: batchFormat ? batchPartition : (payload) => parseTarget(payload.url).origin,
     // A bodiless request still costs something to send; a size of zero would read as "free".
-    measure: batchFormat ? measureBatchElement : (payload) => Math.max(1, bodyLength(encodeData(payload.data).body)),
+    measure: batchFormat ? measureBatchElement : (payload, payloadJson) => Math.max(1, bodyLength(readQueuedRequest(payloadJson)?.body ?? encodeData(payload.data).body)),
     redact: (payload) => redactHttpPayload(payload, resolved.idempotencyHeader),
     deliver(batch, context) {
       if (batchFormat) return deliverBatched(batch, context, client, resolved, batchFormat);
@@ -80,7 +81,11 @@ function eventOutcome(response: ReceivedResponse, request: PreparedRequest): voi
 function sendEvent(event: BatchEvent<HttpPayload>, context: DeliveryContext, client: HttpClient, options: ResolvedHttpOptions): Promise<void> {
   let request: PreparedRequest;
   try {
-    request = withSignature(prepareRequest(event.payload, event.id, options), event.id, options);
+    const queued = readQueuedRequest(event.payloadJson);
+    const prepared = queued
+      ? prepareRequest({ method: queued.method, url: queued.url }, event.id, options, { body: queued.body, contentType: queued.body === undefined ? undefined : 'application/json' })
+      : prepareRequest(event.payload, event.id, options);
+    request = withSignature(prepared, event.id, options);
   } catch (error) {
     return Promise.reject(error);
   }

@@ -1,4 +1,5 @@
 import { parseDuration } from '@egress/core';
+import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { z } from 'zod';
 import { util } from 'zod/v4/core';
 import { parseTarget, type RequestTarget } from './request-builder.js';
@@ -81,21 +82,28 @@ const timeout = z.union([z.number(), z.string()]).check((context) => {
   }
 });
 
-// Checked with the adapter's own parse, which is kept per distinct URL: `$send` to the same
-// endpoint again and again then costs a map lookup rather than a URL parse.
-const url = z.string({ error: 'expected an absolute http:// or https:// URL' }).check((context) => {
+const urlMessage = 'expected an absolute http:// or https:// URL';
+
+/**
+ * What is wrong with a URL, if anything. Checked with the adapter's own parse, which is kept per
+ * distinct URL: `$send` to the same endpoint again and again then costs a map lookup rather than
+ * a URL parse.
+ */
+function urlProblem(value: string): string | undefined {
   let target: RequestTarget;
   try {
-    target = parseTarget(context.value);
+    target = parseTarget(value);
   } catch {
-    context.issues.push({ code: 'custom', input: context.value, message: 'expected an absolute http:// or https:// URL' });
-    return;
+    return urlMessage;
   }
-  if (target.protocol !== 'http:' && target.protocol !== 'https:') {
-    context.issues.push({ code: 'custom', input: context.value, message: 'expected an absolute http:// or https:// URL' });
-  } else if (target.hasCredentials) {
-    context.issues.push({ code: 'custom', input: context.value, message: 'credentials in the URL would be logged and stored in clear: put them in "auth" instead' });
-  }
+  if (target.protocol !== 'http:' && target.protocol !== 'https:') return urlMessage;
+  if (target.hasCredentials) return 'credentials in the URL would be logged and stored in clear: put them in "auth" instead';
+  return undefined;
+}
+
+const url = z.string({ error: urlMessage }).check((context) => {
+  const problem = urlProblem(context.value);
+  if (problem !== undefined) context.issues.push({ code: 'custom', input: context.value, message: problem });
 });
 
 /**
@@ -135,3 +143,38 @@ export type HttpInput = z.input<typeof httpInputSchema>;
 
 /** An HTTP event as it is queued. */
 export type HttpPayload = z.output<typeof httpInputSchema>;
+
+const methods = new Set<string>(httpMethods);
+
+/**
+ * The call most events are, `{ method?, url, data? }` with valid values, checked by hand; the
+ * result is what zod makes of it (a new object, keys in the schema's order). It runs for every
+ * `$send`, and zod's object parse costs more than the rest of accepting such an event.
+ */
+function commonCall(input: unknown): HttpPayload | undefined {
+  if (typeof input !== 'object' || input === null || Object.getPrototypeOf(input) !== Object.prototype) return undefined;
+  for (const key in input) if (key !== 'method' && key !== 'url' && key !== 'data') return undefined;
+  const { method, url, data } = input as Record<string, unknown>;
+  if (typeof url !== 'string' || urlProblem(url) !== undefined) return undefined;
+  if (method !== undefined && (typeof method !== 'string' || !methods.has(method))) return undefined;
+  if (data !== undefined && !isSendableData(data)) return undefined;
+  const call: HttpPayload = method === undefined ? { url } : { method: method as HttpMethod, url };
+  if ('data' in input) call.data = data as HttpData | undefined;
+  return call;
+}
+
+/**
+ * What the destination checks `$send.http` input with: the common call by hand, anything else,
+ * and every mistake, through `httpInputSchema`, which gives the errors. Both accept and return
+ * the same values.
+ */
+export const httpInputCheck: StandardSchemaV1<HttpInput, HttpPayload> = {
+  '~standard': {
+    version: 1,
+    vendor: '@egress/http',
+    validate(input: unknown) {
+      const call = commonCall(input);
+      return call === undefined ? httpInputSchema['~standard'].validate(input) : { value: call };
+    },
+  },
+};
