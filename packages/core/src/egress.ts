@@ -186,6 +186,8 @@ class EgressEngine implements LaneHost {
 
   private readonly registrations = new Map<string, Registration>();
   private readonly units = new AsyncLocalStorage<UnitOfWork>();
+  /** Units of work whose function has not returned yet. */
+  private openUnits = 0;
   private readonly overflow: 'reject' | 'drop';
   private readonly role: 'both' | 'producer' | 'worker';
   private readonly started: Promise<void>;
@@ -316,7 +318,8 @@ class EgressEngine implements LaneHost {
       return droppedReceipt(id, name);
     }
     const event: QueuedEvent = { id, destination: name, partition, payload: serialized, size, sentAt: Date.now(), attempts: 0 };
-    const unit = this.units.getStore();
+    // Asking the async context costs a little on every send; with no unit of work open there is no need.
+    const unit = this.openUnits > 0 ? this.units.getStore() : undefined;
     const group = unit && !unit.finished ? unit.group : this.bufferGroup();
     group.events.push(event);
     group.bytes += size;
@@ -465,9 +468,11 @@ class EgressEngine implements LaneHost {
     const onError = oneOf(options.onError, ['discard', 'deliver'], 'run options.onError') ?? 'discard';
     const unit: UnitOfWork = { group: commitGroup(), finished: false };
     let result: T;
+    this.openUnits += 1;
     try {
       result = await this.units.run(unit, () => fn(this.send));
     } catch (error) {
+      this.openUnits -= 1;
       unit.finished = true;
       if (onError === 'deliver') {
         await this.commitUnit(unit);
@@ -478,6 +483,7 @@ class EgressEngine implements LaneHost {
       }
       throw error;
     }
+    this.openUnits -= 1;
     unit.finished = true;
     await this.commitUnit(unit);
     await unit.group.done;
