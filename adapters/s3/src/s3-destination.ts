@@ -38,7 +38,7 @@ export function s3(options: S3DestinationOptions = {}): Destination<'s3', S3Inpu
       maxBytes: resolved.multipartPartSize * maximumParts,
     },
     // Bucket names cannot contain "/", so this key is unambiguous; `logs/a` and `logs/a/` share objects.
-    partition: (payload) => `${payload.bucket}/${normalizePrefix(payload.prefix)}`,
+    partition: (payload) => objectTarget(payload.bucket, payload.prefix),
     // The line's bytes and its newline; in the queued text the closing brace stands in for the newline.
     measure: (payload, payloadJson) => {
       const start = payloadStart(payloadJson);
@@ -75,6 +75,27 @@ export function s3(options: S3DestinationOptions = {}): Destination<'s3', S3Inpu
   });
 }
 
+// An application writes to few targets. Handing out the same string for each keeps the engine's
+// per-event work on it (queue lookups by partition) from hashing a freshly built string every time.
+const objectTargets = new Map<string, Map<string, string>>();
+const objectTargetsLimit = 1000;
+
+/** `bucket/normalized-prefix`: the partition, and the identity of the objects an event goes to. */
+function objectTarget(bucket: string, prefix: string): string {
+  let byPrefix = objectTargets.get(bucket);
+  if (byPrefix === undefined) {
+    if (objectTargets.size >= objectTargetsLimit) objectTargets.clear();
+    objectTargets.set(bucket, (byPrefix = new Map()));
+  }
+  let target = byPrefix.get(prefix);
+  if (target === undefined) {
+    target = `${bucket}/${normalizePrefix(prefix)}`;
+    if (byPrefix.size >= objectTargetsLimit) byPrefix.clear();
+    byPrefix.set(prefix, target);
+  }
+  return target;
+}
+
 interface ObjectGroup {
   bucket: string;
   prefix: string;
@@ -98,7 +119,7 @@ function groupByObject(events: readonly BatchEvent<S3QueuedPayload>[]): ObjectGr
   let lastGroup: ObjectGroup | undefined;
   const groupFor = (bucket: string, rawPrefix: string): ObjectGroup => {
     const prefix = normalizePrefix(rawPrefix);
-    const target = `${bucket}/${prefix}`;
+    const target = objectTarget(bucket, rawPrefix);
     let group = groups.get(target);
     if (group === undefined) {
       group = { bucket, prefix, events: [], lines: [] };
