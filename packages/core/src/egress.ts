@@ -453,12 +453,25 @@ class EgressEngine implements LaneHost {
     return this.outcomeWaiters.size > 0;
   }
 
-  /** Resolves at the next settlement in this process, or after `milliseconds` at the latest. */
-  private nextSettlement(milliseconds: number): Promise<void> {
+  /** Resolves at the next settlement in this process, or at the next tick of a waiter's `wakeEvery`. */
+  private nextSettlement(): Promise<void> {
     this.settleSignal ??= signal();
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, milliseconds)));
-    return Promise.race([this.settleSignal.promise, timeout]).finally(() => clearTimeout(timer));
+    return this.settleSignal.promise;
+  }
+
+  /**
+   * Wakes whoever waits for the next settlement at least every `milliseconds`, until the returned
+   * function is called: for work other processes do and for retries waiting out their delay. One
+   * timer for the whole wait rather than one per settlement keeps a flush cheap while thousands of
+   * single-event deliveries land.
+   */
+  private wakeEvery(milliseconds: number): () => void {
+    const timer = setInterval(() => {
+      const current = this.settleSignal;
+      this.settleSignal = undefined;
+      current?.resolve();
+    }, milliseconds);
+    return () => clearInterval(timer);
   }
 
   // ---- units of work --------------------------------------------------------------------------
@@ -519,13 +532,16 @@ class EgressEngine implements LaneHost {
     const mark = await this.store.watermark();
     this.forcingCount += 1;
     this.wake();
+    // Settlements in this process wake us at once; the timer covers other workers and retry waits,
+    // and ticks often enough to notice the deadline.
+    const stopWaking = this.wakeEvery(Math.max(1, Math.min(250, timeout ?? 250)));
     try {
       while (await this.store.pendingAtOrBelow(mark)) {
         if (Date.now() >= deadline) throw new EgressTimeoutError(`flush gave up after ${timeout} ms; undelivered events stay queued`);
-        // Settlements in this process wake us at once; the timer covers other workers and retry waits.
-        await this.nextSettlement(Math.min(250, Math.max(1, deadline - Date.now())));
+        await this.nextSettlement();
       }
     } finally {
+      stopWaking();
       this.forcingCount -= 1;
     }
   }
@@ -549,8 +565,11 @@ class EgressEngine implements LaneHost {
     this.forcingCount += 1;
     this.wake();
     // Open batches go out now; retries scheduled for later stay in the store.
-    while (Date.now() < deadline && !lanes.every((lane) => lane.idle)) {
-      await this.nextSettlement(20);
+    const stopWaking = this.wakeEvery(20);
+    try {
+      while (Date.now() < deadline && !lanes.every((lane) => lane.idle)) await this.nextSettlement();
+    } finally {
+      stopWaking();
     }
     await Promise.all(lanes.map((lane) => lane.stop(true)));
     const abandonWait = Date.now() + 1000;

@@ -136,11 +136,13 @@ class MemoryStore implements Store {
       if (batches.length >= request.maxBatches) break;
     }
     // Serve partitions round-robin: the ones just served go to the back of the line.
-    for (const batch of batches) {
-      const queue = partitions.get(batch.partition);
-      if (queue) {
-        partitions.delete(batch.partition);
-        partitions.set(batch.partition, queue);
+    if (partitions.size > 1) {
+      for (const batch of batches) {
+        const queue = partitions.get(batch.partition);
+        if (queue) {
+          partitions.delete(batch.partition);
+          partitions.set(batch.partition, queue);
+        }
       }
     }
     return { batches, nextReadyAt };
