@@ -29,6 +29,8 @@ interface FormedBatch {
   id: string;
   partition: string;
   entries: Entry[];
+  /** The entries' events, as every claim of the batch hands them out. */
+  events: QueuedEvent[];
   /** Ready for (re)delivery from this time when not leased. */
   availableAt: number;
   /** Set while claimed. */
@@ -196,11 +198,15 @@ class MemoryStore implements Store {
       return undefined;
     }
     const entries: Entry[] = [];
+    const events: QueuedEvent[] = [];
+    const ids: string[] = [];
     let bytes = 0;
     while (queue.head < queue.waiting.length && entries.length < request.maxEvents) {
       const entry = queue.waiting[queue.head]!;
       if (entries.length > 0 && bytes + entry.event.size > request.maxBytes) break;
       entries.push(entry);
+      events.push(entry.event);
+      ids.push(entry.event.id);
       bytes += entry.event.size;
       queue.head += 1;
     }
@@ -210,9 +216,10 @@ class MemoryStore implements Store {
       queue.head = 0;
     }
     const batch: FormedBatch = {
-      id: createBatchId(request.destination, entries.map((entry) => entry.event.id)),
+      id: createBatchId(request.destination, ids),
       partition: queue.name,
       entries,
+      events,
       availableAt: request.now,
       leaseUntil: undefined,
     };
@@ -225,8 +232,8 @@ class MemoryStore implements Store {
     queue.leased.add(batch);
     queue.leaseExpiry = Math.min(queue.leaseExpiry, batch.leaseUntil);
     // The store owns the events handed to enqueue, so it counts attempts on them in place.
-    for (const entry of batch.entries) (entry.event as { attempts: number }).attempts += 1;
-    return { id: batch.id, destination: request.destination, partition: batch.partition, events: batch.entries.map((entry) => entry.event) };
+    for (const event of batch.events) (event as { attempts: number }).attempts += 1;
+    return { id: batch.id, destination: request.destination, partition: batch.partition, events: batch.events };
   }
 
   async settle(claimed: ClaimedBatch, settlement: Settlement): Promise<void> {
@@ -291,7 +298,7 @@ class MemoryStore implements Store {
   /** Puts events back as a formed batch, in the order of their oldest event so FIFO partitions retry in order. */
   private reform(queue: PartitionQueue, id: string, entries: Entry[], availableAt: number): void {
     if (entries.length === 0) return;
-    const batch: FormedBatch = { id, partition: queue.name, entries, availableAt, leaseUntil: undefined };
+    const batch: FormedBatch = { id, partition: queue.name, entries, events: entries.map((entry) => entry.event), availableAt, leaseUntil: undefined };
     this.batches.set(id, batch);
     this.insertFormed(queue, batch);
   }
