@@ -23,10 +23,17 @@ interface NonJsonValue {
 }
 
 /**
+ * The objects and arrays the walk is inside of, to tell a circular reference from a shared one.
+ * Kept between calls (emptied at the start of each) so a walk allocates nothing; nesting is
+ * shallow in practice, so a linear search costs less than a set.
+ */
+const ancestors: object[] = [];
+
+/**
  * Finds the first value JSON cannot carry faithfully. A hand-written walk rather than a zod union
  * per node, because it runs for every `$send` and a recursive union costs microseconds per field.
  */
-function findNonJsonValue(value: unknown, seen: Set<object>): NonJsonValue | undefined {
+function findNonJsonValue(value: unknown): NonJsonValue | undefined {
   switch (typeof value) {
     case 'string':
     case 'boolean':
@@ -35,17 +42,17 @@ function findNonJsonValue(value: unknown, seen: Set<object>): NonJsonValue | und
       return Number.isFinite(value) ? undefined : { path: [], message: `expected a finite number, got ${value}` };
     case 'object': {
       if (value === null) return undefined;
-      if (seen.has(value)) return { path: [], message: 'circular reference' };
+      if (ancestors.includes(value)) return { path: [], message: 'circular reference' };
       if (Array.isArray(value)) {
-        seen.add(value);
+        ancestors.push(value);
         for (let index = 0; index < value.length; index++) {
-          const found = findNonJsonValue(value[index], seen);
+          const found = findNonJsonValue(value[index]);
           if (found) {
             found.path.unshift(index);
             return found;
           }
         }
-        seen.delete(value);
+        ancestors.pop();
         return undefined;
       }
       const prototype = Object.getPrototypeOf(value) as unknown;
@@ -54,18 +61,18 @@ function findNonJsonValue(value: unknown, seen: Set<object>): NonJsonValue | und
         const hint = value instanceof Date ? ' (convert it with toISOString())' : '';
         return { path: [], message: `expected a JSON value, got a ${kind}${hint}` };
       }
-      seen.add(value);
+      ancestors.push(value);
       for (const key in value) {
         const entry = (value as Record<string, unknown>)[key];
         // Like JSON.stringify, an undefined property is left out rather than refused.
         if (entry === undefined) continue;
-        const found = findNonJsonValue(entry, seen);
+        const found = findNonJsonValue(entry);
         if (found) {
           found.path.unshift(key);
           return found;
         }
       }
-      seen.delete(value);
+      ancestors.pop();
       return undefined;
     }
     default:
@@ -114,7 +121,9 @@ function checkPayload(value: unknown): StandardSchemaV1.Issue | undefined {
   if (typeof value !== 'object' || value === null) {
     return { message: `expected a string, an object or an array, got ${value === null ? 'null' : typeof value}`, path: ['payload'] };
   }
-  const found = findNonJsonValue(value, new Set());
+  // A walk that found a problem returned without leaving the objects it was inside of.
+  ancestors.length = 0;
+  const found = findNonJsonValue(value);
   return found ? { message: found.message, path: ['payload', ...found.path] } : undefined;
 }
 

@@ -113,6 +113,19 @@ describe('$send.s3 input', () => {
     expect(issues({ bucket: 'logs', prefix: '', payload })[0]?.message).toContain('circular');
   });
 
+  test('accepts an object that appears twice without a cycle', () => {
+    const shared = { n: 1 };
+    expect(validate({ bucket: 'logs', prefix: '', payload: { first: shared, second: [shared, shared] } }).issues).toBeUndefined();
+  });
+
+  test('judges each payload afresh after refusing one deep inside', () => {
+    const payload = { a: [{ b: { c: Number.NaN } }] };
+    for (let round = 0; round < 2; round++) {
+      const [issue] = issues({ bucket: 'logs', prefix: '', payload });
+      expect(issue).toEqual({ path: 'payload.a.0.b.c', message: expect.stringContaining('finite number') });
+    }
+  });
+
   test.each([
     [{ bucket: 'ab', prefix: '', payload: 'x' }, 'bucket'],
     [{ bucket: 'logs/2024', prefix: '', payload: 'x' }, 'bucket'],
