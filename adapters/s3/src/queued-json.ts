@@ -42,6 +42,11 @@ export function splitQueuedJson(text: string | undefined): QueuedJsonParts | und
   };
 }
 
+/** How `encodePayload` writes an s3 event for this bucket and prefix, up to its payload. */
+export function queuedHead(bucket: string, prefix: string): string {
+  return `${bucketOpening}${JSON.stringify(bucket)}${prefixOpening}${JSON.stringify(prefix)}${payloadOpening}`;
+}
+
 /** The index just past the JSON string that opens at `start`, or -1 if none opens there. */
 function jsonStringEnd(text: string, start: number): number {
   if (text.charCodeAt(start) !== 0x22) return -1;

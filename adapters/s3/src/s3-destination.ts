@@ -1,6 +1,6 @@
 import { defineDestination, type BatchEvent, type DeliveryReport, type Destination } from '@egress/core';
 import { normalizePrefix } from './object-key.js';
-import { payloadStart, splitQueuedJson } from './queued-json.js';
+import { payloadStart, queuedHead, splitQueuedJson } from './queued-json.js';
 import { uploadObject } from './object-upload.js';
 import { s3InputSchema, type S3Input, type S3Payload } from './s3-input-schema.js';
 import { maximumParts, resolveS3Options, type S3DestinationOptions } from './s3-options.js';
@@ -38,11 +38,15 @@ export function s3(options: S3DestinationOptions = {}): Destination<'s3', S3Inpu
       maxBytes: resolved.multipartPartSize * maximumParts,
     },
     // Bucket names cannot contain "/", so this key is unambiguous; `logs/a` and `logs/a/` share objects.
-    partition: (payload) => objectTarget(payload.bucket, payload.prefix),
-    // The line's bytes and its newline; in the queued text the closing brace stands in for the newline.
+    partition: (payload) => objectTarget(payload.bucket, payload.prefix).partition,
+    // The line's bytes and its newline: the queued text less the part before the payload, its
+    // closing brace standing in for the newline.
     measure: (payload, payloadJson) => {
-      const start = payloadStart(payloadJson);
-      return start < 0 ? Buffer.byteLength(JSON.stringify(payload.payload), 'utf8') + 1 : Buffer.byteLength(payloadJson!.slice(start), 'utf8');
+      const { head, headBytes } = objectTarget(payload.bucket, payload.prefix);
+      if (payloadJson !== undefined && payloadJson.startsWith(head) && payloadJson.charCodeAt(payloadJson.length - 1) === 0x7d) {
+        return Buffer.byteLength(payloadJson, 'utf8') - headBytes;
+      }
+      return Buffer.byteLength(JSON.stringify(payload.payload), 'utf8') + 1;
     },
 
     async deliver(batch, { signal, logger }): Promise<DeliveryReport | void> {
@@ -75,13 +79,20 @@ export function s3(options: S3DestinationOptions = {}): Destination<'s3', S3Inpu
   });
 }
 
-// An application writes to few targets. Handing out the same string for each keeps the engine's
-// per-event work on it (queue lookups by partition) from hashing a freshly built string every time.
-const objectTargets = new Map<string, Map<string, string>>();
+// An application writes to few targets. Handing out the same partition string for each keeps the
+// engine's per-event work on it (queue lookups by partition) from hashing a freshly built string.
+const objectTargets = new Map<string, Map<string, ObjectTarget>>();
 const objectTargetsLimit = 1000;
 
-/** `bucket/normalized-prefix`: the partition, and the identity of the objects an event goes to. */
-function objectTarget(bucket: string, prefix: string): string {
+interface ObjectTarget {
+  /** `bucket/normalized-prefix`: the partition, and the identity of the objects an event goes to. */
+  partition: string;
+  /** How the queued JSON of an event for this bucket and prefix starts, up to its payload. */
+  head: string;
+  headBytes: number;
+}
+
+function objectTarget(bucket: string, prefix: string): ObjectTarget {
   let byPrefix = objectTargets.get(bucket);
   if (byPrefix === undefined) {
     if (objectTargets.size >= objectTargetsLimit) objectTargets.clear();
@@ -89,7 +100,8 @@ function objectTarget(bucket: string, prefix: string): string {
   }
   let target = byPrefix.get(prefix);
   if (target === undefined) {
-    target = `${bucket}/${normalizePrefix(prefix)}`;
+    const head = queuedHead(bucket, prefix);
+    target = { partition: `${bucket}/${normalizePrefix(prefix)}`, head, headBytes: Buffer.byteLength(head, 'utf8') };
     if (byPrefix.size >= objectTargetsLimit) byPrefix.clear();
     byPrefix.set(prefix, target);
   }
@@ -119,7 +131,7 @@ function groupByObject(events: readonly BatchEvent<S3QueuedPayload>[]): ObjectGr
   let lastGroup: ObjectGroup | undefined;
   const groupFor = (bucket: string, rawPrefix: string): ObjectGroup => {
     const prefix = normalizePrefix(rawPrefix);
-    const target = objectTarget(bucket, rawPrefix);
+    const target = objectTarget(bucket, rawPrefix).partition;
     let group = groups.get(target);
     if (group === undefined) {
       group = { bucket, prefix, events: [], lines: [] };
@@ -129,12 +141,15 @@ function groupByObject(events: readonly BatchEvent<S3QueuedPayload>[]): ObjectGr
   };
   for (const event of events) {
     const text = event.payloadJson;
-    const start = payloadStart(text);
     let group: ObjectGroup;
     let line: string;
+    // The head ends where the payload starts, so a text that starts with the previous event's head
+    // (and closes) has its payload there too: one comparison instead of reading bucket and prefix.
+    const sameTarget = lastGroup !== undefined && text !== undefined && text.startsWith(lastHead) && text.charCodeAt(text.length - 1) === 0x7d;
+    const start = sameTarget ? lastHead.length : payloadStart(text);
     if (start > 0) {
-      if (lastGroup !== undefined && start === lastHead.length && text!.startsWith(lastHead)) {
-        group = lastGroup;
+      if (sameTarget) {
+        group = lastGroup!;
       } else {
         const head = text!.slice(0, start);
         let known = byHead.get(head);

@@ -1,6 +1,6 @@
 import { encodePayload } from '@egress/core';
 import { describe, expect, test } from 'vitest';
-import { payloadStart, splitQueuedJson } from '../src/queued-json.js';
+import { payloadStart, queuedHead, splitQueuedJson } from '../src/queued-json.js';
 
 describe('splitQueuedJson', () => {
   test.each([
@@ -40,6 +40,14 @@ describe('payloadStart', () => {
     const heads = texts.map((text, index) => text.slice(0, starts[index]));
     expect(heads[0]).toBe(heads[1]);
     expect(new Set(heads).size).toBe(3);
+  });
+
+  test('ends where queuedHead says the head of that bucket and prefix ends', () => {
+    for (const [bucket, prefix] of [['logs', ''], ['we"ird\\bucket', 'pré"fix\\/€']]) {
+      const text = encodePayload({ bucket, prefix, payload: { n: 1 } });
+      expect(text.startsWith(queuedHead(bucket!, prefix!))).toBe(true);
+      expect(payloadStart(text)).toBe(queuedHead(bucket!, prefix!).length);
+    }
   });
 
   test('is -1 for a text of another shape', () => {
