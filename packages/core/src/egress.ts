@@ -465,13 +465,19 @@ class EgressEngine implements LaneHost {
    * timer for the whole wait rather than one per settlement keeps a flush cheap while thousands of
    * single-event deliveries land.
    */
-  private wakeEvery(milliseconds: number): () => void {
-    const timer = setInterval(() => {
+  private wakeEvery(milliseconds: number, deadline = Number.POSITIVE_INFINITY): () => void {
+    const wake = () => {
       const current = this.settleSignal;
       this.settleSignal = undefined;
       current?.resolve();
-    }, milliseconds);
-    return () => clearInterval(timer);
+    };
+    const ticker = setInterval(wake, milliseconds);
+    // And once at the deadline, which need not fall on a tick.
+    const last = Number.isFinite(deadline) ? setTimeout(wake, Math.max(0, deadline - Date.now())) : undefined;
+    return () => {
+      clearInterval(ticker);
+      clearTimeout(last);
+    };
   }
 
   // ---- units of work --------------------------------------------------------------------------
@@ -532,9 +538,8 @@ class EgressEngine implements LaneHost {
     const mark = await this.store.watermark();
     this.forcingCount += 1;
     this.wake();
-    // Settlements in this process wake us at once; the timer covers other workers and retry waits,
-    // and ticks often enough to notice the deadline.
-    const stopWaking = this.wakeEvery(Math.max(1, Math.min(250, timeout ?? 250)));
+    // Settlements in this process wake us at once; the timer covers other workers and retry waits.
+    const stopWaking = this.wakeEvery(250, deadline);
     try {
       while (await this.store.pendingAtOrBelow(mark)) {
         if (Date.now() >= deadline) throw new EgressTimeoutError(`flush gave up after ${timeout} ms; undelivered events stay queued`);
@@ -565,7 +570,7 @@ class EgressEngine implements LaneHost {
     this.forcingCount += 1;
     this.wake();
     // Open batches go out now; retries scheduled for later stay in the store.
-    const stopWaking = this.wakeEvery(20);
+    const stopWaking = this.wakeEvery(20, deadline);
     try {
       while (Date.now() < deadline && !lanes.every((lane) => lane.idle)) await this.nextSettlement();
     } finally {

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test } from 'vitest';
-import { createEgress, EgressDeliveryError, type Egress, type EgressEvents } from '../src/index.js';
+import { createEgress, EgressDeliveryError, EgressTimeoutError, type Egress, type EgressEvents } from '../src/index.js';
 import { failTimes, permanent, recordingDestination, retryable, waitFor } from './helpers.js';
 
 let egress: Egress | undefined;
@@ -142,6 +142,25 @@ describe('retries and dead letters', () => {
     instance.send.events({ n: 1 });
     await instance.flush();
     expect(String(aborted)).toMatch(/timed out/);
+  });
+
+  test('a flush with a timeout gives up when it runs out, between its periodic checks, and loses nothing', async () => {
+    const sink = recordingDestination();
+    let release: (() => void) | undefined;
+    const stuck = { ...sink.destination, deliver: () => new Promise<void>((resolve) => (release = resolve)) };
+    const instance = createEgress({ destinations: [stuck], policies: { events: { timeout: '10s' } } });
+    egress = instance;
+    instance.send.events({ n: 1 });
+    const started = Date.now();
+    await expect(instance.flush({ timeout: 300 })).rejects.toBeInstanceOf(EgressTimeoutError);
+    const waited = Date.now() - started;
+    // Checks every 250 ms would give up at 500 ms; the deadline has its own wake-up.
+    expect(waited).toBeGreaterThanOrEqual(290);
+    expect(waited).toBeLessThan(450);
+    expect((await instance.stats())[0]).toMatchObject({ inFlight: 1, delivered: 0 });
+    release?.();
+    await instance.flush();
+    expect((await instance.stats())[0]).toMatchObject({ inFlight: 0, delivered: 1 });
   });
 
   test('dead letters can be retried and purged', async () => {
