@@ -85,8 +85,10 @@ const objectTargets = new Map<string, Map<string, ObjectTarget>>();
 const objectTargetsLimit = 1000;
 
 interface ObjectTarget {
-  /** `bucket/normalized-prefix`: the partition, and the identity of the objects an event goes to. */
+  /** `bucket/prefix`: the partition, and the identity of the objects an event goes to. */
   partition: string;
+  /** The prefix as it goes into keys (`normalizePrefix`). */
+  prefix: string;
   /** How the queued JSON of an event for this bucket and prefix starts, up to its payload. */
   head: string;
   headBytes: number;
@@ -101,7 +103,8 @@ function objectTarget(bucket: string, prefix: string): ObjectTarget {
   let target = byPrefix.get(prefix);
   if (target === undefined) {
     const head = queuedHead(bucket, prefix);
-    target = { partition: `${bucket}/${normalizePrefix(prefix)}`, head, headBytes: Buffer.byteLength(head, 'utf8') };
+    const normalized = normalizePrefix(prefix);
+    target = { partition: `${bucket}/${normalized}`, prefix: normalized, head, headBytes: Buffer.byteLength(head, 'utf8') };
     if (byPrefix.size >= objectTargetsLimit) byPrefix.clear();
     byPrefix.set(prefix, target);
   }
@@ -130,12 +133,11 @@ function groupByObject(events: readonly BatchEvent<S3QueuedPayload>[]): ObjectGr
   let lastHead = '';
   let lastGroup: ObjectGroup | undefined;
   const groupFor = (bucket: string, rawPrefix: string): ObjectGroup => {
-    const prefix = normalizePrefix(rawPrefix);
-    const target = objectTarget(bucket, rawPrefix).partition;
-    let group = groups.get(target);
+    const { partition, prefix } = objectTarget(bucket, rawPrefix);
+    let group = groups.get(partition);
     if (group === undefined) {
       group = { bucket, prefix, events: [], lines: [] };
-      groups.set(target, group);
+      groups.set(partition, group);
     }
     return group;
   };
