@@ -9,6 +9,13 @@ export const httpMethods = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', '
 
 export type HttpMethod = (typeof httpMethods)[number];
 
+const methods = new Set<string>(httpMethods);
+
+/** Whether a value is one of `httpMethods`. */
+export function isHttpMethod(value: unknown): value is HttpMethod {
+  return typeof value === 'string' && methods.has(value);
+}
+
 // RFC 9110 token characters; a header value may hold neither line breaks nor NUL.
 const headerNamePattern = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const headerValuePattern = /^[^\r\n\0]*$/;
@@ -144,8 +151,6 @@ export type HttpInput = z.input<typeof httpInputSchema>;
 /** An HTTP event as it is queued. */
 export type HttpPayload = z.output<typeof httpInputSchema>;
 
-const methods = new Set<string>(httpMethods);
-
 /**
  * The call most events are, `{ method?, url, data? }` with valid values, checked by hand; the
  * result is what zod makes of it (a new object, keys in the schema's order). It runs for every
@@ -156,9 +161,9 @@ function commonCall(input: unknown): HttpPayload | undefined {
   for (const key in input) if (key !== 'method' && key !== 'url' && key !== 'data') return undefined;
   const { method, url, data } = input as Record<string, unknown>;
   if (typeof url !== 'string' || urlProblem(url) !== undefined) return undefined;
-  if (method !== undefined && (typeof method !== 'string' || !methods.has(method))) return undefined;
+  if (method !== undefined && !isHttpMethod(method)) return undefined;
   if (data !== undefined && !isSendableData(data)) return undefined;
-  const call: HttpPayload = method === undefined ? { url } : { method: method as HttpMethod, url };
+  const call: HttpPayload = method === undefined ? { url } : { method, url };
   if ('data' in input) call.data = data as HttpData | undefined;
   return call;
 }

@@ -1,4 +1,4 @@
-import { httpMethods, type HttpMethod } from './http-input-schema.js';
+import { isHttpMethod, type HttpMethod } from './http-input-schema.js';
 
 /** The request of an event queued in the common shape: method, URL and a JSON body, nothing else. */
 export interface QueuedRequest {
@@ -8,7 +8,6 @@ export interface QueuedRequest {
   readonly body: string | undefined;
 }
 
-const methods = new Set<string>(httpMethods);
 const methodOpening = '"method":"';
 const urlOpening = '"url":"';
 const dataOpening = ',"data":';
@@ -30,8 +29,8 @@ export function readQueuedRequest(text: string | undefined): QueuedRequest | und
   if (text.startsWith(methodOpening, at)) {
     const end = text.indexOf('"', at + methodOpening.length);
     const name = end < 0 ? '' : text.slice(at + methodOpening.length, end);
-    if (!methods.has(name) || text.charCodeAt(end + 1) !== 0x2c) return undefined;
-    method = name as HttpMethod;
+    if (!isHttpMethod(name) || text.charCodeAt(end + 1) !== 0x2c) return undefined;
+    method = name;
     at = end + 2;
   }
   if (!text.startsWith(urlOpening, at)) return undefined;

@@ -47,6 +47,14 @@ export function queuedHead(bucket: string, prefix: string): string {
   return `${bucketOpening}${JSON.stringify(bucket)}${prefixOpening}${JSON.stringify(prefix)}${payloadOpening}`;
 }
 
+/**
+ * Whether `text` is the queued JSON of an event whose head (see `queuedHead`) is `head`: then its
+ * payload starts at `head.length`, since the head ends where the payload begins.
+ */
+export function hasQueuedHead(text: string | undefined, head: string): text is string {
+  return text !== undefined && text.startsWith(head) && text.charCodeAt(text.length - 1) === 0x7d;
+}
+
 /** The index just past the JSON string that opens at `start`, or -1 if none opens there. */
 function jsonStringEnd(text: string, start: number): number {
   if (text.charCodeAt(start) !== 0x22) return -1;

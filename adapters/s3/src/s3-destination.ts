@@ -1,6 +1,6 @@
 import { defineDestination, type BatchEvent, type DeliveryReport, type Destination } from '@egress/core';
 import { normalizePrefix } from './object-key.js';
-import { payloadStart, queuedHead, splitQueuedJson } from './queued-json.js';
+import { hasQueuedHead, payloadStart, queuedHead, splitQueuedJson } from './queued-json.js';
 import { uploadObject } from './object-upload.js';
 import { s3InputSchema, type S3Input, type S3Payload } from './s3-input-schema.js';
 import { maximumParts, resolveS3Options, type S3DestinationOptions } from './s3-options.js';
@@ -43,9 +43,7 @@ export function s3(options: S3DestinationOptions = {}): Destination<'s3', S3Inpu
     // closing brace standing in for the newline.
     measure: (payload, payloadJson) => {
       const { head, headBytes } = objectTarget(payload.bucket, payload.prefix);
-      if (payloadJson !== undefined && payloadJson.startsWith(head) && payloadJson.charCodeAt(payloadJson.length - 1) === 0x7d) {
-        return Buffer.byteLength(payloadJson, 'utf8') - headBytes;
-      }
+      if (hasQueuedHead(payloadJson, head)) return Buffer.byteLength(payloadJson, 'utf8') - headBytes;
       return Buffer.byteLength(JSON.stringify(payload.payload), 'utf8') + 1;
     },
 
@@ -145,9 +143,8 @@ function groupByObject(events: readonly BatchEvent<S3QueuedPayload>[]): ObjectGr
     const text = event.payloadJson;
     let group: ObjectGroup;
     let line: string;
-    // The head ends where the payload starts, so a text that starts with the previous event's head
-    // (and closes) has its payload there too: one comparison instead of reading bucket and prefix.
-    const sameTarget = lastGroup !== undefined && text !== undefined && text.startsWith(lastHead) && text.charCodeAt(text.length - 1) === 0x7d;
+    // One comparison with the previous event's head instead of reading bucket and prefix again.
+    const sameTarget = lastGroup !== undefined && hasQueuedHead(text, lastHead);
     const start = sameTarget ? lastHead.length : payloadStart(text);
     if (start > 0) {
       if (sameTarget) {
