@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 import { main } from './cli.js';
+import { quietAwsNodeVersionWarning } from './quiet-warnings.js';
 
+quietAwsNodeVersionWarning();
 main(process.argv.slice(2)).then((code) => {
   process.exitCode = code;
   // A client library that keeps a socket open must not keep a finished command alive; output

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, test } from 'vitest';
-import type { DemoSummary } from '../src/demo/run-demo.js';
+import type { DemoSummary } from '@egress/demo';
 import { exited, repositoryRoot, spawnEgress } from './helpers.js';
 
 const types = ['http', 'email', 's3', 'sql', 'sse'];
@@ -15,6 +15,7 @@ test('egress demo runs the shop through every installed destination and reports 
   expect(installed.length).toBeGreaterThan(0);
   expect(code, stderr).toBe(0);
   expect(stderr).toContain(sqliteInstalled ? 'Queue: SQLite store at' : 'Queue: memory store (@egress/store-sqlite is not installed');
+  expect(stderr, 'the AWS SDK stays quiet about Node versions').not.toContain('NodeVersionSupportWarning');
   expect(stderr).toMatch(/done {2}delivered \d+\/\d+ {2}retried \d+ {2}dead \d+/);
   const summary = JSON.parse(stdout) as DemoSummary;
   expect(summary.store).toBe(sqliteInstalled ? 'sqlite' : 'memory');

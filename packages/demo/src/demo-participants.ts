@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { AnyDestination, PolicyOptions } from '@egress/core';
 import Database from 'better-sqlite3';
-import { importOptional } from '../optional-import.js';
+import { importOptional } from './optional-import.js';
 import type { Order } from './demo-shop.js';
 import { startHttpReceiver } from './http-receiver.js';
 import { startS3Server } from './s3-server.js';

@@ -2,8 +2,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createEgress, memoryStore, type AnyDestination, type Logger, type PolicyOptions, type Store } from '@egress/core';
-import { importOptional } from '../optional-import.js';
-import { formatTable, progressLine, type CommandIo } from '../terminal-output.js';
+import { importOptional } from './optional-import.js';
+import { formatTable, progressLine, type DemoIo } from './demo-output.js';
 import { demoOrders } from './demo-shop.js';
 import { demoSetups, type DemoParticipant } from './demo-participants.js';
 
@@ -29,7 +29,7 @@ export interface DemoSummary {
  * Runs the shop workload through every destination whose adapter is installed, against local
  * stand-ins, and reports what arrived where. Progress goes to stderr, the summary to stdout.
  */
-export async function runDemo(options: DemoOptions, io: CommandIo): Promise<DemoSummary> {
+export async function runDemo(options: DemoOptions, io: DemoIo): Promise<DemoSummary> {
   const started = performance.now();
   const directory = await mkdtemp(join(tmpdir(), 'egress-demo-'));
   const say = (text: string) => io.stderr.write(`${text}\n`);
