@@ -26,7 +26,7 @@ function workspaceSourceAliases() {
 export default defineConfig({
   resolve: { alias: workspaceSourceAliases() },
   test: {
-    include: ['packages/*/test/**/*.test.ts', 'adapters/*/test/**/*.test.ts', 'docs/**/*.test.ts', 'examples/*/test/**/*.test.ts'],
+    include: ['packages/*/test/**/*.test.ts', 'adapters/*/test/**/*.test.ts', 'docs/**/*.test.ts', 'examples/*/test/**/*.test.ts', 'scripts/release/test/**/*.test.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',
