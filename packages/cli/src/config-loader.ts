@@ -111,7 +111,7 @@ export async function checkConfig(file: string, options: { environment?: NodeJS.
         const allowed = allowedKeys(path, substitution.value);
         for (const key of issue.keys) report(check.problems, [...path, key], `unknown key${allowed ? ` (expected one of ${allowed.join(', ')})` : ''}`);
       } else {
-        report(check.problems, path, describeIssue(issue));
+        report(check.problems, path, describeIssue(issue, valueAt(substitution.value, path)));
       }
     }
   }
@@ -156,6 +156,8 @@ export async function checkConfig(file: string, options: { environment?: NodeJS.
 
   if (check.problems.length === 0 && store !== undefined) check.config = { store, destinations, policies };
   else await store?.close().catch(() => undefined);
+  // Shape problems are found before the adapters' own: a reader goes down the file, so do they.
+  check.problems.sort((first, second) => (first.line ?? 0) - (second.line ?? 0));
   return check;
 }
 
@@ -302,10 +304,52 @@ async function buildStore(entry: unknown, baseDirectory: string, report: Reporte
   }
 }
 
-function describeIssue(issue: z.core.$ZodIssue): string {
-  if (issue.code === 'invalid_key') return issue.issues.map(describeIssue).join('; ');
-  if (issue.code === 'invalid_union' && issue.path.at(-1) === 'kind') return `expected one of memory, sqlite, postgres`;
+/** A schema issue in the words the rest of the CLI uses, with the value that was found. */
+function describeIssue(issue: z.core.$ZodIssue, value: unknown): string {
+  switch (issue.code) {
+    case 'invalid_key':
+      return issue.issues.map((inner) => describeIssue(inner, value)).join('; ');
+    case 'invalid_union':
+      if (issue.path.at(-1) === 'kind') return 'expected one of memory, sqlite, postgres';
+      break;
+    case 'invalid_value':
+      return `expected ${issue.values.length === 1 ? shown(issue.values[0]) : `one of ${issue.values.map((allowed) => String(allowed)).join(', ')}`}, got ${shown(value)}`;
+    case 'invalid_type':
+      if (value === undefined) return `required: ${article(issue.expected)}`;
+      return `expected ${article(issue.expected)}, got ${shown(value)}`;
+    case 'too_small':
+    case 'too_big': {
+      const bound = Number(issue.code === 'too_small' ? issue.minimum : issue.maximum);
+      const inclusive = issue.inclusive !== false;
+      if (issue.origin === 'string' && issue.code === 'too_small' && bound <= 1) return 'expected a non-empty string';
+      if (issue.origin === 'array' || issue.origin === 'string') {
+        const unit = issue.origin === 'array' ? 'item' : 'character';
+        return `expected ${issue.code === 'too_small' ? 'at least' : 'at most'} ${bound} ${unit}${bound === 1 ? '' : 's'}, got ${Array.isArray(value) || typeof value === 'string' ? value.length : shown(value)}`;
+      }
+      const relation = issue.code === 'too_small' ? (inclusive ? 'at least' : 'greater than') : inclusive ? 'at most' : 'less than';
+      return `expected a number ${relation} ${bound}, got ${shown(value)}`;
+    }
+  }
   return issue.message.replace(/^Invalid input: /, '');
+}
+
+function article(expected: string): string {
+  const words: Record<string, string> = { int: 'a whole number', number: 'a number', string: 'a string', boolean: 'true or false', object: 'a mapping of keys to values', array: 'a list', record: 'a mapping of keys to values' };
+  return words[expected] ?? expected;
+}
+
+function shown(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (typeof value === 'string') return `the string ${JSON.stringify(value)}`;
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object' && value !== null) return 'a mapping';
+  return String(value);
+}
+
+function valueAt(data: unknown, path: readonly (string | number)[]): unknown {
+  let value = data;
+  for (const segment of path) value = typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[String(segment)] : undefined;
+  return value;
 }
 
 /** The keys the schema allows at a path of `data`, to say what was expected beside "unknown key". */
