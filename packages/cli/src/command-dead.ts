@@ -105,7 +105,9 @@ Examples:
   async run(context) {
     const ids = selection(context);
     return withEngine(context.values, context.io, async (egress) => {
+      const unknown = ids === undefined ? [] : await unknownIds(egress, ids);
       const retried = await egress.deadLetters.retry(ids, { destination: stringOption(context.values.destination) });
+      for (const id of unknown) context.io.stderr.write(`egress dead retry: no dead letter with id ${id}\n`);
       report(context, { retried }, `${retried} dead letter${retried === 1 ? '' : 's'} back in the queue.`);
       return ids !== undefined && retried < ids.length ? exitCodes.failure : exitCodes.ok;
     });
@@ -149,7 +151,9 @@ Options:
           return exitCodes.failure;
         }
       }
+      const unknown = ids === undefined ? [] : await unknownIds(egress, ids);
       const purged = await egress.deadLetters.purge(ids, { destination });
+      for (const id of unknown) io.stderr.write(`egress dead purge: no dead letter with id ${id}\n`);
       report(context, { purged }, `${purged} dead letter${purged === 1 ? '' : 's'} purged.`);
       return ids !== undefined && purged < ids.length ? exitCodes.failure : exitCodes.ok;
     });
@@ -184,6 +188,18 @@ async function findDeadLetter(egress: Egress, id: string): Promise<DeadLetter | 
     const page = await egress.deadLetters.list({ limit: 1000, ...(after === undefined ? {} : { after }) });
     const found = page.find((letter) => letter.id === id);
     if (found !== undefined || page.length < 1000) return found;
+    after = page.at(-1)!.id;
+  }
+}
+
+/** The ids among `ids` that name no dead letter, in the order given (one pass over the list). */
+async function unknownIds(egress: Egress, ids: readonly string[]): Promise<string[]> {
+  const wanted = new Set(ids);
+  let after: string | undefined;
+  for (;;) {
+    const page = await egress.deadLetters.list({ limit: 1000, ...(after === undefined ? {} : { after }) });
+    for (const letter of page) wanted.delete(letter.id);
+    if (wanted.size === 0 || page.length < 1000) return ids.filter((id) => wanted.has(id));
     after = page.at(-1)!.id;
   }
 }

@@ -8,7 +8,8 @@ export const statusCommand: Command = {
   summary: 'Show the queue per destination and partition: waiting, in flight, delivered, failed, dead, oldest age.',
   usage: '[-c file] [--json] [--watch] [--interval 2s]',
   help: `
-Reads the configured store without delivering anything, so it is safe beside running workers.
+Reads the configured store without delivering anything, so it is safe beside running workers. It
+needs only the store: the destinations' own options and secrets (\${env:NAME}) need not be set.
 
 Columns: WAITING events queued (retries included), IN FLIGHT leased to a worker, DELIVERED events
 delivered and FAILED failed attempts (each retry and each dead-lettering), as the store recorded them
@@ -28,7 +29,7 @@ Examples:
   async run({ values, io }) {
     const interval = Number(values.interval ?? 2);
     if (!Number.isFinite(interval) || interval <= 0) throw new UsageError(`--interval: expected a number of seconds, got "${String(values.interval)}"`);
-    const { egress } = await openEngine(values.config, io, 'producer');
+    const { egress } = await openEngine(values.config, io, 'producer', 'store');
     try {
       const print = async () => {
         const stats = await egress.stats();

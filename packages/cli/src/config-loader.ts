@@ -80,8 +80,13 @@ export async function loadConfig(file: string, options: { environment?: NodeJS.P
   return check.config;
 }
 
+/** What a check covers: everything, or only the store (the destinations answer to their names but are not built). */
+export type ConfigScope = 'everything' | 'store';
+
 /** Like `loadConfig`, but returns every problem instead of throwing (what `egress validate` prints). */
-export async function checkConfig(file: string, options: { environment?: NodeJS.ProcessEnv } = {}): Promise<ConfigCheck> {
+export async function checkConfig(file: string, options: { environment?: NodeJS.ProcessEnv; scope?: ConfigScope } = {}): Promise<ConfigCheck> {
+  // `egress status` reads the queue only: a destination's secrets need not be set for it.
+  const storeOnly = options.scope === 'store';
   const absolute = resolve(file);
   const shown = relative(process.cwd(), absolute).startsWith('..') ? absolute : relative(process.cwd(), absolute);
   const secrets = new Set<string>();
@@ -97,6 +102,7 @@ export async function checkConfig(file: string, options: { environment?: NodeJS.
     into.push({ path: formatPath(path), message: redactSecrets(message, secrets), ...(line === undefined ? {} : { line }) });
   };
   for (const { path, variable } of substitution.missing) {
+    if (storeOnly && path[0] !== 'store') continue;
     report(check.problems, path, `environment variable ${variable} is not set (referenced as \${env:${variable}})`);
   }
 
@@ -106,6 +112,7 @@ export async function checkConfig(file: string, options: { environment?: NodeJS.
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       const path = issue.path as (string | number)[];
+      if (storeOnly && path[0] === 'destinations' && path.length > 2) continue;
       badPaths.add(path[0] === 'store' ? 'store' : path.slice(0, 2).join('.'));
       if (issue.code === 'unrecognized_keys') {
         const allowed = allowedKeys(path, substitution.value);
@@ -123,6 +130,11 @@ export async function checkConfig(file: string, options: { environment?: NodeJS.
   const destinations: AnyDestination[] = [];
   const entries = isRecord(raw.destinations) ? Object.entries(raw.destinations) : [];
   for (const [name, entry] of entries) {
+    if (storeOnly) {
+      // A name the schema refused is reported above; it cannot name a destination here.
+      if (/^[A-Za-z][A-Za-z0-9_]*$/.test(name)) destinations.push(bareDestination(name));
+      continue;
+    }
     if (badPaths.has(`destinations.${name}`) || !isRecord(entry)) continue;
     const { listen, ...options } = entry as { listen?: { port: number; host?: string } } & Record<string, unknown>;
     const destination = await buildDestination(name, options, baseDirectory, (path, message) => report(check.problems, ['destinations', name, ...path], message));

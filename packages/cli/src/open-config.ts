@@ -1,5 +1,5 @@
 import { createEgress, type Egress, type Logger } from '@egress/core';
-import { checkConfig, defaultConfigFiles, findConfigFile, formatProblems, type ConfigListener, type EgressConfig } from './config-loader.js';
+import { checkConfig, defaultConfigFiles, findConfigFile, formatProblems, type ConfigListener, type ConfigScope, type EgressConfig } from './config-loader.js';
 import type { CommandIo } from './terminal-output.js';
 
 /** The config file is missing or invalid: exit code 2, with every problem listed. */
@@ -8,12 +8,12 @@ export class ConfigFailure extends Error {
 }
 
 /** Finds, checks and builds the config named by `-c` (or found in the working directory). */
-export async function openConfig(given: unknown, io: CommandIo): Promise<{ file: string; config: EgressConfig; listeners: ConfigListener[] }> {
+export async function openConfig(given: unknown, io: CommandIo, scope: ConfigScope = 'everything'): Promise<{ file: string; config: EgressConfig; listeners: ConfigListener[] }> {
   const file = findConfigFile(typeof given === 'string' ? given : undefined);
   if (file === undefined) {
-    throw new ConfigFailure(`egress: no config file: pass -c <file> or create one of ${defaultConfigFiles.join(', ')} here (see docs/configuration.md)`);
+    throw new ConfigFailure(`egress: no config file: pass -c <file> or create one of ${defaultConfigFiles.join(', ')} here (see https://github.com/egress-dev/egress/blob/main/docs/configuration.md)`);
   }
-  const check = await checkConfig(file, { environment: io.environment });
+  const check = await checkConfig(file, { environment: io.environment, scope });
   io.redactions?.push(check.redact);
   for (const warning of check.warnings) io.stderr.write(`warning: ${check.file}  ${warning.path}: ${warning.message}\n`);
   if (check.config === undefined) throw new ConfigFailure(formatProblems(check));
@@ -24,8 +24,13 @@ export async function openConfig(given: unknown, io: CommandIo): Promise<{ file:
  * An engine over the configured store. `producer` never delivers, so `status` and `dead` can look
  * at a store that workers are draining without taking part.
  */
-export async function openEngine(given: unknown, io: CommandIo, role: 'producer' | 'worker'): Promise<{ file: string; config: EgressConfig; listeners: ConfigListener[]; egress: Egress }> {
-  const { file, config, listeners } = await openConfig(given, io);
+export async function openEngine(
+  given: unknown,
+  io: CommandIo,
+  role: 'producer' | 'worker',
+  scope: ConfigScope = 'everything',
+): Promise<{ file: string; config: EgressConfig; listeners: ConfigListener[]; egress: Egress }> {
+  const { file, config, listeners } = await openConfig(given, io, scope);
   const egress = createEgress({ ...config, role, logger: stderrLogger(io) });
   await egress.ready();
   return { file, config, listeners, egress };

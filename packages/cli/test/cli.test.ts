@@ -54,14 +54,14 @@ describe('egress validate', () => {
     expect(text.code).toBe(2);
     expect(text.stdout).toContain('3 problems in the configuration');
     expect(text.stdout).toMatch(/egress\.config\.yaml:6 +destinations\.audit\.colour: \[audit\] option "colour": Unknown option/);
-    expect(text.stdout).toMatch(/egress\.config\.yaml:9 +policies\.audit\.batch\.maxEvents: Too small: expected number to be >0/);
+    expect(text.stdout).toMatch(/egress\.config\.yaml:9 +policies\.audit\.batch\.maxEvents: expected a number greater than 0, got 0/);
     expect(text.stdout).toMatch(/egress\.config\.yaml:10 +policies\.mail: no destination named "mail"/);
     expect(text.stdout).not.toContain('s3cret-value');
 
     const json = await runEgress(['validate', '-c', file, '--json'], { environment: { AUDIT_PASSWORD: 's3cret-value' } });
     const report = JSON.parse(json.stdout) as { valid: boolean; problems: { path: string; line: number }[] };
     expect(report.valid).toBe(false);
-    expect(report.problems.map((problem) => problem.path)).toEqual(['policies.audit.batch.maxEvents', 'destinations.audit.colour', 'policies.mail']);
+    expect(report.problems.map((problem) => problem.path)).toEqual(['destinations.audit.colour', 'policies.audit.batch.maxEvents', 'policies.mail']);
   });
 });
 
