@@ -8,8 +8,9 @@ import { execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { startLocalRegistry } from './local-registry.mjs';
+import { prebuiltBetterSqlite, startLocalRegistry } from './local-registry.mjs';
 import { packPackages } from './pack-packages.mjs';
+import { repositoryRoot } from './workspace-packages.mjs';
 
 const started = Date.now();
 const elapsed = (since) => `${((Date.now() - since) / 1000).toFixed(1)} s`;
@@ -45,14 +46,37 @@ function fail(message) {
 }
 
 const npmQuiet = ['--no-audit', '--no-fund', '--loglevel=error'];
+const betterSqlite = prebuiltBetterSqlite(repositoryRoot);
+const registry = await startLocalRegistry(tarballs, betterSqlite.files);
+// npm passes a user config on to the npm it runs inside `npx` (the CLI's `npm exec` of the demo),
+// which it does not do for every variable: the scope's registry and the prebuilt binary go there.
+const settings = mkdtempSync(join(tmpdir(), 'egress-npm-settings-'));
+const userConfig = join(settings, 'npmrc');
+const cache = join(tmpdir(), 'egress-release-npm-cache');
+const { nodedir } = JSON.parse(execFileSync('npm', ['config', 'list', '--json'], { encoding: 'utf8' }));
+writeFileSync(
+  userConfig,
+  [
+    // Kept from the user's own config: where node-gyp finds Node's headers when it must compile.
+    ...(nodedir ? [`nodedir=${nodedir}`] : []),
+    `@egress:registry=${registry.url}`,
+    `cache=${cache}`,
+    'prefer-online=true',
+    'update-notifier=false',
+    'fund=false',
+    'audit=false',
+    `better_sqlite3_binary_host=${registry.url}better-sqlite3`,
+  ].join('\n') + '\n',
+);
+const npmEnvironment = { ...process.env, npm_config_userconfig: userConfig, ...betterSqlite.environment(registry.url) };
 const project = mkdtempSync(join(tmpdir(), 'egress-packed-project-'));
 try {
   // 1. The tarballs and the app's own dependencies, with npm: no workspace, no links.
   let step = Date.now();
   writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'egress-packed-app', private: true }, null, 2));
   const packages = ['core', 'store-sqlite', 'store-postgres', 'testkit', 'cli', 'http', 'email', 's3', 'sql', 'sse'].map((name) => tarballOf(`@egress/${name}`));
-  const appDependencies = ['typescript@~5.9.3', '@types/node@^20.19.0', 'better-sqlite3@^12', 'smtp-server@^3', 's3rver@^3', '@types/better-sqlite3@^7', '@types/smtp-server@^3', '@types/s3rver@^3'];
-  run('npm', ['install', ...npmQuiet, ...packages, ...appDependencies], { cwd: project });
+  const appDependencies = ['typescript@~5.9.3', '@types/node@^20.19.0', `better-sqlite3@${betterSqlite.version}`, 'smtp-server@^3', 's3rver@^3', '@types/better-sqlite3@^7', '@types/smtp-server@^3', '@types/s3rver@^3'];
+  run('npm', ['install', ...npmQuiet, ...packages, ...appDependencies], { cwd: project, env: npmEnvironment });
   log(`npm install of ${packages.length} tarballs and the app's servers: ${elapsed(step)}`);
   const cliTree = execFileSync('npm', ['ls', '--all', '--parseable', '@egress/cli'], { cwd: project, encoding: 'utf8' });
   const cliManifest = JSON.parse(execFileSync('tar', ['-xOzf', tarballOf('@egress/cli'), 'package/package.json'], { encoding: 'utf8' }));
@@ -100,19 +124,14 @@ try {
 }
 
 // 3. `npx @egress/cli demo` in an empty folder: the CLI fetches @egress/demo on demand.
-{
+try {
   const step = Date.now();
-  const registry = await startLocalRegistry(tarballs);
   const empty = mkdtempSync(join(tmpdir(), 'egress-empty-'));
-  // A cache of its own, so that npx installs these tarballs rather than an earlier run's; its
-  // downloads from the public registry are kept between runs.
-  const cache = join(tmpdir(), 'egress-release-npm-cache');
+  // npx keeps what it installed under the cache's _npx, by package name: without this, a later run
+  // would run the @egress/cli of an earlier one. Downloads from the public registry are kept.
   rmSync(join(cache, '_npx'), { recursive: true, force: true });
   try {
-    const result = await runCaptured('npx', ['--yes', '@egress/cli', 'demo', '--orders', '6', '--json'], {
-      cwd: empty,
-      env: { ...process.env, 'npm_config_@egress:registry': registry.url, npm_config_cache: cache, npm_config_prefer_online: 'true', npm_config_update_notifier: 'false' },
-    });
+    const result = await runCaptured('npx', ['--yes', '@egress/cli', 'demo', '--orders', '6', '--json'], { cwd: empty, env: npmEnvironment });
     if (result.code !== 0) fail(`npx @egress/cli demo exited ${result.code}\n${result.stdout}\n${result.stderr}`);
     if (!result.stderr.includes('@egress/demo is not installed') || !result.stderr.includes('Fetching @egress/demo@')) fail(`the CLI did not say it fetches @egress/demo:\n${result.stderr}`);
     if (result.stderr.includes('NodeVersionSupportWarning')) fail(`the demo printed the AWS SDK's Node version warning:\n${result.stderr}`);
@@ -124,8 +143,10 @@ try {
     if (!registry.requested.includes('@egress/demo')) fail('@egress/demo was not fetched from the registry');
     log(`npx @egress/cli demo in an empty folder: ${destinations} delivered on ${summary.store}, ${elapsed(step)}`);
   } finally {
-    await registry.close();
     rmSync(empty, { recursive: true, force: true });
   }
+} finally {
+  await registry.close();
+  rmSync(settings, { recursive: true, force: true });
 }
 log(`all checks passed in ${elapsed(started)}`);

@@ -8,6 +8,8 @@ import {
   memoryStore,
   resolvePolicy,
   type AnyDestination,
+  type Destination,
+  type DestinationInput,
   type Logger,
   type PolicyOptions,
   type Store,
@@ -19,10 +21,26 @@ import { redactSecrets, substituteEnvironment } from './environment-references.j
 import { importOptional } from './optional-import.js';
 
 /** What a config file turns into: the options `createEgress` takes. */
-export interface EgressConfig {
+export interface EgressConfig<Destinations extends readonly AnyDestination[] = AnyDestination[]> {
   store: Store;
-  destinations: AnyDestination[];
+  destinations: Destinations;
   policies: Record<string, PolicyOptions>;
+}
+
+/** A destination factory as the adapters export them (`http`, `s3`, ...). */
+export type DestinationFactory = (options: never) => AnyDestination | Promise<AnyDestination>;
+
+/**
+ * The destinations of a config file, typed from the factories given to `loadConfig` by name:
+ * `{ hooks: typeof http }` makes `send.hooks` take what `$send.http` takes.
+ */
+export type DestinationsOf<Factories extends Record<string, DestinationFactory>> = Array<
+  { [Name in keyof Factories & string]: Destination<Name, DestinationInput<Awaited<ReturnType<Factories[Name]>>>, unknown> }[keyof Factories & string]
+>;
+
+export interface LoadConfigOptions {
+  /** Where `${env:NAME}` references are read (default `process.env`). */
+  environment?: NodeJS.ProcessEnv;
 }
 
 /** One thing wrong (or worth a warning) in a config file. */
@@ -74,9 +92,26 @@ const storePackages: Record<string, { specifier: string; factory: string }> = {
  * and returns the options for `createEgress`. Throws one `EgressConfigurationError` that lists every
  * problem, each with the file, the path of the bad value and what was expected.
  */
-export async function loadConfig(file: string, options: { environment?: NodeJS.ProcessEnv } = {}): Promise<EgressConfig> {
+export async function loadConfig(file: string, options?: LoadConfigOptions): Promise<EgressConfig>;
+/**
+ * With `destinations`, the factories of the destinations the file defines, by name, `send` is typed
+ * from them, and the file must define exactly those names (checked when it is loaded).
+ */
+export async function loadConfig<const Factories extends Record<string, DestinationFactory>>(
+  file: string,
+  options: LoadConfigOptions & { destinations: Factories },
+): Promise<EgressConfig<DestinationsOf<Factories>>>;
+export async function loadConfig(file: string, options: LoadConfigOptions & { destinations?: Record<string, DestinationFactory> } = {}): Promise<EgressConfig> {
   const check = await checkConfig(file, options);
   if (check.config === undefined) throw new EgressConfigurationError(formatProblems(check), check.file);
+  if (options.destinations !== undefined) {
+    const expected = Object.keys(options.destinations).sort();
+    const defined = check.config.destinations.map((destination) => destination.name).sort();
+    if (expected.join() !== defined.join()) {
+      await check.config.store.close().catch(() => undefined);
+      throw new EgressConfigurationError(`the file defines the destinations ${defined.join(', ') || 'none'}, but loadConfig was told to expect ${expected.join(', ') || 'none'}`, `${check.file} destinations`);
+    }
+  }
   return check.config;
 }
 
