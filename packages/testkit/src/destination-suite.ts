@@ -61,11 +61,12 @@ export function destinationTestSuite<Input>(test: TestFunction, options: Destina
   const arrivedIn = async (from: number, count: number) => (await options.arrived()).filter((index) => index >= from && index < from + count).sort((a, b) => a - b);
   const indices = (from: number, count: number) => Array.from({ length: count }, (_, offset) => from + offset);
 
-  async function withEgress(body: (egress: ReturnType<typeof start>) => Promise<void>, policy?: PolicyOptions): Promise<void> {
+  // One destination per test, as `createDestination` promises: the test reads its name from it.
+  async function withEgress(body: (egress: ReturnType<typeof start>, destination: AnyDestination) => Promise<void>, policy?: PolicyOptions): Promise<void> {
     const destination = (await options.createDestination()) as unknown as AnyDestination;
     const egress = start(destination, { ...options.policy, ...policy });
     try {
-      await body(egress);
+      await body(egress, destination);
     } finally {
       await egress.close({ timeout: 5000 });
     }
@@ -112,9 +113,8 @@ export function destinationTestSuite<Input>(test: TestFunction, options: Destina
 
   if (groups.validation) {
     test('refuses invalid inputs at send, naming the field, and enqueues nothing', async () => {
-      await withEgress(async (egress) => {
-        const destination = (await options.createDestination()).name;
-        const send = sendFunction(egress, destination);
+      await withEgress(async (egress, destination) => {
+        const send = sendFunction(egress, destination.name);
         const unknownField = { ...(options.input(0) as object), unexpectedField: true };
         const cases = [...(options.invalidInputs ?? []), { input: unknownField, path: '' }];
         for (const { input, path } of cases) {
@@ -137,8 +137,8 @@ export function destinationTestSuite<Input>(test: TestFunction, options: Destina
   if (groups.delivery) {
     test('delivers what is sent, once, at the backend', async () => {
       const from = range();
-      await withEgress(async (egress) => {
-        const send = sendFunction(egress, (await options.createDestination()).name);
+      await withEgress(async (egress, destination) => {
+        const send = sendFunction(egress, destination.name);
         for (const index of indices(from, 5)) send(options.input(index));
         await egress.flush();
         const [stats] = await egress.stats();
@@ -149,8 +149,8 @@ export function destinationTestSuite<Input>(test: TestFunction, options: Destina
 
     test('delivers what a unit of work commits, and nothing of a unit that throws', async () => {
       const from = range();
-      await withEgress(async (egress) => {
-        const name = (await options.createDestination()).name;
+      await withEgress(async (egress, destination) => {
+        const name = destination.name;
         await egress.run(async () => {
           for (const index of indices(from, 3)) sendFunction(egress, name)(options.input(index));
         });
@@ -171,8 +171,8 @@ export function destinationTestSuite<Input>(test: TestFunction, options: Destina
       const from = range();
       const count = 60;
       await withEgress(
-        async (egress) => {
-          const send = sendFunction(egress, (await options.createDestination()).name);
+        async (egress, destination) => {
+          const send = sendFunction(egress, destination.name);
           for (const index of indices(from, count)) send(options.input(index));
           await egress.flush();
         },
