@@ -25,9 +25,9 @@ export async function startLocalRegistry(tarballs, files = new Map()) {
   const server = createServer((request, response) => {
     const path = decodeURIComponent(new URL(request.url, 'http://registry').pathname).replace(/^\/+/, '');
     requested.push(path);
-    const file = files.get(`/${path}`);
-    if (file) {
-      response.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': file.length }).end(file);
+    const served = files.get(`/${path}`);
+    if (served) {
+      response.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': served.length }).end(served);
       return;
     }
     const tarball = [...packages.values()].find((entry) => path === `tarballs/${entry.file}`);
@@ -72,7 +72,7 @@ export function prebuiltBetterSqlite(repositoryRoot) {
   const require = createRequire(join(repositoryRoot, 'packages', 'store-sqlite', 'package.json'));
   const manifestPath = require.resolve('better-sqlite3/package.json');
   const { version } = JSON.parse(readFileSync(manifestPath, 'utf8'));
-  const archive = execFileSync('tar', ['-czf', '-', '-C', dirname(manifestPath), 'build/Release/better_sqlite3.node']);
+  const archive = execFileSync('tar', ['-czf', '-', '-C', dirname(manifestPath), 'build/Release/better_sqlite3.node'], { maxBuffer: 256 * 1024 * 1024 });
   const path = `/better-sqlite3/v${version}/better-sqlite3-v${version}-node-v${process.versions.modules}-${process.platform}-${process.arch}.tar.gz`;
   return {
     version,

@@ -25,8 +25,13 @@ const tarballOf = (name) => {
   return found;
 };
 
+/** Runs a command to its end without blocking this process, which serves the local registry meanwhile. */
 function run(command, args, options = {}) {
-  execFileSync(command, args, { stdio: ['ignore', 'inherit', 'inherit'], ...options });
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'inherit', 'inherit'], ...options });
+    child.once('error', reject);
+    child.once('close', (code) => (code === 0 ? resolve() : reject(new Error(`${command} ${args.join(' ')} exited ${code}`))));
+  });
 }
 
 function runCaptured(command, args, options = {}) {
@@ -41,8 +46,7 @@ function runCaptured(command, args, options = {}) {
 }
 
 function fail(message) {
-  console.error(`[packed-install] FAIL ${message}`);
-  process.exit(1);
+  throw new Error(message);
 }
 
 const npmQuiet = ['--no-audit', '--no-fund', '--loglevel=error'];
@@ -61,7 +65,6 @@ writeFileSync(
     ...(nodedir ? [`nodedir=${nodedir}`] : []),
     `@egress:registry=${registry.url}`,
     `cache=${cache}`,
-    'prefer-online=true',
     'update-notifier=false',
     'fund=false',
     'audit=false',
@@ -69,84 +72,89 @@ writeFileSync(
   ].join('\n') + '\n',
 );
 const npmEnvironment = { ...process.env, npm_config_userconfig: userConfig, ...betterSqlite.environment(registry.url) };
-const project = mkdtempSync(join(tmpdir(), 'egress-packed-project-'));
 try {
-  // 1. The tarballs and the app's own dependencies, with npm: no workspace, no links.
-  let step = Date.now();
-  writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'egress-packed-app', private: true }, null, 2));
-  const packages = ['core', 'store-sqlite', 'store-postgres', 'testkit', 'cli', 'http', 'email', 's3', 'sql', 'sse'].map((name) => tarballOf(`@egress/${name}`));
-  const appDependencies = ['typescript@~5.9.3', '@types/node@^20.19.0', `better-sqlite3@${betterSqlite.version}`, 'smtp-server@^3', 's3rver@^3', '@types/better-sqlite3@^7', '@types/smtp-server@^3', '@types/s3rver@^3'];
-  run('npm', ['install', ...npmQuiet, ...packages, ...appDependencies], { cwd: project, env: npmEnvironment });
-  log(`npm install of ${packages.length} tarballs and the app's servers: ${elapsed(step)}`);
-  const cliTree = execFileSync('npm', ['ls', '--all', '--parseable', '@egress/cli'], { cwd: project, encoding: 'utf8' });
-  const cliManifest = JSON.parse(execFileSync('tar', ['-xOzf', tarballOf('@egress/cli'), 'package/package.json'], { encoding: 'utf8' }));
-  for (const standIn of ['s3rver', 'smtp-server', 'better-sqlite3']) {
-    if (standIn in (cliManifest.dependencies ?? {})) fail(`@egress/cli depends on ${standIn}`);
-  }
-  if (!cliTree.includes('@egress/cli')) fail('@egress/cli is not installed');
-
-  // 2. Type-check and run the same app as ESM and as CommonJS.
-  for (const format of ['esm', 'cjs']) {
-    step = Date.now();
-    const folder = join(project, format);
-    mkdirSync(folder);
-    writeFileSync(join(folder, 'package.json'), JSON.stringify({ type: format === 'esm' ? 'module' : 'commonjs' }));
-    copyFileSync(join(import.meta.dirname, 'packed-app', 'send-everything.ts'), join(folder, 'send-everything.ts'));
-    writeFileSync(
-      join(folder, 'tsconfig.json'),
-      JSON.stringify({
-        compilerOptions: {
-          target: 'ES2022',
-          module: 'nodenext',
-          moduleResolution: 'nodenext',
-          strict: true,
-          // The declarations of every installed package are checked too: an import they cannot
-          // resolve (a missing @types package) fails here instead of turning an option into `any`.
-          skipLibCheck: false,
-          types: ['node'],
-          outDir: 'dist',
-        },
-        files: ['send-everything.ts'],
-      }),
-    );
-    run(join(project, 'node_modules', '.bin', 'tsc'), ['-p', folder], { cwd: project });
-    const result = await runCaptured(process.execPath, [join(folder, 'dist', 'send-everything.js')], { cwd: project });
-    if (result.code !== 0) fail(`the ${format} app exited ${result.code}\n${result.stdout}${result.stderr}`);
-    const facts = JSON.parse(result.stdout.trim().split('\n').at(-1));
-    const expectedFormat = format === 'esm' ? 'esm' : 'commonjs';
-    if (facts.format !== expectedFormat) fail(`the ${format} app ran as ${facts.format}`);
-    for (const destination of ['http', 's3', 'sql', 'email', 'sse']) if (facts[destination] !== 5) fail(`${format}: ${destination} received ${facts[destination]}, expected 5`);
-    if (result.stderr.includes('NodeVersionSupportWarning')) log(`(${format}: the AWS SDK printed its Node version warning, as it does in any app on Node 20)`);
-    log(`${format}: type-checked (nodenext) and ran: ${JSON.stringify(facts)} in ${elapsed(step)}`);
-  }
-} finally {
-  rmSync(project, { recursive: true, force: true });
-}
-
-// 3. `npx @egress/cli demo` in an empty folder: the CLI fetches @egress/demo on demand.
-try {
-  const step = Date.now();
-  const empty = mkdtempSync(join(tmpdir(), 'egress-empty-'));
-  // npx keeps what it installed under the cache's _npx, by package name: without this, a later run
-  // would run the @egress/cli of an earlier one. Downloads from the public registry are kept.
-  rmSync(join(cache, '_npx'), { recursive: true, force: true });
+  const project = mkdtempSync(join(tmpdir(), 'egress-packed-project-'));
   try {
-    const result = await runCaptured('npx', ['--yes', '@egress/cli', 'demo', '--orders', '6', '--json'], { cwd: empty, env: npmEnvironment });
-    if (result.code !== 0) fail(`npx @egress/cli demo exited ${result.code}\n${result.stdout}\n${result.stderr}`);
-    if (!result.stderr.includes('@egress/demo is not installed') || !result.stderr.includes('Fetching @egress/demo@')) fail(`the CLI did not say it fetches @egress/demo:\n${result.stderr}`);
-    if (result.stderr.includes('NodeVersionSupportWarning')) fail(`the demo printed the AWS SDK's Node version warning:\n${result.stderr}`);
-    const summary = JSON.parse(result.stdout);
-    const destinations = Object.keys(summary.destinations).sort().join(',');
-    if (destinations !== 'email,http,s3,sql,sse' || summary.store !== 'sqlite') fail(`the demo ran ${destinations} on ${summary.store}`);
-    for (const [name, entry] of Object.entries(summary.destinations)) if (entry.delivered === 0) fail(`the demo delivered nothing through ${name}`);
-    if (readdirSync(empty).length !== 0) fail(`the demo left files in the empty folder: ${readdirSync(empty).join(', ')}`);
-    if (!registry.requested.includes('@egress/demo')) fail('@egress/demo was not fetched from the registry');
-    log(`npx @egress/cli demo in an empty folder: ${destinations} delivered on ${summary.store}, ${elapsed(step)}`);
+    // 1. The tarballs and the app's own dependencies, with npm: no workspace, no links.
+    let step = Date.now();
+    writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'egress-packed-app', private: true }, null, 2));
+    const packages = ['core', 'store-sqlite', 'store-postgres', 'testkit', 'cli', 'http', 'email', 's3', 'sql', 'sse'].map((name) => tarballOf(`@egress/${name}`));
+    const appDependencies = ['typescript@~5.9.3', '@types/node@^20.19.0', `better-sqlite3@${betterSqlite.version}`, 'smtp-server@^3', 's3rver@^3', '@types/better-sqlite3@^7', '@types/smtp-server@^3', '@types/s3rver@^3'];
+    await run('npm', ['install', ...npmQuiet, ...packages, ...appDependencies], { cwd: project, env: npmEnvironment });
+    log(`npm install of ${packages.length} tarballs and the app's servers: ${elapsed(step)}`);
+    const cliTree = (await runCaptured('npm', ['ls', '--parseable', '@egress/cli'], { cwd: project })).stdout;
+    const cliManifest = JSON.parse(execFileSync('tar', ['-xOzf', tarballOf('@egress/cli'), 'package/package.json'], { encoding: 'utf8' }));
+    for (const standIn of ['s3rver', 'smtp-server', 'better-sqlite3']) {
+      if (standIn in (cliManifest.dependencies ?? {})) fail(`@egress/cli depends on ${standIn}`);
+    }
+    if (!cliTree.includes('@egress/cli')) fail('@egress/cli is not installed');
+
+    // 2. Type-check and run the same app as ESM and as CommonJS.
+    for (const format of ['esm', 'cjs']) {
+      step = Date.now();
+      const folder = join(project, format);
+      mkdirSync(folder);
+      writeFileSync(join(folder, 'package.json'), JSON.stringify({ type: format === 'esm' ? 'module' : 'commonjs' }));
+      copyFileSync(join(import.meta.dirname, 'packed-app', 'send-everything.ts'), join(folder, 'send-everything.ts'));
+      writeFileSync(
+        join(folder, 'tsconfig.json'),
+        JSON.stringify({
+          compilerOptions: {
+            target: 'ES2022',
+            module: 'nodenext',
+            moduleResolution: 'nodenext',
+            strict: true,
+            // The declarations of every installed package are checked too: an import they cannot
+            // resolve (a missing @types package) fails here instead of turning an option into `any`.
+            skipLibCheck: false,
+            types: ['node'],
+            outDir: 'dist',
+          },
+          files: ['send-everything.ts'],
+        }),
+      );
+      await run(join(project, 'node_modules', '.bin', 'tsc'), ['-p', folder], { cwd: project });
+      const result = await runCaptured(process.execPath, [join(folder, 'dist', 'send-everything.js')], { cwd: project });
+      if (result.code !== 0) fail(`the ${format} app exited ${result.code}\n${result.stdout}${result.stderr}`);
+      const facts = JSON.parse(result.stdout.trim().split('\n').at(-1));
+      const expectedFormat = format === 'esm' ? 'esm' : 'commonjs';
+      if (facts.format !== expectedFormat) fail(`the ${format} app ran as ${facts.format}`);
+      for (const destination of ['http', 's3', 'sql', 'email', 'sse']) if (facts[destination] !== 5) fail(`${format}: ${destination} received ${facts[destination]}, expected 5`);
+      if (result.stderr.includes('NodeVersionSupportWarning')) log(`(${format}: the AWS SDK printed its Node version warning, as it does in any app on Node 20)`);
+      log(`${format}: type-checked (nodenext) and ran: ${JSON.stringify(facts)} in ${elapsed(step)}`);
+    }
   } finally {
-    rmSync(empty, { recursive: true, force: true });
+    rmSync(project, { recursive: true, force: true });
   }
+
+  // 3. `npx @egress/cli demo` in an empty folder: the CLI fetches @egress/demo on demand.
+  {
+    const step = Date.now();
+    const empty = mkdtempSync(join(tmpdir(), 'egress-empty-'));
+    // npx keeps what it installed under the cache's _npx, by package name: without this, a later run
+    // would run the @egress/cli of an earlier one. Downloads from the public registry are kept.
+    rmSync(join(cache, '_npx'), { recursive: true, force: true });
+    try {
+      const result = await runCaptured('npx', ['--yes', '@egress/cli', 'demo', '--orders', '6', '--json'], { cwd: empty, env: npmEnvironment });
+      if (result.code !== 0) fail(`npx @egress/cli demo exited ${result.code}\n${result.stdout}\n${result.stderr}`);
+      if (!result.stderr.includes('@egress/demo is not installed') || !result.stderr.includes('Fetching @egress/demo@')) fail(`the CLI did not say it fetches @egress/demo:\n${result.stderr}`);
+      if (result.stderr.includes('NodeVersionSupportWarning')) fail(`the demo printed the AWS SDK's Node version warning:\n${result.stderr}`);
+      const summary = JSON.parse(result.stdout);
+      const destinations = Object.keys(summary.destinations).sort().join(',');
+      if (destinations !== 'email,http,s3,sql,sse' || summary.store !== 'sqlite') fail(`the demo ran ${destinations} on ${summary.store}`);
+      for (const [name, entry] of Object.entries(summary.destinations)) if (entry.delivered === 0) fail(`the demo delivered nothing through ${name}`);
+      if (readdirSync(empty).length !== 0) fail(`the demo left files in the empty folder: ${readdirSync(empty).join(', ')}`);
+      if (!registry.requested.includes('@egress/demo')) fail('@egress/demo was not fetched from the registry');
+      log(`npx @egress/cli demo in an empty folder: ${destinations} delivered on ${summary.store}, ${elapsed(step)}`);
+    } finally {
+      rmSync(empty, { recursive: true, force: true });
+    }
+  }
+  log(`all checks passed in ${elapsed(started)}`);
+} catch (error) {
+  console.error(`[packed-install] FAIL ${error instanceof Error ? error.message : String(error)}`);
+  process.exitCode = 1;
 } finally {
   await registry.close();
   rmSync(settings, { recursive: true, force: true });
 }
-log(`all checks passed in ${elapsed(started)}`);
