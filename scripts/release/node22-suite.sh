@@ -34,12 +34,12 @@ cd "$work/repository"
 export PATH="$runtime/bin:$PATH"
 # better-sqlite3 is compiled against these headers instead of looking for a prebuilt binary online.
 export npm_config_nodedir="$headers"
-export npm_config_build_from_source=true
+install() { npm_config_build_from_source=true npx -y pnpm@10 install; }
 log "node $(node --version), in $work/repository"
 if [ "$#" -gt 0 ]; then
-  npx -y pnpm@10 install && npx -y pnpm@10 exec vitest run "$@"
+  install && npx -y pnpm@10 exec vitest run "$@"
 else
-  # The test command from README.md, under Node 22:
-  npx -y pnpm@10 install && npx -y pnpm@10 test
+  # The test command from README.md, under Node 22 (the install builds better-sqlite3 from source):
+  install && npx -y pnpm@10 test
 fi
 log "done in $((SECONDS - started)) s"
