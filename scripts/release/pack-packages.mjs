@@ -6,15 +6,19 @@ import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { publishedPackages, repositoryRoot } from './workspace-packages.mjs';
 
-const pnpm = ['-y', 'pnpm@10'];
+/** pnpm 10 as the README runs it (`npx -y pnpm@10`), found once rather than started through npx for each package. */
+function pnpmCommand() {
+  return execFileSync('npm', ['exec', '--yes', '--package=pnpm@10', '-c', 'command -v pnpm'], { cwd: repositoryRoot, encoding: 'utf8' }).trim();
+}
 
 /** Packs every published package into `destination`; returns `{ name, version, tarball }` for each. */
 export function packPackages(destination, { build = true } = {}) {
   mkdirSync(destination, { recursive: true });
   for (const file of readdirSync(destination)) if (file.endsWith('.tgz')) rmSync(join(destination, file));
-  if (build) execFileSync('npx', [...pnpm, 'build'], { cwd: repositoryRoot, stdio: ['ignore', 'ignore', 'inherit'] });
+  const pnpm = pnpmCommand();
+  if (build) execFileSync(pnpm, ['build'], { cwd: repositoryRoot, stdio: ['ignore', 'ignore', 'inherit'] });
   return publishedPackages().map(({ name, version, directory }) => {
-    const output = execFileSync('npx', [...pnpm, 'pack', '--pack-destination', destination], { cwd: directory, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+    const output = execFileSync(pnpm, ['pack', '--pack-destination', destination], { cwd: directory, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
     const tarball = output.trim().split('\n').at(-1).trim();
     return { name, version, tarball: resolve(directory, tarball) };
   });
