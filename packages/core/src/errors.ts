@@ -150,6 +150,31 @@ export class EgressCapacityError extends EgressError {
   }
 }
 
+const storeUnavailableBrand = Symbol.for('egress.error.store-unavailable');
+
+/**
+ * The store could not be reached (connection refused, lost, timed out); the same call may succeed
+ * later. Stores throw it for connectivity failures only, so that the engine retries those and treats
+ * every other store error as final.
+ */
+export class EgressStoreUnavailableError extends EgressError {
+  private readonly [storeUnavailableBrand] = true;
+  override readonly name = 'EgressStoreUnavailableError';
+
+  constructor(
+    /** The store's kind, e.g. `postgres`. */
+    readonly store: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`[egress] [${store}] ${message}`, options);
+  }
+
+  static override isInstance(error: unknown): error is EgressStoreUnavailableError {
+    return hasBrand(error, storeUnavailableBrand);
+  }
+}
+
 const closedBrand = Symbol.for('egress.error.closed');
 
 /** A send after `close()` began. */

@@ -21,6 +21,7 @@ export {
   EgressConfigurationError,
   EgressDeliveryError,
   EgressError,
+  EgressStoreUnavailableError,
   EgressTimeoutError,
   EgressValidationError,
   PermanentError,
@@ -44,6 +45,7 @@ export type {
   Store,
   StoreContext,
   StoreStats,
+  StoreStatus,
   StoredDeadLetter,
 } from './store.js';
 export { StoreStatsTable } from './store-stats-table.js';
