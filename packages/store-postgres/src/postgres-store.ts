@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import {
   EgressCapacityError,
   EgressConfigurationError,
+  EgressStoreUnavailableError,
   parseDuration,
   parseSize,
   type ClaimRequest,
@@ -13,12 +14,18 @@ import {
   type Settlement,
   type Size,
   type Store,
+  type StoreContext,
   type StoreStats,
+  type StoreStatus,
   type StoredDeadLetter,
 } from '@egress/core';
-import pg, { type Pool, type PoolClient } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import { claimBatches, toQueuedEvent } from './batch-claim.js';
+import { describeError } from './connection-failure.js';
+import { ConnectionStatus } from './connection-status.js';
+import { DatabaseConnection } from './database-connection.js';
 import { GroupCommit } from './group-commit.js';
+import { LocalSpool } from './local-spool.js';
 import { migrate } from './schema-migrations.js';
 import { schemaNamePattern, schemaNames, type SchemaNames } from './schema-names.js';
 import { WorkNotifications } from './work-notifications.js';
@@ -38,6 +45,17 @@ export interface PostgresStoreOptions {
   leaseMs?: Duration;
   /** How often idle workers look for work if no notification arrives (default 5 s). */
   pollInterval?: Duration;
+  /**
+   * A local SQLite file, e.g. `'.egress/spool.db'`, that takes the events `enqueue` accepts while
+   * PostgreSQL cannot be reached; they are moved into PostgreSQL, in order, once it answers. Events in
+   * it survive the process being killed. Needs the `better-sqlite3` package. Without a spool, such
+   * events wait in the engine's commit buffer, in memory.
+   */
+  spool?: string | { path: string };
+  /** Longest wait for a connection before the attempt counts as PostgreSQL being unreachable (default 10 s). */
+  connectTimeout?: Duration;
+  /** Longest one statement or transaction may take before its connection is given up as broken (default 30 s). */
+  queryTimeout?: Duration;
 }
 
 /** Rows behind the capacity count are counted again at most this often... */
@@ -51,6 +69,12 @@ const partitionPruneInterval = 10 * 60_000;
  * commits first); calls that arrive meanwhile share the next write, which is where the speed comes from.
  */
 const writeConcurrency = 1;
+/** While PostgreSQL is unreachable the store checks for its return this often at first... */
+const recoveryDelayMin = 200;
+/** ...and at least this often however long the outage. */
+const recoveryDelayMax = 2000;
+/** Spooled events moved into PostgreSQL per transaction. */
+const spoolMoveChunk = 5000;
 
 /**
  * A queue in PostgreSQL shared by producer and worker processes on any number of machines. Workers
@@ -69,6 +93,9 @@ interface ResolvedOptions {
   maxBytes: number;
   leaseMs: number | undefined;
   pollInterval: number;
+  spoolPath: string | undefined;
+  connectTimeout: number;
+  queryTimeout: number;
 }
 
 function resolveOptions(options: PostgresStoreOptions): ResolvedOptions {
@@ -96,6 +123,11 @@ function resolveOptions(options: PostgresStoreOptions): ResolvedOptions {
     if (parsed < minimum) throw new EgressConfigurationError(`expected at least ${minimum}, got ${JSON.stringify(value)}`, where(name));
     return parsed;
   };
+  const spool = options.spool;
+  const spoolPath = typeof spool === 'object' && spool !== null ? (spool as { path?: unknown }).path : spool;
+  if (spool !== undefined && (typeof spoolPath !== 'string' || spoolPath.length === 0)) {
+    throw new EgressConfigurationError('expected the path of a spool file, e.g. ".egress/spool.db", or { path }', where('spool'));
+  }
   return {
     connectionString: options.connectionString,
     pool: options.pool,
@@ -104,6 +136,9 @@ function resolveOptions(options: PostgresStoreOptions): ResolvedOptions {
     maxBytes: quantity('maxBytes', options.maxBytes, parseSize, 1) ?? 10 * 1024 ** 3,
     leaseMs: quantity('leaseMs', options.leaseMs, parseDuration, 1),
     pollInterval: quantity('pollInterval', options.pollInterval, parseDuration, 10) ?? 5000,
+    spoolPath: spoolPath as string | undefined,
+    connectTimeout: quantity('connectTimeout', options.connectTimeout, parseDuration, 1) ?? 10_000,
+    queryTimeout: quantity('queryTimeout', options.queryTimeout, parseDuration, 1) ?? 30_000,
   };
 }
 
@@ -125,8 +160,17 @@ class PostgresStore implements Store {
   readonly kind = 'postgres';
   readonly durable = true;
   private readonly names: SchemaNames;
-  private readonly pool: Pool;
-  private readonly ownsPool: boolean;
+  /** The pool behind error handling, timeouts and status: every statement goes through it. */
+  private readonly pool: DatabaseConnection;
+  private readonly connectionStatus = new ConnectionStatus();
+  private readonly spool: LocalSpool | undefined;
+  private context: StoreContext | undefined;
+  private opening: Promise<void> | undefined;
+  private recoveryTimer: NodeJS.Timeout | undefined;
+  private recovering: Promise<void> | undefined;
+  private recoveryDelay = recoveryDelayMin;
+  /** The last background failure logged, so that an outage is logged once, not on every attempt. */
+  private loggedFailure: string | undefined;
   /** Identifies this store's notifications, so it does not wake itself. */
   private readonly source = randomUUID();
   private readonly notifications: WorkNotifications;
@@ -140,40 +184,125 @@ class PostgresStore implements Store {
   private reservedEvents = 0;
   private reservedBytes = 0;
   private refreshTimer: NodeJS.Timeout | undefined;
+  /** Set once the periodic capacity count has started. */
+  private counting = false;
   private partitionsPrunedAt = Date.now();
   private opened = false;
   private closed = false;
 
   constructor(private readonly options: ResolvedOptions) {
     this.names = schemaNames(options.schema);
-    if (options.pool) {
-      this.pool = options.pool;
-      this.ownsPool = false;
-    } else {
-      this.pool = new pg.Pool({ connectionString: options.connectionString, application_name: 'egress' });
-      this.ownsPool = true;
-      // An idle connection that breaks must not crash the process; the next query reconnects.
-      this.pool.on('error', () => undefined);
-    }
+    this.pool = new DatabaseConnection(options, this.connectionStatus, (client) => migrate(client, this.names));
+    this.spool = options.spoolPath === undefined ? undefined : new LocalSpool(options.spoolPath, options.schema);
+    this.connectionStatus.onChange((status) => this.statusChanged(status));
     this.notifications = new WorkNotifications(this.pool, this.names.channel, this.source, options.pollInterval);
     this.writer = new GroupCommit((events) => this.write(events), writeConcurrency);
   }
 
-  async open(): Promise<void> {
+  /**
+   * Connects and migrates. When PostgreSQL cannot be reached it rejects with
+   * `EgressStoreUnavailableError` and may be called again; with a spool it resolves anyway, events go
+   * to the spool, and the store keeps connecting in the background.
+   */
+  async open(context?: StoreContext): Promise<void> {
+    if (context && !this.context) this.context = context;
     if (this.opened) return;
-    let client: PoolClient;
+    this.opening ??= this.openOnce().finally(() => (this.opening = undefined));
+    return this.opening;
+  }
+
+  private async openOnce(): Promise<void> {
+    if (this.spool) {
+      await this.spool.open();
+      this.connectionStatus.setSpooled(this.spool.count);
+    }
     try {
-      client = await this.pool.connect();
+      await this.openDatabase();
     } catch (error) {
-      throw new EgressConfigurationError(`cannot connect to PostgreSQL: ${error instanceof Error ? error.message : String(error)}`, `[postgres] schema "${this.names.schema}"`, { cause: error });
+      // With a spool, events can be taken before PostgreSQL answers: they wait in the file.
+      if (!this.spool || !EgressStoreUnavailableError.isInstance(error)) throw error;
+      this.logOnce('warn', error, 'PostgreSQL cannot be reached; events go to the local spool until it answers');
     }
-    try {
-      await migrate(client, this.names);
-    } finally {
-      client.release();
-    }
-    await this.refreshCapacity();
     this.opened = true;
+    if (!this.pool.opened || (this.spool?.count ?? 0) > 0) this.scheduleRecovery(0);
+  }
+
+  private async openDatabase(): Promise<void> {
+    await this.pool.open();
+    if (this.counting) return;
+    this.counting = true;
+    await this.refreshCapacity();
+  }
+
+  status(): StoreStatus {
+    return this.connectionStatus.current();
+  }
+
+  private statusChanged(status: StoreStatus): void {
+    if (status.state === 'unreachable') this.scheduleRecovery();
+    if (status.state === 'connected') {
+      this.recoveryDelay = recoveryDelayMin;
+      // Notifications sent while the database was away are lost: listen again and look for work now.
+      if (this.opened) this.notifications.renew();
+      if ((this.spool?.count ?? 0) > 0) this.scheduleRecovery(0);
+    }
+    this.context?.statusChanged?.(status);
+  }
+
+  /**
+   * While PostgreSQL is unreachable, or the spool holds events, checks again with a growing delay:
+   * a successful check makes the status `connected` (which wakes the workers) and moves the spool.
+   */
+  private scheduleRecovery(delay = this.recoveryDelay): void {
+    if (this.closed || !this.opened || this.recoveryTimer || this.recovering) return;
+    this.recoveryTimer = setTimeout(() => {
+      this.recoveryTimer = undefined;
+      this.recovering = this.recover().finally(() => {
+        this.recovering = undefined;
+        const spooled = (this.spool?.count ?? 0) > 0;
+        if (!this.pool.opened || this.connectionStatus.current().state !== 'connected' || spooled) this.scheduleRecovery();
+      });
+    }, delay);
+    this.recoveryTimer.unref();
+  }
+
+  private async recover(): Promise<void> {
+    try {
+      if (!this.pool.opened) await this.openDatabase();
+      else if (this.connectionStatus.current().state !== 'connected') await this.pool.query('SELECT 1', [], 'checking whether PostgreSQL is back');
+      await this.moveSpool();
+      this.recoveryDelay = recoveryDelayMin;
+      this.loggedFailure = undefined;
+    } catch (error) {
+      this.recoveryDelay = Math.min(recoveryDelayMax, this.recoveryDelay * 2);
+      // A configuration problem found in the background (privileges, a foreign schema) is logged,
+      // and the spool keeps the events until someone fixes it.
+      if (!EgressStoreUnavailableError.isInstance(error)) this.logOnce('error', error, 'cannot move the spooled events into PostgreSQL');
+    }
+  }
+
+  /** Moves spooled events into PostgreSQL in the order they were accepted; each chunk leaves the file only after PostgreSQL committed it. */
+  private async moveSpool(): Promise<void> {
+    const spool = this.spool;
+    if (!spool || spool.count === 0) return;
+    let moved = 0;
+    while (spool.count > 0) {
+      const next = spool.read(spoolMoveChunk);
+      if (!next) break;
+      // The same event written twice (a chunk committed just before the process died) is kept once.
+      await this.insertEvents(next.events);
+      spool.remove(next.throughSeq);
+      moved += next.events.length;
+      this.connectionStatus.setSpooled(spool.count);
+    }
+    if (moved > 0 && spool.count === 0) this.context?.logger.info({ events: moved }, 'moved the spooled events into PostgreSQL');
+  }
+
+  private logOnce(level: 'warn' | 'error', error: unknown, message: string): void {
+    const text = describeError(error);
+    if (this.loggedFailure === text) return;
+    this.loggedFailure = text;
+    this.context?.logger[level]({ error: text }, message);
   }
 
   /** The engine counts the events it has accepted and not yet committed itself, so those in `enqueue` now are not added again here. */
@@ -202,8 +331,34 @@ class PostgresStore implements Store {
     }
   }
 
-  /** One statement: insert the events in order and notify listening workers at commit. */
+  /**
+   * Writes one group of events: into PostgreSQL, or into the spool while PostgreSQL is unreachable
+   * or the spool still holds events accepted earlier (new events go behind them, never before).
+   */
   private async write(events: readonly QueuedEvent[]): Promise<void> {
+    const spool = this.spool;
+    if (spool && (spool.count > 0 || this.connectionStatus.current().state !== 'connected')) return this.spoolEvents(spool, events);
+    try {
+      await this.insertEvents(events);
+    } catch (error) {
+      if (!spool || !EgressStoreUnavailableError.isInstance(error)) throw error;
+      this.spoolEvents(spool, events, error);
+    }
+  }
+
+  private spoolEvents(spool: LocalSpool, events: readonly QueuedEvent[], cause?: unknown): void {
+    try {
+      spool.append(events);
+    } catch (error) {
+      // Neither place took the events: the engine keeps them and calls again.
+      throw new EgressStoreUnavailableError('postgres', `PostgreSQL cannot be reached and the spool ${spool.path} could not take the events: ${describeError(error)}`, { cause: cause ?? error });
+    }
+    this.connectionStatus.setSpooled(spool.count);
+    this.scheduleRecovery();
+  }
+
+  /** One statement: insert the events in order and notify listening workers at commit. */
+  private async insertEvents(events: readonly QueuedEvent[]): Promise<void> {
     const { table } = this.names;
     await this.pool.query(
       `WITH input AS (
@@ -240,8 +395,13 @@ class PostgresStore implements Store {
   }
 
   async settle(claimed: ClaimedBatch, settlement: Settlement): Promise<void> {
-    const token = this.leases.get(claimed.id);
+    // The lease token is kept until the settlement is written: a settlement retried after a lost
+    // connection must still be ignored if another worker has taken the batch over meanwhile.
+    await this.settleUnderLease(claimed, settlement, this.leases.get(claimed.id));
     this.leases.delete(claimed.id);
+  }
+
+  private async settleUnderLease(claimed: ClaimedBatch, settlement: Settlement, token: string | undefined): Promise<void> {
     const { table } = this.names;
     const delivered = new Set(settlement.delivered);
     if (!settlement.retry && settlement.dead.length === 0 && claimed.events.every((event) => delivered.has(event.id))) {
@@ -490,11 +650,18 @@ class PostgresStore implements Store {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    await this.writer.idle();
     this.closed = true;
     if (this.refreshTimer) clearTimeout(this.refreshTimer);
-    await this.writer.idle();
+    if (this.recoveryTimer) clearTimeout(this.recoveryTimer);
+    await this.recovering;
+    if (this.spool) {
+      // Whatever cannot be moved now stays in the file and is moved by the next store that opens it.
+      if (this.spool.count > 0 && this.connectionStatus.current().state === 'connected') await this.moveSpool().catch(() => undefined);
+      this.spool.close();
+    }
     await this.notifications.stop();
-    if (this.ownsPool) await this.pool.end();
+    await this.pool.end();
   }
 
   /** Counts what the database holds (every process's events) and schedules the next count. */
@@ -529,21 +696,7 @@ class PostgresStore implements Store {
     this.refreshTimer.unref();
   }
 
-  private async transaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
-    let broken = false;
-    try {
-      await client.query('BEGIN');
-      const result = await work(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => {
-        broken = true;
-      });
-      throw error;
-    } finally {
-      client.release(broken);
-    }
+  private transaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
+    return this.pool.transaction(work);
   }
 }
