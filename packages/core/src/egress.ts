@@ -564,6 +564,7 @@ class EgressEngine implements LaneHost, CommitTarget {
     const timeout = options.timeout === undefined ? undefined : duration(options.timeout, 'flush options.timeout');
     const deadline = timeout === undefined ? Number.POSITIVE_INFINITY : Date.now() + timeout;
     const giveUp = () => new EgressTimeoutError(`flush gave up after ${timeout} ms; undelivered events stay queued`);
+    this.commitBuffer();
     if (!(await beforeDeadline(this.started, deadline))) throw giveUp();
     if (!(await beforeDeadline(this.commits.drained(), deadline))) throw giveUp();
     const mark = await this.store.watermark();
@@ -591,6 +592,7 @@ class EgressEngine implements LaneHost, CommitTarget {
     this.state = 'closing';
     const deadline = Date.now() + timeout;
     clearInterval(this.poller);
+    this.commitBuffer();
     // What waits for the store gets until the deadline; a memory buffer does not outlive the process.
     if (!(await beforeDeadline(this.commits.drained(), deadline))) {
       const waiting = this.commits.buffered;
