@@ -269,7 +269,7 @@ class PostgresStore implements Store {
   private async recover(): Promise<void> {
     try {
       if (!this.pool.opened) await this.openDatabase();
-      else if (this.connectionStatus.current().state !== 'connected') await this.pool.query('SELECT 1', [], 'checking whether PostgreSQL is back');
+      else if (this.connectionStatus.current().state !== 'connected') await this.pool.query('SELECT 1 AS reachable', [], 'checking whether PostgreSQL is back');
       await this.moveSpool();
       this.recoveryDelay = recoveryDelayMin;
       this.loggedFailure = undefined;
