@@ -26,6 +26,7 @@ import { ConnectionStatus } from './connection-status.js';
 import { DatabaseConnection } from './database-connection.js';
 import { GroupCommit } from './group-commit.js';
 import { LocalSpool } from './local-spool.js';
+import { UncertainWrites } from './uncertain-writes.js';
 import { migrate } from './schema-migrations.js';
 import { schemaNamePattern, schemaNames, type SchemaNames } from './schema-names.js';
 import { WorkNotifications } from './work-notifications.js';
@@ -163,6 +164,7 @@ class PostgresStore implements Store {
   /** The pool behind error handling, timeouts and status: every statement goes through it. */
   private readonly pool: DatabaseConnection;
   private readonly connectionStatus = new ConnectionStatus();
+  private readonly uncertainWrites = new UncertainWrites();
   private readonly spool: LocalSpool | undefined;
   private context: StoreContext | undefined;
   private opening: Promise<void> | undefined;
@@ -357,10 +359,30 @@ class PostgresStore implements Store {
     this.scheduleRecovery();
   }
 
-  /** One statement: insert the events in order and notify listening workers at commit. */
-  private async insertEvents(events: readonly QueuedEvent[]): Promise<void> {
+  /**
+   * One statement: insert the events in order and notify listening workers at commit. It runs in a
+   * transaction whose id is known before the INSERT is sent, so that a write whose answer was lost is
+   * not written a second time after its events were delivered.
+   */
+  private async insertEvents(all: readonly QueuedEvent[]): Promise<void> {
+    const events = this.uncertainWrites.size > 0 ? await this.uncertainWrites.withoutCommitted(all, this.pool) : all;
+    if (events.length === 0) return;
+    let transactionId: string | undefined;
+    try {
+      await this.pool.transaction(
+        (client) => this.insertStatement(client, events),
+        'enqueueing events',
+        (id) => (transactionId = id),
+      );
+    } catch (error) {
+      if (transactionId !== undefined && EgressStoreUnavailableError.isInstance(error)) this.uncertainWrites.remember(transactionId, events);
+      throw error;
+    }
+  }
+
+  private async insertStatement(client: PoolClient, events: readonly QueuedEvent[]): Promise<void> {
     const { table } = this.names;
-    await this.pool.query(
+    await client.query(
       `WITH input AS (
          SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::bigint[], $7::int[])
            WITH ORDINALITY AS t(id, destination, partition, payload, size, sent_at, attempts, position)

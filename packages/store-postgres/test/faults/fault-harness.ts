@@ -131,3 +131,91 @@ export async function terminateBackends(applicationName: string): Promise<number
   ]);
   return rows.filter((row) => row.terminated).length;
 }
+
+export interface LoadScenario {
+  /** Worker processes delivering to the sink. */
+  readonly workers: number;
+  /** Events per second from the producer process. */
+  readonly rate: number;
+  /** Producer: a local spool file. */
+  readonly spool?: string;
+  /** What happens to the database while the producer sends; resolves when it is over. */
+  readonly fault: (context: { proxy: TcpProxy; applicationName: string }) => Promise<void>;
+  /** Start everything while the database cannot be reached (the fault then brings it up). */
+  readonly startDown?: boolean;
+}
+
+export interface LoadOutcome {
+  readonly accepted: Set<number>;
+  /** Sends that threw (a full commit buffer). */
+  readonly sendRefused: number;
+  /** Events of units of work whose run() rejected (their commit failed): not accepted. */
+  readonly runRejected: number;
+  readonly sent: number;
+  readonly delivered: Set<number>;
+  readonly deliveries: readonly Delivery[];
+  /** Worker processes that were still running when the test asked them to close. */
+  readonly workersAlive: number;
+  /** Exit codes of the workers and of the producer after closing. */
+  readonly exitCodes: (number | null)[];
+}
+
+/**
+ * A producer process sending at a steady rate and worker processes delivering to a real HTTP sink,
+ * all through a proxy that `fault` breaks; waits until every accepted event arrived (or times out).
+ */
+export async function runLoad(scenario: LoadScenario, schema: string): Promise<LoadOutcome> {
+  const sink = await startSink();
+  const { proxy, url, applicationName } = await proxiedDatabase();
+  const processes: FaultProcess[] = [];
+  try {
+    if (scenario.startDown) proxy.refuse();
+    const base = { connectionString: url, schema, sinkUrl: sink.url, rate: scenario.rate, first: 0 };
+    const workers = Array.from({ length: scenario.workers }, (_, index) => startProcess({ ...base, role: 'worker', name: `worker-${index}` }));
+    processes.push(...workers);
+    const workersReady = Promise.all(workers.map((worker) => worker.next('ready')));
+    if (!scenario.startDown) await workersReady;
+    const producer = startProcess({ ...base, role: 'producer', name: 'producer', ...(scenario.spool ? { spool: scenario.spool } : {}) });
+    processes.push(producer);
+    await producer.next('ready');
+    await scenario.fault({ proxy, applicationName });
+    await workersReady;
+    const stopped = producer.next('stopped', 60_000);
+    const closed = producer.next('closed', 60_000);
+    producer.child.send({ type: 'stop' });
+    const report = (await stopped) as { sent: number; sendRefused: number; runRejected: number };
+    await closed;
+    const delivered = () => sink.delivered();
+    await until(
+      () => {
+        const arrived = delivered();
+        for (const n of producer.accepted) if (!arrived.has(n)) return false;
+        return true;
+      },
+      60_000,
+      'every accepted event arrived',
+    ).catch(() => undefined);
+    const workersAlive = workers.filter((worker) => worker.alive()).length;
+    for (const worker of workers) if (worker.alive()) worker.child.send({ type: 'close' });
+    const exitCodes = await Promise.all(processes.map((child) => child.exited()));
+    return {
+      accepted: producer.accepted,
+      sendRefused: report.sendRefused,
+      runRejected: report.runRejected,
+      sent: report.sent,
+      delivered: delivered(),
+      deliveries: sink.deliveries,
+      workersAlive,
+      exitCodes,
+    };
+  } finally {
+    for (const child of processes) if (child.alive()) child.child.kill('SIGKILL');
+    await proxy.close();
+    await sink.close();
+  }
+}
+
+/** Accepted events that never arrived. */
+export function missing(outcome: LoadOutcome): number[] {
+  return [...outcome.accepted].filter((n) => !outcome.delivered.has(n)).sort((a, b) => a - b);
+}

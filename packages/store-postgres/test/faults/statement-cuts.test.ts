@@ -151,6 +151,46 @@ describe.skipIf(!postgresUrl)('postgres store: a connection cut in the middle of
     }
   }, 60_000);
 
+  test('an enqueue cut at any of its statements is written once, even when its events were delivered before it was retried', async () => {
+    const schema = randomSchema();
+    schemas.add(schema);
+    const { proxy, url } = await proxiedDatabase();
+    const producer = postgresStore({ connectionString: url, schema, connectTimeout: 1000, queryTimeout: 2000 });
+    const worker = postgresStore({ connectionString: postgresUrl!, schema, leaseMs: 10_000 });
+    try {
+      await producer.open();
+      await worker.open();
+      const statements = await countStatements(proxy, () => producer.enqueue(events('probe', 1)));
+      let failures = 0;
+      for (let atStatement = 1; atStatement <= statements; atStatement++) {
+        for (const forward of [false, true]) {
+          const destination = `enqueue_${atStatement}_${forward}`;
+          const queued = events(destination, 3);
+          if (await cutAt(proxy, atStatement, forward, () => producer.enqueue(queued))) failures += 1;
+          // A worker delivers whatever arrived before the producer writes again...
+          let claimed = 0;
+          for (const batch of (await claim(worker, destination)).batches) {
+            claimed += batch.events.length;
+            await worker.settle(batch, { delivered: batch.events.map((event) => event.id), dead: [] });
+          }
+          // ...and the producer writes the same events again, as the engine does after a failure.
+          await producer.enqueue(queued);
+          for (const batch of (await claim(worker, destination)).batches) {
+            claimed += batch.events.length;
+            await worker.settle(batch, { delivered: batch.events.map((event) => event.id), dead: [] });
+          }
+          expect(claimed, `${destination}: each event claimed once`).toBe(3);
+          expect((await counters(schema, destination)).delivered).toBe(3);
+        }
+      }
+      expect(failures).toBe(statements * 2);
+    } finally {
+      await producer.close();
+      await worker.close();
+      await proxy.close();
+    }
+  }, 60_000);
+
   test('a settlement retried after its lease was taken over by another worker is ignored', async () => {
     const schema = randomSchema();
     schemas.add(schema);
