@@ -15,6 +15,8 @@ function schema(): string {
 /** What every scenario promises: nothing accepted is lost, repeats are redeliveries of one batch, no worker died. */
 function expectNothingLost(outcome: LoadOutcome, workers: number): void {
   expect(outcome.accepted.size).toBeGreaterThan(0);
+  // Every send that did not throw and every run that resolved counts as accepted; nothing else.
+  expect(outcome.accepted.size).toBe(outcome.sent - outcome.sendRefused - outcome.runRejected);
   expect(missing(outcome)).toEqual([]);
   expect(unexplainedDuplicates(outcome.deliveries)).toEqual([]);
   expect(outcome.workersAlive).toBe(workers);
@@ -42,7 +44,6 @@ describe.skipIf(!postgresUrl).concurrent('postgres store under outages, with a p
     expectNothingLost(outcome, 2);
     // Sends made before PostgreSQL answered were accepted, not refused.
     expect(outcome.sendRefused).toBe(0);
-    expect(outcome.accepted.size).toBeGreaterThanOrEqual(400);
   }, 120_000);
 
   test('a 5 s outage (connections cut, new ones refused) under steady load loses no accepted event and no worker', async () => {
@@ -81,6 +82,7 @@ describe.skipIf(!postgresUrl).concurrent('postgres store under outages, with a p
     );
     expectNothingLost(outcome, 2);
     expect(outcome.sendRefused).toBe(0);
-    expect(outcome.accepted.size).toBeGreaterThanOrEqual(3000);
+    // The sends made during the outage (half of 30 s at 100 events/s) waited in the commit buffer.
+    expect(outcome.accepted.size).toBeGreaterThan(1500);
   }, 150_000);
 });
