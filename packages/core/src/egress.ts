@@ -49,7 +49,7 @@ export interface EgressOptions<Destinations extends readonly AnyDestination[]> {
    * Bounds the events accepted and not yet committed to the store, held in this process's memory:
    * sends outside a unit of work wait there while the store is unreachable, and are written again
    * with backoff until it takes them. When it is full, `send` fails at the call (see `overflow`).
-   * Default: 100,000 events and 64 MiB of encoded payload.
+   * Default: 1,000,000 events and 256 MiB of encoded payload.
    */
   commitBuffer?: { maxEvents?: number; maxBytes?: Size };
   /**
@@ -179,8 +179,11 @@ interface Registration {
 
 type SendFunction = (input: unknown) => Receipt;
 
-/** Default bounds of the commit buffer: a 30 s outage at 3,000 events/s fits. */
-const defaultCommitBuffer = { maxEvents: 100_000, maxBytes: 64 * 1024 * 1024 };
+/**
+ * Default bounds of the commit buffer: a 30 s outage at 30,000 small events/s fits, and so does a
+ * synchronous burst of a few hundred thousand sends, which is all uncommitted until the loop yields.
+ */
+const defaultCommitBuffer = { maxEvents: 1_000_000, maxBytes: 256 * 1024 * 1024 };
 
 class EgressEngine implements LaneHost, CommitTarget {
   readonly store: Store;
