@@ -213,7 +213,14 @@ class SqliteStore implements Store {
 
   async open(context?: StoreContext): Promise<void> {
     if (this.state !== 'new') throw new EgressConfigurationError('open() was already called on this store', `[sqlite] ${this.path}`);
-    const database = openDatabase(this.path, { synchronous: this.synchronous, busyTimeout: this.busyTimeout });
+    let database: Database.Database;
+    try {
+      database = openDatabase(this.path, { synchronous: this.synchronous, busyTimeout: this.busyTimeout });
+    } catch (error) {
+      // A lock held by another process or a full disk passes: the engine opens the store again later.
+      const typed = asStoreError(EgressConfigurationError.isInstance(error) ? error.cause : error, this.path);
+      throw EgressStoreUnavailableError.isInstance(typed) ? typed : error;
+    }
     let recovery: ReturnType<typeof recoverLeases>;
     try {
       recovery = database
