@@ -31,6 +31,8 @@ export class DatabaseConnection {
   /** Set once the schema has been created or checked; every operation but that one waits for it. */
   private schemaReady = false;
   private preparing: Promise<void> | undefined;
+  /** The owned pool's connections, so that `end` can close the sockets of any whose server stopped answering. */
+  private readonly clients = new Set<pg.Client>();
 
   constructor(
     private readonly options: DatabaseConnectionOptions,
@@ -52,6 +54,10 @@ export class DatabaseConnection {
       });
       this.ownsPool = true;
       this.timesConnects = false;
+      this.pool.on('connect', (client) => {
+        this.clients.add(client);
+        client.once('end', () => this.clients.delete(client));
+      });
     }
     // An idle connection that breaks is dropped by the pool; without a listener its 'error' would end
     // the process. A pool passed in that already has a listener keeps its owner's handling.
@@ -181,7 +187,12 @@ export class DatabaseConnection {
   }
 
   async end(): Promise<void> {
-    if (this.ownsPool) await this.pool.end();
+    if (!this.ownsPool) return;
+    await this.pool.end();
+    // A graceful end sends Terminate and waits for the server to close the socket; a server behind a
+    // dead route never does, and the open socket would keep the process from exiting.
+    for (const client of this.clients) (client as unknown as { connection?: { stream?: { destroy?: () => void } } }).connection?.stream?.destroy?.();
+    this.clients.clear();
   }
 
   private async checkOut(doing: string): Promise<PoolClient> {

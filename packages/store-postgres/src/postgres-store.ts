@@ -73,7 +73,7 @@ const writeConcurrency = 1;
 /** While PostgreSQL is unreachable the store checks for its return this often at first... */
 const recoveryDelayMin = 200;
 /** ...and at least this often however long the outage. */
-const recoveryDelayMax = 2000;
+const recoveryDelayMax = 1000;
 /** Spooled events moved into PostgreSQL per transaction. */
 const spoolMoveChunk = 5000;
 
@@ -690,13 +690,16 @@ class PostgresStore implements Store {
   private async refreshCapacity(): Promise<void> {
     const { table } = this.names;
     const started = Date.now();
+    let took = 0;
     try {
       const result = await this.pool.query<{ events: string; bytes: string }>(
         `SELECT (SELECT count(*) FROM ${table('events')}) + (SELECT count(*) FROM ${table('dead_letters')}) AS events,
                 (SELECT coalesce(sum(size), 0) FROM ${table('events')}) + (SELECT coalesce(sum(size), 0) FROM ${table('dead_letters')}) AS bytes`,
       );
-      this.heldEvents = Number(result.rows[0]!.events);
+      // Spooled events are not in the tables yet but count against capacity all the same.
+      this.heldEvents = Number(result.rows[0]!.events) + (this.spool?.count ?? 0);
       this.heldBytes = Number(result.rows[0]!.bytes);
+      took = Date.now() - started;
     } catch {
       // Keep the local estimate; the next count may succeed.
     }
@@ -713,7 +716,8 @@ class PostgresStore implements Store {
         .catch(() => undefined);
     }
     if (this.closed) return;
-    const delay = Math.max(capacityRefreshMin, (Date.now() - started) * capacityRefreshFactor);
+    // Only a count that ran says how costly counting is; one that waited for an unreachable database does not.
+    const delay = Math.max(capacityRefreshMin, took * capacityRefreshFactor);
     this.refreshTimer = setTimeout(() => void this.refreshCapacity(), delay);
     this.refreshTimer.unref();
   }
