@@ -1,5 +1,7 @@
+import { EgressConfigurationError } from './errors.js';
 import { storeBackoff } from './store-backoff.js';
 import type { QueuedEvent } from './store.js';
+import { parseSize } from './units.js';
 
 /** Events committed together: one unit of work, or the sends made outside any unit in one tick. */
 export interface CommitGroup {
@@ -50,6 +52,30 @@ export interface CommitBufferLimits {
   readonly maxBytes: number;
 }
 
+/**
+ * Default bounds: a 30 s outage at 30,000 small events/s fits, and so does a synchronous burst of a
+ * few hundred thousand sends, which is all uncommitted until the loop yields.
+ */
+const defaultCommitBuffer: CommitBufferLimits = { maxEvents: 1_000_000, maxBytes: 256 * 1024 * 1024 };
+
+/** The `commitBuffer` option of `createEgress`, checked, with the defaults filled in. */
+export function commitBufferLimits(options: unknown): { maxEvents: number; maxBytes: number } {
+  if (options === undefined) return defaultCommitBuffer;
+  if (typeof options !== 'object' || options === null) throw new EgressConfigurationError('expected an object with maxEvents and/or maxBytes', 'commitBuffer');
+  const { maxEvents, maxBytes } = options as { maxEvents?: unknown; maxBytes?: unknown };
+  if (maxEvents !== undefined && (typeof maxEvents !== 'number' || !Number.isInteger(maxEvents) || maxEvents < 1)) {
+    throw new EgressConfigurationError(`expected a whole number of events, at least 1, got ${JSON.stringify(maxEvents)}`, 'commitBuffer.maxEvents');
+  }
+  let bytes = defaultCommitBuffer.maxBytes;
+  if (maxBytes !== undefined) {
+    const parsed = parseSize(maxBytes);
+    if (typeof parsed !== 'number') throw new EgressConfigurationError(parsed.error, 'commitBuffer.maxBytes');
+    if (parsed < 1) throw new EgressConfigurationError('expected at least 1 byte', 'commitBuffer.maxBytes');
+    bytes = parsed;
+  }
+  return { maxEvents: maxEvents ?? defaultCommitBuffer.maxEvents, maxBytes: bytes };
+}
+
 /** One store call carries whole groups up to about this many events, so a long outage's backlog goes in several calls. */
 const maxEventsPerWrite = 10_000;
 
@@ -83,6 +109,13 @@ export class CommitBuffer {
   private retryTimer: NodeJS.Timeout | undefined;
   private stoppedWith: Error | undefined;
   private drainWaiters: (() => void)[] = [];
+  /** Sends outside a unit of work in this turn of the event loop, submitted together on the next microtask. */
+  private sendsOfThisTick: CommitGroup | undefined;
+  private readonly submitSendsOfThisTick = () => {
+    const group = this.sendsOfThisTick;
+    this.sendsOfThisTick = undefined;
+    if (group) this.submit(group);
+  };
 
   constructor(
     private readonly target: CommitTarget,
@@ -144,6 +177,15 @@ export class CommitBuffer {
     this.unhanded.bytes -= group.bytes;
   }
 
+  /** The group that sends made outside a unit of work join in this tick: one store write per burst, not per send. */
+  groupOfThisTick(): CommitGroup {
+    if (!this.sendsOfThisTick) {
+      this.sendsOfThisTick = commitGroup(true);
+      queueMicrotask(this.submitSendsOfThisTick);
+    }
+    return this.sendsOfThisTick;
+  }
+
   /** Queues a group behind every group submitted before it. */
   submit(group: CommitGroup): void {
     if (group.events.length === 0) {
@@ -173,8 +215,9 @@ export class CommitBuffer {
     this.writeNext();
   }
 
-  /** Resolves once nothing is queued or being written. */
+  /** Resolves once nothing is queued or being written, this tick's sends included. */
   drained(): Promise<void> {
+    this.submitSendsOfThisTick();
     if (this.isDrained()) return Promise.resolve();
     return new Promise((resolve) => this.drainWaiters.push(resolve));
   }
@@ -184,6 +227,7 @@ export class CommitBuffer {
    * abandoned; a write in flight still lands if the store takes it. Returns how many were abandoned.
    */
   stop(error: Error): number {
+    this.submitSendsOfThisTick();
     this.stoppedWith = error;
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;

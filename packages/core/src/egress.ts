@@ -2,7 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { StandardSchemaV1 } from '@standard-schema/spec';
-import { CommitBuffer, commitGroup, type CommitGroup, type CommitTarget } from './commit-buffer.js';
+import { CommitBuffer, commitBufferLimits, commitGroup, type CommitGroup } from './commit-buffer.js';
 import { DeliveryLane, type EventOutcome, type LaneHost } from './delivery-lane.js';
 import { DeliveryStatistics } from './delivery-statistics.js';
 import { assertDestination, type AnyDestination, type Destination, type HealthReport } from './destination.js';
@@ -13,7 +13,6 @@ import {
   EgressConfigurationError,
   EgressError,
   EgressStoreError,
-  EgressStoreUnavailableError,
   EgressTimeoutError,
   EgressValidationError,
   describeCause,
@@ -27,8 +26,9 @@ import type { PolicyOptions } from './policy-options.js';
 import { resolvePolicy, type ResolvedPolicy } from './policy.js';
 import { AcceptedReceipt, droppedReceipt, type DeliveryOutcome, type Receipt } from './receipt.js';
 import { StoreConnection } from './store-connection.js';
+import { StoreWriter } from './store-writer.js';
 import type { ErrorRecord, QueuedEvent, Store } from './store.js';
-import { parseDuration, parseSize, type Duration, type Size } from './units.js';
+import { parseDuration, type Duration, type Size } from './units.js';
 import { validateInput } from './validation.js';
 
 export interface EgressOptions<Destinations extends readonly AnyDestination[]> {
@@ -179,13 +179,7 @@ interface Registration {
 
 type SendFunction = (input: unknown) => Receipt;
 
-/**
- * Default bounds of the commit buffer: a 30 s outage at 30,000 small events/s fits, and so does a
- * synchronous burst of a few hundred thousand sends, which is all uncommitted until the loop yields.
- */
-const defaultCommitBuffer = { maxEvents: 1_000_000, maxBytes: 256 * 1024 * 1024 };
-
-class EgressEngine implements LaneHost, CommitTarget {
+class EgressEngine implements LaneHost {
   readonly store: Store;
   readonly logger: Logger;
   readonly events: EventHub;
@@ -206,8 +200,6 @@ class EgressEngine implements LaneHost, CommitTarget {
   private state: 'open' | 'closing' = 'open';
   private closing: Promise<void> | undefined;
   private forcingCount = 0;
-  /** Sends outside a unit of work, committed together on the next microtask. */
-  private buffer: CommitGroup | undefined;
   private readonly outcomeWaiters = new Map<string, Set<(outcome: DeliveryOutcome) => void>>();
   /** Created when a flush or shutdown waits for the next settlement, resolved by it. */
   private settleSignal: { promise: Promise<void>; resolve(): void } | undefined;
@@ -224,8 +216,9 @@ class EgressEngine implements LaneHost, CommitTarget {
     this.overflow = oneOf(options.overflow, ['reject', 'drop'], 'overflow') ?? 'reject';
     this.role = oneOf(options.role, ['both', 'producer', 'worker'], 'role') ?? 'both';
     const startup = oneOf(options.startup, ['retry', 'fail-fast'], 'startup') ?? 'retry';
-    this.commits = new CommitBuffer(this, commitBufferLimits(options.commitBuffer));
+    const limits = commitBufferLimits(options.commitBuffer);
     this.connection = new StoreConnection(this.store, { logger: this.logger, events: this.events, buffered: () => this.commits.buffered, reachable: () => this.reachable() }, startup);
+    this.commits = new CommitBuffer(new StoreWriter(this.store, this.connection, this.logger, this.events, this.statistics, (events) => this.wakeFor(events)), limits);
     const polls = this.role === 'worker' && !this.store.subscribe;
     this.pollInterval = options.pollInterval === undefined ? (polls ? 1000 : undefined) : duration(options.pollInterval, 'pollInterval') || undefined;
     if (!Array.isArray(options.destinations) || options.destinations.length === 0) {
@@ -358,7 +351,7 @@ class EgressEngine implements LaneHost, CommitTarget {
     const event: QueuedEvent = { id, destination: name, partition, payload: serialized, size, sentAt: Date.now(), attempts: 0 };
     // Asking the async context costs a little on every send; with no unit of work open there is no need.
     const unit = this.openUnits > 0 ? this.units.getStore() : undefined;
-    const group = unit && !unit.finished ? unit.group : this.bufferGroup();
+    const group = unit && !unit.finished ? unit.group : commits.groupOfThisTick();
     group.events.push(event);
     group.bytes += size;
     commits.hold(size);
@@ -372,66 +365,6 @@ class EgressEngine implements LaneHost, CommitTarget {
     this.statistics.dropped(name, 1);
     this.events.emit('dropped', { destination: name, count: 1, reason: 'capacity', message });
     return droppedReceipt(id, name, message);
-  }
-
-  private bufferGroup(): CommitGroup {
-    if (!this.buffer) {
-      this.buffer = commitGroup(true);
-      queueMicrotask(() => this.commitBuffer());
-    }
-    return this.buffer;
-  }
-
-  /** Commits the sends made outside any unit of work in this tick as one group. */
-  private commitBuffer(): void {
-    const group = this.buffer;
-    this.buffer = undefined;
-    if (group) this.commits.submit(group);
-  }
-
-  // ---- the commit buffer's target -------------------------------------------------------------
-
-  write(events: QueuedEvent[]): Promise<void> {
-    if (this.connection.isOpen) return this.store.enqueue(events);
-    return this.connection.whenOpen().then(() => this.store.enqueue(events));
-  }
-
-  written(events: readonly QueuedEvent[]): void {
-    this.connection.succeeded();
-    this.wakeFor(events);
-  }
-
-  writeFailed(error: unknown, failures: number, keptEvents: number): void {
-    this.connection.failed(error);
-    // An unreachable database is reported once per outage by the connection; anything else here.
-    if (failures === 1 && !EgressStoreUnavailableError.isInstance(error)) {
-      this.logger.error(
-        { store: this.store.kind, error, buffered: keptEvents },
-        `the ${this.store.kind} store refused a commit; ${keptEvents} accepted events are kept in the commit buffer and written again with backoff`,
-      );
-    }
-  }
-
-  recovered(failures: number, events: number): void {
-    this.logger.info({ store: this.store.kind, failures, events }, `the ${this.store.kind} store took the waiting events after ${failures} failed write${failures === 1 ? '' : 's'}`);
-  }
-
-  unitRefused(error: unknown, events: number): Error {
-    return new EgressStoreError(this.store.kind, `the unit of work was not committed; its ${events} event${events === 1 ? ' was' : 's were'} not kept`, { cause: error });
-  }
-
-  abandoned(events: readonly QueuedEvent[], error: Error): void {
-    const reason = EgressTimeoutError.isInstance(error) ? 'close-timeout' : 'store-failed';
-    const counts = new Map<string, number>();
-    for (const event of events) counts.set(event.destination, (counts.get(event.destination) ?? 0) + 1);
-    for (const [destination, count] of counts) {
-      this.statistics.lost(destination, count);
-      this.events.emit('lost', { destination, count, reason, message: error.message });
-    }
-    this.logger.error(
-      { store: this.store.kind, events: events.length, destinations: Object.fromEntries(counts), error },
-      `${events.length} accepted event${events.length === 1 ? '' : 's'} never reached the ${this.store.kind} store and are lost`,
-    );
   }
 
   async waitForOutcome(id: string, committed: Promise<void>): Promise<DeliveryOutcome> {
@@ -567,7 +500,6 @@ class EgressEngine implements LaneHost, CommitTarget {
     const timeout = options.timeout === undefined ? undefined : duration(options.timeout, 'flush options.timeout');
     const deadline = timeout === undefined ? Number.POSITIVE_INFINITY : Date.now() + timeout;
     const giveUp = () => new EgressTimeoutError(`flush gave up after ${timeout} ms; undelivered events stay queued`);
-    this.commitBuffer();
     if (!(await beforeDeadline(this.started, deadline))) throw giveUp();
     if (!(await beforeDeadline(this.commits.drained(), deadline))) throw giveUp();
     const mark = await this.store.watermark();
@@ -595,7 +527,6 @@ class EgressEngine implements LaneHost, CommitTarget {
     this.state = 'closing';
     const deadline = Date.now() + timeout;
     clearInterval(this.poller);
-    this.commitBuffer();
     // What waits for the store gets until the deadline; a memory buffer does not outlive the process.
     if (!(await beforeDeadline(this.commits.drained(), deadline))) {
       const waiting = this.commits.buffered;
@@ -746,23 +677,6 @@ async function beforeDeadline(promise: Promise<unknown>, deadline: number): Prom
   } finally {
     clearTimeout(timer);
   }
-}
-
-function commitBufferLimits(options: unknown): { maxEvents: number; maxBytes: number } {
-  if (options === undefined) return defaultCommitBuffer;
-  if (typeof options !== 'object' || options === null) throw new EgressConfigurationError('expected an object with maxEvents and/or maxBytes', 'commitBuffer');
-  const { maxEvents, maxBytes } = options as { maxEvents?: unknown; maxBytes?: unknown };
-  if (maxEvents !== undefined && (typeof maxEvents !== 'number' || !Number.isInteger(maxEvents) || maxEvents < 1)) {
-    throw new EgressConfigurationError(`expected a whole number of events, at least 1, got ${JSON.stringify(maxEvents)}`, 'commitBuffer.maxEvents');
-  }
-  let bytes = defaultCommitBuffer.maxBytes;
-  if (maxBytes !== undefined) {
-    const parsed = parseSize(maxBytes);
-    if (typeof parsed !== 'number') throw new EgressConfigurationError(parsed.error, 'commitBuffer.maxBytes');
-    if (parsed < 1) throw new EgressConfigurationError('expected at least 1 byte', 'commitBuffer.maxBytes');
-    bytes = parsed;
-  }
-  return { maxEvents: maxEvents ?? defaultCommitBuffer.maxEvents, maxBytes: bytes };
 }
 
 function sleep(milliseconds: number): Promise<void> {
