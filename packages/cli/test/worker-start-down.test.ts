@@ -57,7 +57,7 @@ describe.skipIf(!postgresUrl)('egress worker started before its PostgreSQL is re
     await client.end();
   });
 
-  test('waits without exiting, says so once, and delivers once the database is up, saying that once', async () => {
+  test('waits without exiting, says so once, delivers once the database is up, and does the same when it goes away later', async () => {
     const folder = folderWith({});
     const auditFile = join(folder, 'audit.jsonl');
     const file = join(folder, 'egress.config.yaml');
@@ -93,7 +93,21 @@ describe.skipIf(!postgresUrl)('egress worker started before its PostgreSQL is re
       expect(stderr().match(/the postgres store is reachable again after \d+\.\d s; delivering/g)).toHaveLength(1);
       expect(stderr().match(/store is unreachable/g)).toHaveLength(1);
       expect(stderr()).toMatch(/delivering to audit from the postgres store/);
-      // The address of the database is printed, but never a password (this one has none to leak).
+
+      // The database goes away again under a running worker (every connection cut), then returns.
+      await opened.close();
+      opened = undefined;
+      await eventually(() => (stderr().match(/store is unreachable/g) ?? []).length === 2, 30_000, stderr);
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      expect(worker.exitCode).toBeNull();
+      expect(stderr().match(/store is unreachable/g)).toHaveLength(2);
+      opened = await relay(port, { host: database.hostname, port: Number(database.port || 5432) });
+      const later = createEgress({ ...(await loadConfig(file, { environment: { EGRESS_PG_URL: postgresUrl! } })), role: 'producer', logger: silentLogger });
+      const sendLater = later.send as Record<string, (input: unknown) => { committed(): Promise<void> }>;
+      await Promise.all(Array.from({ length: 10 }, (_, index) => sendLater.audit!({ message: `event ${20 + index}`, n: 20 + index }).committed()));
+      await later.close();
+      await eventually(() => new Set(lines().map((line) => line.n)).size >= 30, 30_000, () => `30 distinct deliveries, got ${new Set(lines().map((line) => line.n)).size}; worker said:\n${stderr()}`);
+      expect(stderr().match(/the postgres store is reachable again after \d+\.\d s/g)).toHaveLength(2);
       worker.kill('SIGTERM');
       expect(await exited(worker)).toBe(0);
     } finally {
