@@ -2,8 +2,6 @@ import { afterAll, describe, expect, test } from 'vitest';
 import { dropSchemas, postgresUrl, randomSchema } from '../postgres-test-schema.js';
 import { missing, runLoad, sleep, unexplainedDuplicates, type LoadOutcome } from './fault-harness.js';
 
-if (!postgresUrl) console.warn('EGRESS_TEST_POSTGRES_URL is not set: the PostgreSQL fault tests are skipped');
-
 const schemas = new Set<string>();
 
 function schema(): string {

@@ -8,8 +8,6 @@ import { postgresStore } from '../../src/index.js';
 import { dropSchemas, postgresUrl, query, randomSchema } from '../postgres-test-schema.js';
 import { proxiedDatabase, startProcess, startSink, unexplainedDuplicates, until, type FaultProcess } from './fault-harness.js';
 
-if (!postgresUrl) console.warn('EGRESS_TEST_POSTGRES_URL is not set: the PostgreSQL fault tests are skipped');
-
 const schemas = new Set<string>();
 const directories: string[] = [];
 

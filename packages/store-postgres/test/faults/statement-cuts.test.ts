@@ -10,8 +10,6 @@ const schemas = new Set<string>();
 const capacityCount = /AS events,\s+\(SELECT coalesce|SELECT 1 AS reachable/;
 const leaseMs = 300;
 
-if (!postgresUrl) console.warn('EGRESS_TEST_POSTGRES_URL is not set: the PostgreSQL fault tests are skipped');
-
 function events(destination: string, count: number): QueuedEvent[] {
   return Array.from({ length: count }, (_, n) => ({ id: createEventId(), destination, partition: '', payload: JSON.stringify({ n }), size: 8, sentAt: Date.now(), attempts: 0 }));
 }
