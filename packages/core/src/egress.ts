@@ -199,6 +199,8 @@ class EgressEngine implements LaneHost {
   private readonly commits: CommitBuffer;
   private state: 'open' | 'closing' = 'open';
   private closing: Promise<void> | undefined;
+  /** Set when `close()` stopped waiting for a store that was still opening. */
+  private startAbandoned = false;
   private forcingCount = 0;
   private readonly outcomeWaiters = new Map<string, Set<(outcome: DeliveryOutcome) => void>>();
   /** Created when a flush or shutdown waits for the next settlement, resolved by it. */
@@ -262,6 +264,8 @@ class EgressEngine implements LaneHost {
     });
     this.connection.start();
     await this.connection.opened;
+    // The shutdown stopped waiting for this open: it closes the store afterwards, and nothing starts.
+    if (this.startAbandoned) return;
     await Promise.all([...this.registrations.values()].map(({ destination }) => destination.start?.({ logger: this.logger })));
     if (this.role === 'producer') return;
     for (const registration of this.registrations.values()) {
@@ -538,7 +542,7 @@ class EgressEngine implements LaneHost {
     }
     this.connection.stop(new EgressClosedError('[egress] closed before the store could be opened'));
     try {
-      await beforeDeadline(this.started, Math.max(deadline, Date.now() + 100));
+      if (!(await beforeDeadline(this.started, Math.max(deadline, Date.now() + 100)))) this.startAbandoned = true;
     } catch {
       // Nothing was started, so there is nothing to drain; still stop what can be stopped below.
     }

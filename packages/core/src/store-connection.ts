@@ -86,6 +86,7 @@ export class StoreConnection {
   /** Stops retrying `open`; a store that never opened rejects `opened` with `reason`. */
   stop(reason: Error): void {
     this.stopped = true;
+    this.lastError ??= reason;
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     if (!this.openSucceededOnce && !this.attempt) this.rejectOpened(reason);
