@@ -13,6 +13,7 @@ import {
   EgressConfigurationError,
   EgressError,
   EgressStoreError,
+  EgressStoreUnavailableError,
   EgressTimeoutError,
   EgressValidationError,
   describeCause,
@@ -25,6 +26,7 @@ import { decodePayload, encodePayload } from './payload-codec.js';
 import type { PolicyOptions } from './policy-options.js';
 import { resolvePolicy, type ResolvedPolicy } from './policy.js';
 import { AcceptedReceipt, droppedReceipt, type DeliveryOutcome, type Receipt } from './receipt.js';
+import { storeBackoff } from './store-backoff.js';
 import { StoreConnection } from './store-connection.js';
 import { StoreWriter } from './store-writer.js';
 import type { ErrorRecord, QueuedEvent, Store } from './store.js';
@@ -378,16 +380,23 @@ class EgressEngine implements LaneHost {
       if (!waiters) this.outcomeWaiters.set(id, (waiters = new Set()));
       const waiter = (outcome: DeliveryOutcome) => resolve(outcome);
       waiters.add(waiter);
-      // The outcome may already be known (delivered before anyone asked): look it up once.
-      this.lookUpOutcome(id).then(
-        (outcome) => {
-          if (!outcome) return;
-          this.outcomeWaiters.get(id)?.delete(waiter);
-          if (this.outcomeWaiters.get(id)?.size === 0) this.outcomeWaiters.delete(id);
-          resolve(outcome);
-        },
-        (error: unknown) => reject(error),
-      );
+      // The outcome may already be known (delivered before anyone asked): look it up once, asking
+      // again with backoff while the store cannot be reached.
+      const lookUp = (failures: number): void => {
+        this.lookUpOutcome(id).then(
+          (outcome) => {
+            if (!outcome) return;
+            this.outcomeWaiters.get(id)?.delete(waiter);
+            if (this.outcomeWaiters.get(id)?.size === 0) this.outcomeWaiters.delete(id);
+            resolve(outcome);
+          },
+          (error: unknown) => {
+            if (!EgressStoreUnavailableError.isInstance(error) || this.state !== 'open') return reject(error);
+            setTimeout(() => lookUp(failures + 1), storeBackoff(failures));
+          },
+        );
+      };
+      lookUp(1);
     });
   }
 

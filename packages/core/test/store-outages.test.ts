@@ -241,6 +241,23 @@ describe('delivery while the store blinks', () => {
     expect((await instance.stats())[0]).toMatchObject({ delivered: 1, waiting: 0, inFlight: 0 });
   });
 
+  test('receipt.settled() asked during an outage waits for the store instead of rejecting', async () => {
+    const { store, control } = unreachableStore();
+    const sink = recordingDestination();
+    const instance = createEgress({ destinations: [sink.destination], store, logger: recordingLogger().logger });
+    egress = instance;
+    const receipt = instance.send.events({ n: 1 });
+    await instance.flush();
+    control.down = true;
+    let outcome: unknown;
+    const settled = receipt.settled().then((value) => (outcome = value));
+    await sleep(150);
+    expect(outcome).toBeUndefined();
+    control.down = false;
+    await settled;
+    expect(outcome).toEqual({ status: 'delivered' });
+  });
+
   test('claims that fail during an outage are logged once, and delivery resumes when the store returns', async () => {
     const { store, control, counts } = unreachableStore();
     const sink = recordingDestination();

@@ -3,7 +3,7 @@ import { EgressStoreUnavailableError, memoryStore, type QueuedEvent, type Store 
 /**
  * The memory store behind a switch that makes it unreachable: while `down` is set, `open`,
  * `enqueue`, `claim` and `settle` fail with `EgressStoreUnavailableError` as a store whose database
- * went away does, and write nothing. For the engine's own tests; the real outages (a TCP proxy in
+ * went away does, and write nothing (`eventState` fails too, for receipts). For the engine's own tests; the real outages (a TCP proxy in
  * front of PostgreSQL, a locked or full SQLite file) are tested in the store packages.
  */
 export function unreachableStore(options: { down?: boolean; openError?: Error; maxEvents?: number } = {}) {
@@ -46,7 +46,10 @@ export function unreachableStore(options: { down?: boolean; openError?: Error; m
     release: (batch) => inner.release(batch),
     watermark: () => inner.watermark(),
     pendingAtOrBelow: (mark) => inner.pendingAtOrBelow(mark),
-    eventState: (id) => inner.eventState(id),
+    async eventState(id) {
+      if (control.down) throw refuse('eventState');
+      return inner.eventState(id);
+    },
     listDead: (query) => inner.listDead(query),
     retryDead: (ids, query) => inner.retryDead(ids, query),
     purgeDead: (ids, query) => inner.purgeDead(ids, query),
