@@ -136,7 +136,7 @@ export class StoreConnection {
     if (status.state === 'unreachable') {
       logger.warn(
         { ...fields, error: status.error },
-        `the ${status.kind} store is unreachable (${status.error ?? 'no reason given'}); accepted events wait and the store is tried again with backoff`,
+        `the ${status.kind} store is unreachable (${status.error ?? 'no reason given'}); ${status.spooled === undefined ? 'accepted events wait in memory' : 'accepted events go to its local spool'} and the store is tried again with backoff`,
       );
     } else if (status.state === 'connected' && previous?.state === 'unreachable') {
       const seconds = ((status.since - previous.since) / 1000).toFixed(1);
