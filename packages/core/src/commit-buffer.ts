@@ -156,11 +156,6 @@ export class CommitBuffer {
     return { events: this.heldEvents, bytes: this.heldBytes };
   }
 
-  /** True while sends wait for a retry because the store refused them. */
-  get retrying(): boolean {
-    return this.retryTimer !== undefined;
-  }
-
   /** Counts one accepted event. On the path of every send, so it only adds. */
   hold(size: number): void {
     this.heldEvents += 1;
