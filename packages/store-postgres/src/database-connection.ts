@@ -23,9 +23,9 @@ const keepAliveDelay = 10_000;
  * `EgressStoreUnavailableError`, and each outcome updates the store's `ConnectionStatus`.
  */
 export class DatabaseConnection {
-  readonly pool: Pool;
+  private readonly pool: Pool;
   private readonly ownsPool: boolean;
-  /** node-postgres applies its own connect timeout only to pools it was told about. */
+  /** A pool passed in has no connect timeout of ours (node-postgres applies it only to pools it creates), so connects are timed here. */
   private readonly timesConnects: boolean;
 
   /** Set once the schema has been created or checked; every operation but that one waits for it. */

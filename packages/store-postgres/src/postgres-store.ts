@@ -26,6 +26,7 @@ import { ConnectionStatus } from './connection-status.js';
 import { DatabaseConnection } from './database-connection.js';
 import { GroupCommit } from './group-commit.js';
 import { LocalSpool } from './local-spool.js';
+import { OutageRecovery } from './outage-recovery.js';
 import { UncertainWrites } from './uncertain-writes.js';
 import { migrate } from './schema-migrations.js';
 import { schemaNamePattern, schemaNames, type SchemaNames } from './schema-names.js';
@@ -70,12 +71,6 @@ const partitionPruneInterval = 10 * 60_000;
  * commits first); calls that arrive meanwhile share the next write, which is where the speed comes from.
  */
 const writeConcurrency = 1;
-/** While PostgreSQL is unreachable the store checks for its return this often at first... */
-const recoveryDelayMin = 200;
-/** ...and at least this often however long the outage. */
-const recoveryDelayMax = 1000;
-/** Spooled events moved into PostgreSQL per transaction. */
-const spoolMoveChunk = 5000;
 
 /**
  * A queue in PostgreSQL shared by producer and worker processes on any number of machines. Workers
@@ -168,11 +163,7 @@ class PostgresStore implements Store {
   private readonly spool: LocalSpool | undefined;
   private context: StoreContext | undefined;
   private opening: Promise<void> | undefined;
-  private recoveryTimer: NodeJS.Timeout | undefined;
-  private recovering: Promise<void> | undefined;
-  private recoveryDelay = recoveryDelayMin;
-  /** The last background failure logged, so that an outage is logged once, not on every attempt. */
-  private loggedFailure: string | undefined;
+  private readonly recovery: OutageRecovery;
   /** Identifies this store's notifications, so it does not wake itself. */
   private readonly source = randomUUID();
   private readonly notifications: WorkNotifications;
@@ -196,6 +187,14 @@ class PostgresStore implements Store {
     this.names = schemaNames(options.schema);
     this.pool = new DatabaseConnection(options, this.connectionStatus, (client) => migrate(client, this.names));
     this.spool = options.spoolPath === undefined ? undefined : new LocalSpool(options.spoolPath, options.schema);
+    this.recovery = new OutageRecovery({
+      pool: this.pool,
+      status: this.connectionStatus,
+      spool: this.spool,
+      openDatabase: () => this.openDatabase(),
+      insertEvents: (events) => this.insertEvents(events),
+      logger: () => this.context?.logger,
+    });
     this.connectionStatus.onChange((status) => this.statusChanged(status));
     this.notifications = new WorkNotifications(this.pool, this.names.channel, this.source, options.pollInterval);
     this.writer = new GroupCommit((events) => this.write(events), writeConcurrency);
@@ -223,10 +222,10 @@ class PostgresStore implements Store {
     } catch (error) {
       // With a spool, events can be taken before PostgreSQL answers: they wait in the file.
       if (!this.spool || !EgressStoreUnavailableError.isInstance(error)) throw error;
-      this.logOnce('warn', error, 'PostgreSQL cannot be reached; events go to the local spool until it answers');
+      this.recovery.logOnce('warn', error, 'PostgreSQL cannot be reached; events go to the local spool until it answers');
     }
     this.opened = true;
-    if (!this.pool.opened || (this.spool?.count ?? 0) > 0) this.scheduleRecovery(0);
+    if (!this.pool.opened || (this.spool?.count ?? 0) > 0) this.recovery.schedule(0);
   }
 
   private async openDatabase(): Promise<void> {
@@ -241,70 +240,15 @@ class PostgresStore implements Store {
   }
 
   private statusChanged(status: StoreStatus): void {
-    if (status.state === 'unreachable') this.scheduleRecovery();
+    // Before open() has finished, open() itself decides what happens next.
+    if (status.state === 'unreachable' && this.opened) this.recovery.schedule();
     if (status.state === 'connected') {
-      this.recoveryDelay = recoveryDelayMin;
+      this.recovery.reset();
       // Notifications sent while the database was away are lost: listen again and look for work now.
       if (this.opened) this.notifications.renew();
-      if ((this.spool?.count ?? 0) > 0) this.scheduleRecovery(0);
+      if ((this.spool?.count ?? 0) > 0 && this.opened) this.recovery.schedule(0);
     }
     this.context?.statusChanged?.(status);
-  }
-
-  /**
-   * While PostgreSQL is unreachable, or the spool holds events, checks again with a growing delay:
-   * a successful check makes the status `connected` (which wakes the workers) and moves the spool.
-   */
-  private scheduleRecovery(delay = this.recoveryDelay): void {
-    if (this.closed || !this.opened || this.recoveryTimer || this.recovering) return;
-    this.recoveryTimer = setTimeout(() => {
-      this.recoveryTimer = undefined;
-      this.recovering = this.recover().finally(() => {
-        this.recovering = undefined;
-        const spooled = (this.spool?.count ?? 0) > 0;
-        if (!this.pool.opened || this.connectionStatus.current().state !== 'connected' || spooled) this.scheduleRecovery();
-      });
-    }, delay);
-    this.recoveryTimer.unref();
-  }
-
-  private async recover(): Promise<void> {
-    try {
-      if (!this.pool.opened) await this.openDatabase();
-      else if (this.connectionStatus.current().state !== 'connected') await this.pool.query('SELECT 1 AS reachable', [], 'checking whether PostgreSQL is back');
-      await this.moveSpool();
-      this.recoveryDelay = recoveryDelayMin;
-      this.loggedFailure = undefined;
-    } catch (error) {
-      this.recoveryDelay = Math.min(recoveryDelayMax, this.recoveryDelay * 2);
-      // A configuration problem found in the background (privileges, a foreign schema) is logged,
-      // and the spool keeps the events until someone fixes it.
-      if (!EgressStoreUnavailableError.isInstance(error)) this.logOnce('error', error, 'cannot move the spooled events into PostgreSQL');
-    }
-  }
-
-  /** Moves spooled events into PostgreSQL in the order they were accepted; each chunk leaves the file only after PostgreSQL committed it. */
-  private async moveSpool(): Promise<void> {
-    const spool = this.spool;
-    if (!spool || spool.count === 0) return;
-    let moved = 0;
-    while (spool.count > 0) {
-      const next = spool.read(spoolMoveChunk);
-      if (!next) break;
-      // The same event written twice (a chunk committed just before the process died) is kept once.
-      await this.insertEvents(next.events);
-      spool.remove(next.throughSeq);
-      moved += next.events.length;
-      this.connectionStatus.setSpooled(spool.count);
-    }
-    if (moved > 0 && spool.count === 0) this.context?.logger.info({ events: moved }, 'moved the spooled events into PostgreSQL');
-  }
-
-  private logOnce(level: 'warn' | 'error', error: unknown, message: string): void {
-    const text = describeError(error);
-    if (this.loggedFailure === text) return;
-    this.loggedFailure = text;
-    this.context?.logger[level]({ error: text }, message);
   }
 
   /** The engine counts the events it has accepted and not yet committed itself, so those in `enqueue` now are not added again here. */
@@ -356,7 +300,7 @@ class PostgresStore implements Store {
       throw new EgressStoreUnavailableError('postgres', `PostgreSQL cannot be reached and the spool ${spool.path} could not take the events: ${describeError(error)}`, { cause: cause ?? error });
     }
     this.connectionStatus.setSpooled(spool.count);
-    this.scheduleRecovery();
+    this.recovery.schedule();
   }
 
   /**
@@ -675,11 +619,10 @@ class PostgresStore implements Store {
     await this.writer.idle();
     this.closed = true;
     if (this.refreshTimer) clearTimeout(this.refreshTimer);
-    if (this.recoveryTimer) clearTimeout(this.recoveryTimer);
-    await this.recovering;
+    await this.recovery.stop();
     if (this.spool) {
       // Whatever cannot be moved now stays in the file and is moved by the next store that opens it.
-      if (this.spool.count > 0 && this.connectionStatus.current().state === 'connected') await this.moveSpool().catch(() => undefined);
+      if (this.spool.count > 0 && this.connectionStatus.current().state === 'connected') await this.recovery.moveSpool().catch(() => undefined);
       this.spool.close();
     }
     await this.notifications.stop();
