@@ -12,6 +12,10 @@ Delivers what producers enqueued in the configured store (SQLite or PostgreSQL).
 share one PostgreSQL store: each claims batches with a lease, and a crashed worker's batches are
 claimed again when its lease expires.
 
+A worker started while its database is unreachable waits for it, trying again with backoff, and
+starts delivering once it is reachable, without a restart; it says so once when it starts waiting
+and once when the store is back, also when the database goes away later.
+
 On SIGTERM or SIGINT the worker stops claiming, delivers the batches it holds, waits for in-flight
 deliveries up to --shutdown-timeout and leaves everything else in the store; a second signal exits
 at once (exit code 1).
@@ -28,7 +32,23 @@ Examples:
   async run({ values, io }) {
     const shutdownTimeout = durationOption(values['shutdown-timeout'], '--shutdown-timeout', 10_000);
     const reportEvery = durationOption(values['report-every'], '--report-every', 10_000);
-    const { file, config, listeners, egress } = await openEngine(values.config, io, 'worker');
+    const { file, config, listeners, egress } = await openEngine(values.config, io, 'worker', 'everything', { waitForStore: false });
+    // The wait itself is reported by the engine's warning, once per outage; the recovery here.
+    let unreachableSince: number | undefined;
+    const stopWatchingStore = egress.on('store', (status) => {
+      if (status.state === 'unreachable') unreachableSince ??= status.since;
+      if (status.state !== 'connected' || unreachableSince === undefined) return;
+      const seconds = ((status.since - unreachableSince) / 1000).toFixed(1);
+      unreachableSince = undefined;
+      io.stderr.write(`egress worker: the ${status.kind} store is reachable again after ${seconds} s; delivering\n`);
+    });
+    try {
+      await egress.ready();
+    } catch (error) {
+      stopWatchingStore();
+      await egress.close({ timeout: shutdownTimeout });
+      throw error;
+    }
     const names = config.destinations.map((destination) => destination.name).join(', ');
     if (!config.store.durable) io.stderr.write(`warning: the ${config.store.kind} store is not durable: a worker process sees only what it enqueues itself\n`);
     io.stderr.write(`egress worker: delivering to ${names} from the ${config.store.kind} store (${file}); SIGTERM or Ctrl-C stops\n`);
@@ -44,6 +64,7 @@ Examples:
     const counts = { delivered: 0, retrying: 0, dead: 0 };
     let reported = '';
     const unsubscribe = [
+      stopWatchingStore,
       egress.on('delivered', (event) => (counts.delivered += event.eventIds.length)),
       egress.on('retrying', (event) => (counts.retrying += event.eventIds.length)),
       egress.on('dead', (event) => {

@@ -22,17 +22,21 @@ export async function openConfig(given: unknown, io: CommandIo, scope: ConfigSco
 
 /**
  * An engine over the configured store. `producer` never delivers, so `status` and `dead` can look
- * at a store that workers are draining without taking part.
+ * at a store that workers are draining without taking part. By default the store must open at the
+ * first try (a one-off command should say at once that its database is unreachable); with
+ * `waitForStore: false` it is opened in the background, with retries, and this returns at once.
  */
 export async function openEngine(
   given: unknown,
   io: CommandIo,
   role: 'producer' | 'worker',
   scope: ConfigScope = 'everything',
+  options: { waitForStore?: boolean } = {},
 ): Promise<{ file: string; config: EgressConfig; listeners: ConfigListener[]; egress: Egress }> {
   const { file, config, listeners } = await openConfig(given, io, scope);
-  const egress = createEgress({ ...config, role, logger: stderrLogger(io) });
-  await egress.ready();
+  const waits = options.waitForStore !== false;
+  const egress = createEgress({ ...config, role, logger: stderrLogger(io), startup: waits ? 'fail-fast' : 'retry' });
+  if (waits) await egress.ready();
   return { file, config, listeners, egress };
 }
 

@@ -1,12 +1,13 @@
 import { createBatchId } from './batch-id.js';
 import type { AnyDestination, Batch, BatchEvent, DeliveryContext, DeliveryReport } from './destination.js';
 import type { EventHub } from './egress-events.js';
-import { EgressDeliveryError, EgressTimeoutError, PermanentError, RetryableError } from './errors.js';
+import { EgressDeliveryError, EgressStoreUnavailableError, EgressTimeoutError, PermanentError, RetryableError } from './errors.js';
 import type { Logger } from './logger.js';
 import { decodePayload } from './payload-codec.js';
 import type { ResolvedPolicy } from './policy.js';
 import { TokenBucket } from './rate-limiter.js';
 import { retryDelay, retryRefusal } from './retry-schedule.js';
+import { storeBackoff } from './store-backoff.js';
 import type { DeliveryStatistics } from './delivery-statistics.js';
 import type { ClaimedBatch, ErrorRecord, QueuedEvent, Settlement, Store } from './store.js';
 
@@ -24,6 +25,10 @@ export interface LaneHost {
   settled(outcomes: readonly EventOutcome[]): void;
   /** Whether anyone waits for individual outcomes (so they need reporting). */
   awaitsOutcomes(): boolean;
+  /** A store call failed (the engine tracks whether the store is reachable). */
+  storeFailed(error: unknown): void;
+  /** A store call succeeded. */
+  storeSucceeded(): void;
 }
 
 export type EventOutcome = { eventId: string; status: 'delivered' } | { eventId: string; status: 'dead'; error: ErrorRecord };
@@ -49,6 +54,8 @@ class Flight implements DeliveryContext {
     readonly logger: Logger,
     /** When the lane stops waiting for the adapter. */
     readonly deadline: number,
+    /** When the batch's lease runs out and another worker may claim it again. */
+    readonly leaseEnds: number,
     private readonly onOutcome: (flight: Flight, outcome: FlightOutcome) => void,
   ) {}
 
@@ -94,9 +101,6 @@ class Flight implements DeliveryContext {
   }
 }
 
-/** How long to wait before asking a failing store again. */
-const storeRetryDelay = 1000;
-
 /**
  * Schedules and delivers one destination's batches: asks the store for ready batches whenever
  * something may have changed (new events, a settled batch, a timer), keeps at most `concurrency`
@@ -114,6 +118,8 @@ export class DeliveryLane {
   /** One timer for every flight's deadline: flights start in deadline order, so it tracks the first. */
   private deadlineTimer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** Failed claims in a row: the wait before the next one grows with them, and only the first is logged. */
+  private claimFailures = 0;
   private readonly flightEnded = (flight: Flight, outcome: FlightOutcome) => void this.landed(flight, outcome);
 
   constructor(
@@ -159,8 +165,13 @@ export class DeliveryLane {
         await this.claimAndDeliver();
       } while (this.pumpAgain && !this.stopped);
     } catch (error) {
-      this.host.logger.error({ destination: this.destination.name, error }, 'the store failed to hand out batches; trying again shortly');
-      this.wakeAt(Date.now() + storeRetryDelay);
+      this.claimFailures += 1;
+      this.host.storeFailed(error);
+      // An unreachable database is logged once per outage by the engine; other failures once per streak here.
+      if (this.claimFailures === 1 && !EgressStoreUnavailableError.isInstance(error)) {
+        this.host.logger.error({ destination: this.destination.name, error }, 'the store failed to hand out batches; trying again with backoff');
+      }
+      this.wakeAt(Date.now() + storeBackoff(this.claimFailures));
     } finally {
       this.pumping = false;
     }
@@ -185,6 +196,7 @@ export class DeliveryLane {
         maxBatches = 1;
         maxEvents = Math.min(maxEvents, tokens);
       }
+      const leaseMs = policy.timeout + 30_000;
       const result = await this.host.store.claim({
         destination: this.destination.name,
         now,
@@ -195,13 +207,15 @@ export class DeliveryLane {
         maxDelay: policy.batch.maxDelay,
         force: this.host.forcing(),
         fifo: policy.ordering === 'fifo',
-        leaseMs: policy.timeout + 30_000,
+        leaseMs,
       });
+      this.claimFailures = 0;
+      this.host.storeSucceeded();
       if (result.nextReadyAt !== undefined) this.wakeAt(result.nextReadyAt);
       for (const batch of result.batches) {
         this.requestBucket?.take(1, now);
         this.eventBucket?.take(batch.events.length, now);
-        this.start(batch);
+        this.start(batch, now + leaseMs);
       }
       if (result.batches.length < maxBatches) return;
     }
@@ -218,11 +232,11 @@ export class DeliveryLane {
     }, Math.max(0, time - Date.now()));
   }
 
-  private start(claimed: ClaimedBatch): void {
+  private start(claimed: ClaimedBatch, leaseEnds: number): void {
     const { destination, policy } = this;
     let attempt = 1;
     for (const event of claimed.events) attempt = Math.max(attempt, event.attempts);
-    const flight = new Flight(claimed, attempt, this.host.logger, Date.now() + policy.timeout, this.flightEnded);
+    const flight = new Flight(claimed, attempt, this.host.logger, Date.now() + policy.timeout, leaseEnds, this.flightEnded);
     this.inFlight.add(flight);
     this.watchDeadlines();
     const batch: Batch = {
@@ -251,12 +265,32 @@ export class DeliveryLane {
     }, Math.max(0, first.value.deadline - Date.now()));
   }
 
+  /**
+   * Records the outcome. A store that cannot be reached is asked again with backoff while the lease
+   * holds, so a batch that was delivered is not delivered again just because the database blinked;
+   * a settlement is all or nothing, so a retried one never counts twice or half.
+   */
   private async landed(flight: Flight, outcome: FlightOutcome): Promise<void> {
     try {
-      await this.record(flight, outcome);
-    } catch (error) {
-      // The store could not record the outcome; the lease runs out and the batch is delivered again.
-      this.host.logger.error({ destination: this.destination.name, batchId: flight.batch.id, error }, 'could not record a delivery outcome');
+      for (let failures = 1; ; failures += 1) {
+        try {
+          await this.record(flight, outcome);
+          if (failures > 1) this.host.storeSucceeded();
+          return;
+        } catch (error) {
+          this.host.storeFailed(error);
+          const wait = storeBackoff(failures);
+          if (!EgressStoreUnavailableError.isInstance(error) || this.stopped || Date.now() + wait >= flight.leaseEnds) {
+            // The lease runs out and the batch is claimed and delivered again: at least once.
+            this.host.logger.error(
+              { destination: this.destination.name, batchId: flight.batch.id, error },
+              'could not record a delivery outcome; the batch will be delivered again once its lease runs out',
+            );
+            return;
+          }
+          await sleep(wait);
+        }
+      }
     } finally {
       this.inFlight.delete(flight);
       this.wake();
@@ -393,4 +427,8 @@ function classify(destination: string, error: unknown, now: number): { permanent
   if (EgressTimeoutError.isInstance(error)) return { permanent: false, record: { name: error.name, message: error.message, at: now } };
   const wrapped = new EgressDeliveryError(destination, error);
   return { permanent: false, record: { name: wrapped.name, message: wrapped.message, at: now } };
+}
+
+function sleep(milliseconds: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, milliseconds));
 }

@@ -4,13 +4,13 @@ import { LatencyHistogram, type LatencySummary } from './latency-histogram.js';
 const maxTrackedPartitions = 1000;
 
 /**
- * What only this process can see: delivery latencies and events dropped at `send`. Delivered and
+ * What only this process can see: delivery latencies, events dropped at `send` and accepted events lost before the store took them. Delivered and
  * failed totals are not kept here: the store records them with each settlement, for every process.
  * Latency is kept per partition (a destination's summary is merged when asked for), so recording a
  * batch costs one lookup and one histogram entry per event.
  */
 export class DeliveryStatistics {
-  private readonly byDestination = new Map<string, { dropped: number; partitions: Map<string, LatencyHistogram> }>();
+  private readonly byDestination = new Map<string, { dropped: number; lost: number; partitions: Map<string, LatencyHistogram> }>();
 
   /** Records a delivered batch: `sentAt` holds each delivered event's send time. */
   delivered(destination: string, partition: string, now: number, sentAt: readonly number[]): void {
@@ -22,11 +22,16 @@ export class DeliveryStatistics {
     this.entry(destination).dropped += events;
   }
 
-  destination(destination: string): { dropped: number; latency: LatencySummary | undefined } {
+  /** Accepted events that never reached the store. */
+  lost(destination: string, events: number): void {
+    this.entry(destination).lost += events;
+  }
+
+  destination(destination: string): { dropped: number; lost: number; latency: LatencySummary | undefined } {
     const entry = this.entry(destination);
     const latency = new LatencyHistogram();
     for (const histogram of entry.partitions.values()) latency.merge(histogram);
-    return { dropped: entry.dropped, latency: latency.summary() };
+    return { dropped: entry.dropped, lost: entry.lost, latency: latency.summary() };
   }
 
   /** Latency per partition (partitions beyond the tracked ones under `*`). */
@@ -38,7 +43,7 @@ export class DeliveryStatistics {
 
   private entry(destination: string) {
     let entry = this.byDestination.get(destination);
-    if (!entry) this.byDestination.set(destination, (entry = { dropped: 0, partitions: new Map() }));
+    if (!entry) this.byDestination.set(destination, (entry = { dropped: 0, lost: 0, partitions: new Map() }));
     return entry;
   }
 

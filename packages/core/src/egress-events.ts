@@ -18,8 +18,35 @@ export interface EgressEvents {
   retrying: { destination: string; partition: string; batchId: string; eventIds: string[]; attempt: number; error: ErrorRecord; retryAt: number };
   /** Events that will never be delivered; they wait in the dead-letter queue. */
   dead: { destination: string; partition: string; batchId: string; eventIds: string[]; attempt: number; error: ErrorRecord };
-  /** Events refused because the store was full and `overflow` is `'drop'`, or lost because the store failed. */
-  dropped: { destination: string; count: number; reason: 'capacity' | 'store-error'; message: string };
+  /** Events refused at `send` because the store or the commit buffer was full and `overflow` is `'drop'`. */
+  dropped: { destination: string; count: number; reason: 'capacity'; message: string };
+  /**
+   * Accepted events that never reached the store: still in the commit buffer when `close()` gave up
+   * waiting, or when the store failed for good. The memory buffer does not outlive the process.
+   */
+  lost: { destination: string; count: number; reason: 'close-timeout' | 'store-failed'; message: string };
+  /** The store's state changed (connecting, connected, unreachable, failed), or its spool grew or shrank. */
+  store: EgressStoreStatus;
+}
+
+/** Where the store stands, and what waits for it in this process: `egress.storeStatus()` and the `store` event. */
+export interface EgressStoreStatus {
+  /** The store's kind, e.g. `postgres`. */
+  readonly kind: string;
+  /**
+   * `'connecting'` until the store first opens, then `'connected'`; `'unreachable'` while its
+   * database cannot be reached (events wait and calls are retried); `'failed'` when it could not be
+   * opened for a reason waiting does not mend (a configuration error), so nothing is accepted.
+   */
+  readonly state: 'connecting' | 'connected' | 'unreachable' | 'failed';
+  /** When it entered that state, Unix milliseconds. */
+  readonly since: number;
+  /** Why it is unreachable or failed, free of secrets. */
+  readonly error?: string;
+  /** Events accepted by this process and waiting in its commit buffer for the store. */
+  readonly buffered: number;
+  /** Events in the store's local spool, not yet moved to its database (stores with a spool). */
+  readonly spooled?: number;
 }
 
 export type EgressEventName = keyof EgressEvents;

@@ -2,15 +2,18 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { StandardSchemaV1 } from '@standard-schema/spec';
+import { CommitBuffer, commitBufferLimits, commitGroup, type CommitGroup } from './commit-buffer.js';
 import { DeliveryLane, type EventOutcome, type LaneHost } from './delivery-lane.js';
 import { DeliveryStatistics } from './delivery-statistics.js';
 import { assertDestination, type AnyDestination, type Destination, type HealthReport } from './destination.js';
-import { EventHub, type EgressEventName, type EgressEvents } from './egress-events.js';
+import { EventHub, type EgressEventName, type EgressEvents, type EgressStoreStatus } from './egress-events.js';
 import {
   EgressCapacityError,
   EgressClosedError,
   EgressConfigurationError,
   EgressError,
+  EgressStoreError,
+  EgressStoreUnavailableError,
   EgressTimeoutError,
   EgressValidationError,
   describeCause,
@@ -22,8 +25,12 @@ import { memoryStore } from './memory-store.js';
 import { decodePayload, encodePayload } from './payload-codec.js';
 import type { PolicyOptions } from './policy-options.js';
 import { resolvePolicy, type ResolvedPolicy } from './policy.js';
+import { AcceptedReceipt, droppedReceipt, type DeliveryOutcome, type Receipt } from './receipt.js';
+import { storeBackoff } from './store-backoff.js';
+import { StoreConnection } from './store-connection.js';
+import { StoreWriter } from './store-writer.js';
 import type { ErrorRecord, QueuedEvent, Store } from './store.js';
-import { parseDuration, type Duration } from './units.js';
+import { parseDuration, type Duration, type Size } from './units.js';
 import { validateInput } from './validation.js';
 
 export interface EgressOptions<Destinations extends readonly AnyDestination[]> {
@@ -35,8 +42,24 @@ export interface EgressOptions<Destinations extends readonly AnyDestination[]> {
   policies?: { [Name in Destinations[number]['name']]?: PolicyOptions };
   /** Receives warnings and errors; a pino logger fits. */
   logger?: Logger;
-  /** When the store is full: `'reject'` throws `EgressCapacityError` from `send`, `'drop'` counts and reports the event instead. */
+  /**
+   * When the store or the commit buffer is full: `'reject'` throws `EgressCapacityError` from
+   * `send`, `'drop'` counts and reports the event instead.
+   */
   overflow?: 'reject' | 'drop';
+  /**
+   * Bounds the events accepted and not yet committed to the store, held in this process's memory:
+   * sends outside a unit of work wait there while the store is unreachable, and are written again
+   * with backoff until it takes them. When it is full, `send` fails at the call (see `overflow`).
+   * Default: 1,000,000 events and 256 MiB of encoded payload.
+   */
+  commitBuffer?: { maxEvents?: number; maxBytes?: Size };
+  /**
+   * `'retry'` (default): the store is opened in the background and opened again with backoff while
+   * its database is unreachable; `ready()` resolves once it is open, and sends wait in the commit
+   * buffer meanwhile. `'fail-fast'`: the first failure to open is final, and `ready()` rejects with it.
+   */
+  startup?: 'retry' | 'fail-fast';
   /** `'producer'` only enqueues, `'worker'` only delivers, `'both'` (default) does both. */
   role?: 'both' | 'producer' | 'worker';
   /**
@@ -51,25 +74,6 @@ export interface EgressOptions<Destinations extends readonly AnyDestination[]> {
 export type SendFunctions<Destinations extends readonly AnyDestination[]> = {
   readonly [Destination in Destinations[number] as Destination['name']]: (input: StandardSchemaV1.InferInput<Destination['input']>) => Receipt;
 };
-
-/** What `send` returns: the event id at once, and the outcome for whoever wants to wait for it. */
-export interface Receipt {
-  /** Time-ordered event id (UUIDv7), also the idempotency key at the sink. */
-  readonly id: string;
-  /** The destination's name. */
-  readonly destination: string;
-  /** False when the store was full and `overflow: 'drop'` discarded the event. */
-  readonly accepted: boolean;
-  /** Resolves once the event is committed to the store; rejects if its unit of work was discarded. */
-  committed(): Promise<void>;
-  /**
-   * Resolves once the event was delivered or dead-lettered. An event whose dead letter was purged
-   * before anyone asked reads as delivered: the store keeps no trace of either.
-   */
-  settled(): Promise<DeliveryOutcome>;
-}
-
-export type DeliveryOutcome = { status: 'delivered' } | { status: 'dead'; error: ErrorRecord } | { status: 'dropped' };
 
 export interface RunOptions {
   /** What happens to the sends of a unit of work that throws: `'discard'` (default) or `'deliver'`. */
@@ -115,8 +119,12 @@ export interface PartitionStats {
 
 export interface DestinationStats extends Omit<PartitionStats, 'partition'> {
   destination: string;
-  /** Events dropped at `send` because the store was full. */
+  /** Events dropped at `send` because the store or the commit buffer was full. */
   dropped: number;
+  /** Events accepted by this process and waiting in its commit buffer for the store. */
+  buffered: number;
+  /** Events accepted by this process that never reached the store (see the `lost` event). */
+  lost: number;
   partitions: PartitionStats[];
 }
 
@@ -133,10 +141,16 @@ export interface Egress<Destinations extends readonly AnyDestination[] = readonl
   flush(options?: FlushOptions): Promise<void>;
   /** Stops intake, delivers open batches, waits for in-flight work up to a timeout; idempotent. */
   close(options?: CloseOptions): Promise<void>;
-  /** Resolves once the store is open and every destination started. */
+  /** Resolves once the store is open and every destination started (see `startup`). */
   ready(): Promise<void>;
-  /** Per destination and partition: waiting, in flight, delivered, failed, dead, oldest age, latency. */
+  /**
+   * Per destination and partition: waiting, in flight, delivered, failed, dead, oldest age, latency.
+   * Rejects with `EgressStoreUnavailableError` at once while the store is unreachable; `storeStatus()`
+   * answers then.
+   */
   stats(): Promise<DestinationStats[]>;
+  /** Where the store stands (connecting, connected, unreachable since when, failed) and what waits for it here. */
+  storeStatus(): EgressStoreStatus;
   /** Each destination's `health()`, or `{ ok: true }` when it has none. */
   health(): Promise<Record<string, HealthReport>>;
   readonly deadLetters: {
@@ -146,20 +160,12 @@ export interface Egress<Destinations extends readonly AnyDestination[] = readonl
     /** Deletes dead letters (all, or these ids); returns how many. */
     purge(ids?: readonly string[], query?: { destination?: string }): Promise<number>;
   };
-  /** Subscribes to `delivered`, `retrying`, `dead` or `dropped`; returns the unsubscribe function. */
+  /** Subscribes to `delivered`, `retrying`, `dead`, `dropped`, `lost` or `store`; returns the unsubscribe function. */
   on<Name extends EgressEventName>(name: Name, listener: (event: EgressEvents[Name]) => void): () => void;
 }
 
 export function createEgress<const Destinations extends readonly AnyDestination[]>(options: EgressOptions<Destinations>): Egress<Destinations> {
   return new EgressEngine(options) as unknown as Egress<Destinations>;
-}
-
-interface CommitGroup {
-  readonly events: QueuedEvent[];
-  bytes: number;
-  readonly done: Promise<void>;
-  resolve(): void;
-  reject(error: unknown): void;
 }
 
 interface UnitOfWork {
@@ -191,17 +197,13 @@ class EgressEngine implements LaneHost {
   private readonly overflow: 'reject' | 'drop';
   private readonly role: 'both' | 'producer' | 'worker';
   private readonly started: Promise<void>;
+  private readonly connection: StoreConnection;
+  private readonly commits: CommitBuffer;
   private state: 'open' | 'closing' = 'open';
   private closing: Promise<void> | undefined;
+  /** Set when `close()` stopped waiting for a store that was still opening. */
+  private startAbandoned = false;
   private forcingCount = 0;
-  /** Sends outside a unit of work, committed together on the next microtask. */
-  private buffer: CommitGroup | undefined;
-  /** Groups are handed to the store in the order they were committed, without waiting for earlier writes. */
-  private handOff: Promise<void> = Promise.resolve();
-  private readonly writing = new Set<Promise<void>>();
-  /** Events accepted but not yet committed, for the capacity check. */
-  private uncommittedEvents = 0;
-  private uncommittedBytes = 0;
   private readonly outcomeWaiters = new Map<string, Set<(outcome: DeliveryOutcome) => void>>();
   /** Created when a flush or shutdown waits for the next settlement, resolved by it. */
   private settleSignal: { promise: Promise<void>; resolve(): void } | undefined;
@@ -217,6 +219,10 @@ class EgressEngine implements LaneHost {
     this.store = options.store ?? memoryStore();
     this.overflow = oneOf(options.overflow, ['reject', 'drop'], 'overflow') ?? 'reject';
     this.role = oneOf(options.role, ['both', 'producer', 'worker'], 'role') ?? 'both';
+    const startup = oneOf(options.startup, ['retry', 'fail-fast'], 'startup') ?? 'retry';
+    const limits = commitBufferLimits(options.commitBuffer);
+    this.connection = new StoreConnection(this.store, { logger: this.logger, events: this.events, buffered: () => this.commits.buffered, reachable: () => this.reachable() }, startup);
+    this.commits = new CommitBuffer(new StoreWriter(this.store, this.connection, this.logger, this.events, this.statistics, (events) => this.wakeFor(events)), limits);
     const polls = this.role === 'worker' && !this.store.subscribe;
     this.pollInterval = options.pollInterval === undefined ? (polls ? 1000 : undefined) : duration(options.pollInterval, 'pollInterval') || undefined;
     if (!Array.isArray(options.destinations) || options.destinations.length === 0) {
@@ -241,17 +247,27 @@ class EgressEngine implements LaneHost {
       list: (query) => this.listDead(query),
       retry: (ids, query) => this.retryDead(ids, query),
       purge: async (ids, query) => {
-        await this.started;
+        await this.connection.whenOpen();
         return this.store.purgeDead(ids, { destination: query?.destination });
       },
     };
     this.started = this.start();
     // Failures surface through ready(), commits and the logger; never as an unhandled rejection.
-    this.started.catch((error: unknown) => this.logger.error({ error }, 'could not start'));
+    this.started.catch((error: unknown) => {
+      // A store that could not be opened was reported by the connection already.
+      if (this.state === 'open' && this.connection.failedWith === undefined) this.logger.error({ error }, 'could not start');
+    });
   }
 
   private async start(): Promise<void> {
-    await this.store.open({ logger: this.logger });
+    this.connection.opened.catch((error: unknown) => {
+      if (this.state !== 'open') return;
+      this.commits.stop(new EgressStoreError(this.store.kind, 'the store could not be opened', { cause: error }));
+    });
+    this.connection.start();
+    await this.connection.opened;
+    // The shutdown stopped waiting for this open: it closes the store afterwards, and nothing starts.
+    if (this.startAbandoned) return;
     await Promise.all([...this.registrations.values()].map(({ destination }) => destination.start?.({ logger: this.logger })));
     if (this.role === 'producer') return;
     for (const registration of this.registrations.values()) {
@@ -264,6 +280,24 @@ class EgressEngine implements LaneHost {
 
   ready(): Promise<void> {
     return this.started;
+  }
+
+  storeStatus(): EgressStoreStatus {
+    return this.connection.status();
+  }
+
+  storeFailed(error: unknown): void {
+    this.connection.failed(error);
+  }
+
+  storeSucceeded(): void {
+    this.connection.succeeded();
+  }
+
+  /** The store opened or came back: what waits for it goes now. */
+  private reachable(): void {
+    this.commits.retryNow();
+    this.wake();
   }
 
   forcing(): boolean {
@@ -293,6 +327,8 @@ class EgressEngine implements LaneHost {
 
   private accept(name: string, input: unknown): Receipt {
     if (this.state !== 'open') throw new EgressClosedError();
+    const storeFailure = this.connection.failedWith;
+    if (storeFailure !== undefined) throw new EgressStoreError(this.store.kind, 'the store could not be opened; no events are accepted', { cause: storeFailure });
     const { destination, policy } = this.registrations.get(name)!;
     const payload = validateInput(name, destination.input, input);
     let serialized: string;
@@ -310,92 +346,31 @@ class EgressEngine implements LaneHost {
       throw new EgressValidationError(name, [{ path: '', message: `the event is ${size} bytes; ${name} accepts at most ${hardLimit} bytes in one delivery` }]);
     }
     const id = createEventId();
-    if (!this.store.admit(this.uncommittedEvents + 1, this.uncommittedBytes + size)) {
-      const message = `the ${this.store.kind} store is full; ${name} event refused`;
-      if (this.overflow === 'reject') throw new EgressCapacityError(message);
-      this.statistics.dropped(name, 1);
-      this.events.emit('dropped', { destination: name, count: 1, reason: 'capacity', message });
-      return droppedReceipt(id, name);
+    const { commits } = this;
+    if (!commits.fits(size)) {
+      const message = `the commit buffer is full (${commits.held.events} events accepted and not yet taken by the ${this.store.kind} store; limit ${commits.limits.maxEvents} events, ${commits.limits.maxBytes} bytes); ${name} event refused`;
+      return this.overflowed(id, name, message);
+    }
+    if (!this.store.admit(commits.unhandedEvents + 1, commits.unhandedBytes + size)) {
+      return this.overflowed(id, name, `the ${this.store.kind} store is full; ${name} event refused`);
     }
     const event: QueuedEvent = { id, destination: name, partition, payload: serialized, size, sentAt: Date.now(), attempts: 0 };
     // Asking the async context costs a little on every send; with no unit of work open there is no need.
     const unit = this.openUnits > 0 ? this.units.getStore() : undefined;
-    const group = unit && !unit.finished ? unit.group : this.bufferGroup();
+    const group = unit && !unit.finished ? unit.group : commits.groupOfThisTick();
     group.events.push(event);
     group.bytes += size;
-    this.uncommittedEvents += 1;
-    this.uncommittedBytes += size;
-    return this.receipt(id, name, group);
-  }
-
-  private bufferGroup(): CommitGroup {
-    if (!this.buffer) {
-      this.buffer = commitGroup();
-      queueMicrotask(() => this.commitBuffer());
-    }
-    return this.buffer;
-  }
-
-  /** Commits the sends made outside any unit of work in this tick as one group. */
-  private commitBuffer(): void {
-    const group = this.buffer;
-    this.buffer = undefined;
-    if (group) void this.submit(group);
-  }
-
-  /**
-   * Hands a group to the store after every group committed before it, so events never overtake
-   * earlier ones, but without waiting for those writes to finish: a durable store writes
-   * overlapping groups together (one transaction, one sync), which keeps concurrent units cheap.
-   */
-  private submit(group: CommitGroup): Promise<void> {
-    let written: Promise<void> = Promise.resolve();
-    this.handOff = this.handOff.then(() => {
-      written = this.commit(group);
-      this.writing.add(written);
-      void written.finally(() => this.writing.delete(written));
-    });
-    return this.handOff.then(() => written);
-  }
-
-  /** Resolves when every group committed so far is written (or refused). */
-  private async drainCommits(): Promise<void> {
-    await this.handOff;
-    await Promise.all(this.writing);
-  }
-
-  private async commit(group: CommitGroup): Promise<void> {
-    let handedOver = false;
-    const handOver = () => {
-      // From the moment enqueue is called the store counts these events against its capacity.
-      handedOver = true;
-      this.uncommittedEvents -= group.events.length;
-      this.uncommittedBytes -= group.bytes;
-    };
-    try {
-      await this.started;
-      handOver();
-      if (group.events.length > 0) await this.store.enqueue(group.events);
-      group.resolve();
-      this.wakeFor(group.events);
-    } catch (error) {
-      group.reject(error);
-      const counts = new Map<string, number>();
-      for (const event of group.events) counts.set(event.destination, (counts.get(event.destination) ?? 0) + 1);
-      for (const [destination, count] of counts) {
-        this.statistics.dropped(destination, count);
-        this.events.emit('dropped', { destination, count, reason: 'store-error', message: describeCause(error) });
-      }
-      this.logger.error({ error, events: group.events.length }, 'the store refused events');
-    } finally {
-      if (!handedOver) handOver();
-    }
-  }
-
-  private receipt(id: string, destination: string, group: CommitGroup): Receipt {
+    commits.hold(size);
     // The receipt keeps only the commit's promise, not the group: a receipt held after delivery must
     // not keep every payload of its burst alive.
-    return new AcceptedReceipt(id, destination, group.done, this);
+    return new AcceptedReceipt(id, name, group.done, this);
+  }
+
+  private overflowed(id: string, name: string, message: string): Receipt {
+    if (this.overflow === 'reject') throw new EgressCapacityError(message);
+    this.statistics.dropped(name, 1);
+    this.events.emit('dropped', { destination: name, count: 1, reason: 'capacity', message });
+    return droppedReceipt(id, name, message);
   }
 
   async waitForOutcome(id: string, committed: Promise<void>): Promise<DeliveryOutcome> {
@@ -405,16 +380,23 @@ class EgressEngine implements LaneHost {
       if (!waiters) this.outcomeWaiters.set(id, (waiters = new Set()));
       const waiter = (outcome: DeliveryOutcome) => resolve(outcome);
       waiters.add(waiter);
-      // The outcome may already be known (delivered before anyone asked): look it up once.
-      this.lookUpOutcome(id).then(
-        (outcome) => {
-          if (!outcome) return;
-          this.outcomeWaiters.get(id)?.delete(waiter);
-          if (this.outcomeWaiters.get(id)?.size === 0) this.outcomeWaiters.delete(id);
-          resolve(outcome);
-        },
-        (error: unknown) => reject(error),
-      );
+      // The outcome may already be known (delivered before anyone asked): look it up once, asking
+      // again with backoff while the store cannot be reached.
+      const lookUp = (failures: number): void => {
+        this.lookUpOutcome(id).then(
+          (outcome) => {
+            if (!outcome) return;
+            this.outcomeWaiters.get(id)?.delete(waiter);
+            if (this.outcomeWaiters.get(id)?.size === 0) this.outcomeWaiters.delete(id);
+            resolve(outcome);
+          },
+          (error: unknown) => {
+            if (!EgressStoreUnavailableError.isInstance(error) || this.state !== 'open') return reject(error);
+            setTimeout(() => lookUp(failures + 1), storeBackoff(failures));
+          },
+        );
+      };
+      lookUp(1);
     });
   }
 
@@ -485,7 +467,7 @@ class EgressEngine implements LaneHost {
   async run<T>(fn: (send: Record<string, SendFunction>) => Promise<T> | T, options: RunOptions = {}): Promise<T> {
     if (this.state !== 'open') throw new EgressClosedError();
     const onError = oneOf(options.onError, ['discard', 'deliver'], 'run options.onError') ?? 'discard';
-    const unit: UnitOfWork = { group: commitGroup(), finished: false };
+    const unit: UnitOfWork = { group: commitGroup(false), finished: false };
     let result: T;
     this.openUnits += 1;
     try {
@@ -494,23 +476,20 @@ class EgressEngine implements LaneHost {
       this.openUnits -= 1;
       unit.finished = true;
       if (onError === 'deliver') {
-        await this.commitUnit(unit);
+        this.commits.submit(unit.group);
+        // The function's own error is what the caller hears; a refused commit is logged as well.
+        await unit.group.done.catch(() => {});
       } else {
-        this.uncommittedEvents -= unit.group.events.length;
-        this.uncommittedBytes -= unit.group.bytes;
+        this.commits.release(unit.group);
         unit.group.reject(new EgressError('[egress] the unit of work threw; its events were discarded', { cause: error }));
       }
       throw error;
     }
     this.openUnits -= 1;
     unit.finished = true;
-    await this.commitUnit(unit);
+    this.commits.submit(unit.group);
     await unit.group.done;
     return result;
-  }
-
-  private async commitUnit(unit: UnitOfWork): Promise<void> {
-    await this.submit(unit.group);
   }
 
   // ---- delivery control -----------------------------------------------------------------------
@@ -533,8 +512,9 @@ class EgressEngine implements LaneHost {
   async flush(options: FlushOptions = {}): Promise<void> {
     const timeout = options.timeout === undefined ? undefined : duration(options.timeout, 'flush options.timeout');
     const deadline = timeout === undefined ? Number.POSITIVE_INFINITY : Date.now() + timeout;
-    await this.started;
-    await this.drainCommits();
+    const giveUp = () => new EgressTimeoutError(`flush gave up after ${timeout} ms; undelivered events stay queued`);
+    if (!(await beforeDeadline(this.started, deadline))) throw giveUp();
+    if (!(await beforeDeadline(this.commits.drained(), deadline))) throw giveUp();
     const mark = await this.store.watermark();
     this.forcingCount += 1;
     this.wake();
@@ -542,7 +522,7 @@ class EgressEngine implements LaneHost {
     const stopWaking = this.wakeEvery(250, deadline);
     try {
       while (await this.store.pendingAtOrBelow(mark)) {
-        if (Date.now() >= deadline) throw new EgressTimeoutError(`flush gave up after ${timeout} ms; undelivered events stay queued`);
+        if (Date.now() >= deadline) throw giveUp();
         await this.nextSettlement();
       }
     } finally {
@@ -560,12 +540,21 @@ class EgressEngine implements LaneHost {
     this.state = 'closing';
     const deadline = Date.now() + timeout;
     clearInterval(this.poller);
+    // What waits for the store gets until the deadline; a memory buffer does not outlive the process.
+    if (!(await beforeDeadline(this.commits.drained(), deadline))) {
+      const waiting = this.commits.buffered;
+      this.commits.stop(
+        new EgressTimeoutError(
+          `close gave up after ${timeout} ms with ${waiting} accepted event${waiting === 1 ? '' : 's'} still waiting for the ${this.store.kind} store; the commit buffer lives in memory and they are lost`,
+        ),
+      );
+    }
+    this.connection.stop(new EgressClosedError('[egress] closed before the store could be opened'));
     try {
-      await this.started;
+      if (!(await beforeDeadline(this.started, Math.max(deadline, Date.now() + 100)))) this.startAbandoned = true;
     } catch {
       // Nothing was started, so there is nothing to drain; still stop what can be stopped below.
     }
-    await this.drainCommits();
     const lanes = [...this.registrations.values()].flatMap(({ lane }) => (lane ? [lane] : []));
     this.forcingCount += 1;
     this.wake();
@@ -587,13 +576,22 @@ class EgressEngine implements LaneHost {
         this.logger.error({ destination: destination.name, error }, 'destination failed to stop');
       }
     }
-    await this.store.close();
+    if (this.connection.isOpen) {
+      await this.store.close();
+    } else if (this.connection.opening) {
+      // An open still in progress at the deadline finishes on its own; the store closes after it.
+      this.connection.opened.then(() => this.store.close()).catch(() => {});
+    } else {
+      // Never opened: close what a failed open may have left behind.
+      await this.store.close().catch(() => {});
+    }
   }
 
   // ---- inspection -----------------------------------------------------------------------------
 
   async stats(): Promise<DestinationStats[]> {
-    await this.started;
+    await this.connection.whenOpen();
+    const buffered = this.commits.bufferedByDestination();
     const now = Date.now();
     const rows = await this.store.stats(now);
     return [...this.registrations.keys()].map((name) => {
@@ -624,6 +622,8 @@ class EgressEngine implements LaneHost {
         dead: sum(list, 'dead'),
         oldestAge: ages.length > 0 ? Math.max(...ages) : undefined,
         dropped: totals.dropped,
+        buffered: buffered.get(name) ?? 0,
+        lost: totals.lost,
         latency: totals.latency,
         partitions: list,
       };
@@ -645,7 +645,7 @@ class EgressEngine implements LaneHost {
   }
 
   private async listDead(query: { destination?: string; limit?: number; after?: string } = {}): Promise<DeadLetter[]> {
-    await this.started;
+    await this.connection.whenOpen();
     const letters = await this.store.listDead(query);
     return letters.map(({ event, error, deadAt }) => {
       const destination = this.registrations.get(event.destination)?.destination;
@@ -664,60 +664,32 @@ class EgressEngine implements LaneHost {
   }
 
   private async retryDead(ids: readonly string[] | undefined, query: { destination?: string } = {}): Promise<number> {
-    await this.started;
+    await this.connection.whenOpen();
     const count = await this.store.retryDead(ids, { destination: query.destination, now: Date.now() });
     this.wake(query.destination);
     return count;
   }
 }
 
-/** One object per accepted send, its methods shared on the prototype: receipts are on the hot path. */
-class AcceptedReceipt implements Receipt {
-  readonly accepted = true;
-
-  constructor(
-    readonly id: string,
-    readonly destination: string,
-    private readonly commit: Promise<void>,
-    private readonly engine: EgressEngine,
-  ) {}
-
-  committed(): Promise<void> {
-    return this.commit;
-  }
-
-  settled(): Promise<DeliveryOutcome> {
-    return this.engine.waitForOutcome(this.id, this.commit);
-  }
-}
-
-function commitGroup(): CommitGroup {
-  let resolve!: () => void;
-  let reject!: (error: unknown) => void;
-  const done = new Promise<void>((onResolve, onReject) => {
-    resolve = onResolve;
-    reject = onReject;
-  });
-  // Nobody has to await a receipt; a rejected commit is reported through the logger and events.
-  done.catch(() => {});
-  return { events: [], bytes: 0, done, resolve, reject };
-}
-
-function droppedReceipt(id: string, destination: string): Receipt {
-  const refused = new EgressCapacityError(`event ${id} was dropped: the store was full`);
-  return {
-    id,
-    destination,
-    accepted: false,
-    committed: () => Promise.reject(refused),
-    settled: () => Promise.resolve({ status: 'dropped' }),
-  };
-}
-
 function signal(): { promise: Promise<void>; resolve(): void } {
   let resolve!: () => void;
   const promise = new Promise<void>((onResolve) => (resolve = onResolve));
   return { promise, resolve };
+}
+
+/** Whether `promise` settled before `deadline`; its rejection is passed on. */
+async function beforeDeadline(promise: Promise<unknown>, deadline: number): Promise<boolean> {
+  if (!Number.isFinite(deadline)) {
+    await promise;
+    return true;
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()))));
+  try {
+    return await Promise.race([promise.then(() => true as const), late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function sleep(milliseconds: number): Promise<void> {

@@ -150,6 +150,56 @@ export class EgressCapacityError extends EgressError {
   }
 }
 
+const storeUnavailableBrand = Symbol.for('egress.error.store-unavailable');
+
+/**
+ * The store could not be reached (connection refused, lost, timed out); the same call may succeed
+ * later. Stores throw it for connectivity failures only, so that the engine retries those and treats
+ * every other store error as final.
+ */
+export class EgressStoreUnavailableError extends EgressError {
+  private readonly [storeUnavailableBrand] = true;
+  override readonly name = 'EgressStoreUnavailableError';
+
+  constructor(
+    /** The store's kind, e.g. `postgres`. */
+    readonly store: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`[egress] [${store}] ${message}`, options);
+  }
+
+  static override isInstance(error: unknown): error is EgressStoreUnavailableError {
+    return hasBrand(error, storeUnavailableBrand);
+  }
+}
+
+const storeBrand = Symbol.for('egress.error.store');
+
+/**
+ * The store failed in a way that waiting cannot mend here and now: a unit of work whose commit the
+ * store refused (its events were not kept), or a store that could not be opened at all. `cause`
+ * holds the store's own error.
+ */
+export class EgressStoreError extends EgressError {
+  private readonly [storeBrand] = true;
+  override readonly name = 'EgressStoreError';
+
+  constructor(
+    /** The store's kind, e.g. `sqlite`. */
+    readonly store: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`[egress] [${store}] ${message}${options && 'cause' in options ? `: ${describeCause(options.cause)}` : ''}`, options);
+  }
+
+  static override isInstance(error: unknown): error is EgressStoreError {
+    return hasBrand(error, storeBrand);
+  }
+}
+
 const closedBrand = Symbol.for('egress.error.closed');
 
 /** A send after `close()` began. */

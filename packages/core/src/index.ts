@@ -21,10 +21,13 @@ export {
   EgressConfigurationError,
   EgressDeliveryError,
   EgressError,
+  EgressStoreError,
+  EgressStoreUnavailableError,
   EgressTimeoutError,
   EgressValidationError,
   PermanentError,
   RetryableError,
+  describeCause,
   type ValidationIssue,
 } from './errors.js';
 export { createEventId, eventIdTime } from './event-id.js';
@@ -44,6 +47,7 @@ export type {
   Store,
   StoreContext,
   StoreStats,
+  StoreStatus,
   StoredDeadLetter,
 } from './store.js';
 export { StoreStatsTable } from './store-stats-table.js';
@@ -52,16 +56,15 @@ export {
   createEgress,
   type CloseOptions,
   type DeadLetter,
-  type DeliveryOutcome,
   type DestinationStats,
   type Egress,
   type EgressOptions,
   type FlushOptions,
   type PartitionStats,
-  type Receipt,
   type RunOptions,
   type SendFunctions,
 } from './egress.js';
-export type { EgressEventName, EgressEvents } from './egress-events.js';
+export type { DeliveryOutcome, Receipt } from './receipt.js';
+export type { EgressEventName, EgressEvents, EgressStoreStatus } from './egress-events.js';
 export type { LatencySummary } from './latency-histogram.js';
 export { formatPath } from './validation.js';

@@ -11,22 +11,33 @@ export interface Store {
   readonly kind: string;
   /** Whether events survive the process (memory: no). */
   readonly durable: boolean;
-  /** Opens connections and creates or checks the schema; called once before anything else. */
+  /**
+   * Opens connections and creates or checks the schema; called before anything else. Rejects with
+   * `EgressStoreUnavailableError` when the database cannot be reached: the engine then calls `open`
+   * again later. Any other rejection is final (a configuration problem) and `open` is not called again.
+   */
   open(context?: StoreContext): Promise<void>;
   /** Synchronous capacity check at `$send` time: may `events` more events of `bytes` in all be taken now? */
   admit(events: number, bytes: number): boolean;
   /**
    * Appends events atomically: all of them or none. Rejects with `EgressCapacityError` when full.
    * Calls are committed in call order; a store may write overlapping calls together. The events
-   * count against capacity (`admit`) from the moment of the call.
+   * count against capacity (`admit`) from the moment of the call. Rejects with
+   * `EgressStoreUnavailableError` when the database cannot be reached and nothing was written: the
+   * engine keeps the events and calls again with the same events, in the same order.
    */
   enqueue(events: readonly QueuedEvent[]): Promise<void>;
-  /** Leases up to `maxBatches` batches that are ready under the policy in the request. */
+  /**
+   * Leases up to `maxBatches` batches that are ready under the policy in the request. Rejects with
+   * `EgressStoreUnavailableError` when the database cannot be reached; nothing is leased then.
+   */
   claim(request: ClaimRequest): Promise<ClaimResult>;
   /**
    * Records what became of a claimed batch: delivered events leave, others wait or die. Events of
    * the batch named in none of `delivered`, `retry` and `dead` wait again, at once. The same write
-   * adds to the `delivered` and `failed` totals that `stats` reports.
+   * adds to the `delivered` and `failed` totals that `stats` reports. All of it is written or none:
+   * rejects with `EgressStoreUnavailableError` when the database cannot be reached, and the engine
+   * settles again while the lease holds (a settlement whose lease was lost is ignored).
    */
   settle(batch: ClaimedBatch, settlement: Settlement): Promise<void>;
   /** Gives back a claimed batch untouched (same id and events), ready again at once. */
@@ -47,6 +58,11 @@ export interface Store {
   stats(now: number): Promise<StoreStats[]>;
   /** Calls `listener` when another process enqueued or released work (stores shared by several processes). */
   subscribe?(listener: (destination: string | undefined) => void): () => void;
+  /**
+   * Where the store stands with its database. Stores without a remote database leave it out and
+   * count as connected.
+   */
+  status?(): StoreStatus;
   /** Closes connections; the store is not used afterwards. */
   close(): Promise<void>;
 }
@@ -54,6 +70,20 @@ export interface Store {
 export interface StoreContext {
   /** Where a store reports what the engine cannot see (a lost listener connection, a failed count). */
   readonly logger: Logger;
+  /** Called by the store on every change of `status().state` or of `status().spooled`. */
+  readonly statusChanged?: (status: StoreStatus) => void;
+}
+
+/** Where a store stands with its database, for stats(), `egress status` and the `store` event. */
+export interface StoreStatus {
+  /** 'connecting' until open first succeeds, then 'connected', or 'unreachable' after an operation could not reach the database. */
+  readonly state: 'connecting' | 'connected' | 'unreachable';
+  /** When it entered that state, Unix milliseconds. */
+  readonly since: number;
+  /** Why it is unreachable, free of secrets. */
+  readonly error?: string;
+  /** Events kept in a local spool, not yet moved to the database (stores with a spool). */
+  readonly spooled?: number;
 }
 
 /** One accepted `$send`, as it is stored. */

@@ -1,4 +1,4 @@
-import type { QueuedEvent } from '@egress/core';
+import { EgressStoreUnavailableError, type QueuedEvent } from '@egress/core';
 
 interface Pending {
   readonly events: readonly QueuedEvent[];
@@ -43,8 +43,9 @@ export class GroupCommit {
       await this.write(events);
       for (const pending of group) pending.resolve();
     } catch (error) {
-      if (group.length === 1) {
-        group[0]!.reject(error);
+      // Unreachable is nobody's fault: every call fails alike, and writing each alone would reorder them.
+      if (group.length === 1 || EgressStoreUnavailableError.isInstance(error)) {
+        for (const pending of group) pending.reject(error);
         return;
       }
       // One bad call must not fail the calls that happened to share its write: write each alone.

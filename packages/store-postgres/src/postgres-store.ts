@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import {
   EgressCapacityError,
   EgressConfigurationError,
+  EgressStoreUnavailableError,
   parseDuration,
   parseSize,
   type ClaimRequest,
@@ -13,12 +14,20 @@ import {
   type Settlement,
   type Size,
   type Store,
+  type StoreContext,
   type StoreStats,
+  type StoreStatus,
   type StoredDeadLetter,
 } from '@egress/core';
-import pg, { type Pool, type PoolClient } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import { claimBatches, toQueuedEvent } from './batch-claim.js';
+import { describeError } from './connection-failure.js';
+import { ConnectionStatus } from './connection-status.js';
+import { DatabaseConnection } from './database-connection.js';
 import { GroupCommit } from './group-commit.js';
+import { LocalSpool } from './local-spool.js';
+import { OutageRecovery } from './outage-recovery.js';
+import { UncertainWrites } from './uncertain-writes.js';
 import { migrate } from './schema-migrations.js';
 import { schemaNamePattern, schemaNames, type SchemaNames } from './schema-names.js';
 import { WorkNotifications } from './work-notifications.js';
@@ -38,6 +47,17 @@ export interface PostgresStoreOptions {
   leaseMs?: Duration;
   /** How often idle workers look for work if no notification arrives (default 5 s). */
   pollInterval?: Duration;
+  /**
+   * A local SQLite file, e.g. `'.egress/spool.db'`, that takes the events `enqueue` accepts while
+   * PostgreSQL cannot be reached; they are moved into PostgreSQL, in order, once it answers. Events in
+   * it survive the process being killed. Needs the `better-sqlite3` package. Without a spool, such
+   * events wait in the engine's commit buffer, in memory.
+   */
+  spool?: string | { path: string };
+  /** Longest wait for a connection before the attempt counts as PostgreSQL being unreachable (default 10 s). */
+  connectTimeout?: Duration;
+  /** Longest one statement or transaction may take before its connection is given up as broken (default 30 s). */
+  queryTimeout?: Duration;
 }
 
 /** Rows behind the capacity count are counted again at most this often... */
@@ -69,6 +89,9 @@ interface ResolvedOptions {
   maxBytes: number;
   leaseMs: number | undefined;
   pollInterval: number;
+  spoolPath: string | undefined;
+  connectTimeout: number;
+  queryTimeout: number;
 }
 
 function resolveOptions(options: PostgresStoreOptions): ResolvedOptions {
@@ -96,6 +119,11 @@ function resolveOptions(options: PostgresStoreOptions): ResolvedOptions {
     if (parsed < minimum) throw new EgressConfigurationError(`expected at least ${minimum}, got ${JSON.stringify(value)}`, where(name));
     return parsed;
   };
+  const spool = options.spool;
+  const spoolPath = typeof spool === 'object' && spool !== null ? (spool as { path?: unknown }).path : spool;
+  if (spool !== undefined && (typeof spoolPath !== 'string' || spoolPath.length === 0)) {
+    throw new EgressConfigurationError('expected the path of a spool file, e.g. ".egress/spool.db", or { path }', where('spool'));
+  }
   return {
     connectionString: options.connectionString,
     pool: options.pool,
@@ -104,6 +132,9 @@ function resolveOptions(options: PostgresStoreOptions): ResolvedOptions {
     maxBytes: quantity('maxBytes', options.maxBytes, parseSize, 1) ?? 10 * 1024 ** 3,
     leaseMs: quantity('leaseMs', options.leaseMs, parseDuration, 1),
     pollInterval: quantity('pollInterval', options.pollInterval, parseDuration, 10) ?? 5000,
+    spoolPath: spoolPath as string | undefined,
+    connectTimeout: quantity('connectTimeout', options.connectTimeout, parseDuration, 1) ?? 10_000,
+    queryTimeout: quantity('queryTimeout', options.queryTimeout, parseDuration, 1) ?? 30_000,
   };
 }
 
@@ -125,8 +156,14 @@ class PostgresStore implements Store {
   readonly kind = 'postgres';
   readonly durable = true;
   private readonly names: SchemaNames;
-  private readonly pool: Pool;
-  private readonly ownsPool: boolean;
+  /** The pool behind error handling, timeouts and status: every statement goes through it. */
+  private readonly pool: DatabaseConnection;
+  private readonly connectionStatus = new ConnectionStatus();
+  private readonly uncertainWrites = new UncertainWrites();
+  private readonly spool: LocalSpool | undefined;
+  private context: StoreContext | undefined;
+  private opening: Promise<void> | undefined;
+  private readonly recovery: OutageRecovery;
   /** Identifies this store's notifications, so it does not wake itself. */
   private readonly source = randomUUID();
   private readonly notifications: WorkNotifications;
@@ -140,40 +177,78 @@ class PostgresStore implements Store {
   private reservedEvents = 0;
   private reservedBytes = 0;
   private refreshTimer: NodeJS.Timeout | undefined;
+  /** Set once the periodic capacity count has started. */
+  private counting = false;
   private partitionsPrunedAt = Date.now();
   private opened = false;
   private closed = false;
 
   constructor(private readonly options: ResolvedOptions) {
     this.names = schemaNames(options.schema);
-    if (options.pool) {
-      this.pool = options.pool;
-      this.ownsPool = false;
-    } else {
-      this.pool = new pg.Pool({ connectionString: options.connectionString, application_name: 'egress' });
-      this.ownsPool = true;
-      // An idle connection that breaks must not crash the process; the next query reconnects.
-      this.pool.on('error', () => undefined);
-    }
+    this.pool = new DatabaseConnection(options, this.connectionStatus, (client) => migrate(client, this.names));
+    this.spool = options.spoolPath === undefined ? undefined : new LocalSpool(options.spoolPath, options.schema);
+    this.recovery = new OutageRecovery({
+      pool: this.pool,
+      status: this.connectionStatus,
+      spool: this.spool,
+      openDatabase: () => this.openDatabase(),
+      insertEvents: (events) => this.insertEvents(events),
+      logger: () => this.context?.logger,
+    });
+    this.connectionStatus.onChange((status) => this.statusChanged(status));
     this.notifications = new WorkNotifications(this.pool, this.names.channel, this.source, options.pollInterval);
     this.writer = new GroupCommit((events) => this.write(events), writeConcurrency);
   }
 
-  async open(): Promise<void> {
+  /**
+   * Connects and migrates. When PostgreSQL cannot be reached it rejects with
+   * `EgressStoreUnavailableError` and may be called again; with a spool it resolves anyway, events go
+   * to the spool, and the store keeps connecting in the background.
+   */
+  async open(context?: StoreContext): Promise<void> {
+    if (context && !this.context) this.context = context;
     if (this.opened) return;
-    let client: PoolClient;
+    this.opening ??= this.openOnce().finally(() => (this.opening = undefined));
+    return this.opening;
+  }
+
+  private async openOnce(): Promise<void> {
+    if (this.spool) {
+      await this.spool.open();
+      this.connectionStatus.setSpooled(this.spool.count);
+    }
     try {
-      client = await this.pool.connect();
+      await this.openDatabase();
     } catch (error) {
-      throw new EgressConfigurationError(`cannot connect to PostgreSQL: ${error instanceof Error ? error.message : String(error)}`, `[postgres] schema "${this.names.schema}"`, { cause: error });
+      // With a spool, events can be taken before PostgreSQL answers: they wait in the file.
+      if (!this.spool || !EgressStoreUnavailableError.isInstance(error)) throw error;
+      this.recovery.logOnce('warn', error, 'PostgreSQL cannot be reached; events go to the local spool until it answers');
     }
-    try {
-      await migrate(client, this.names);
-    } finally {
-      client.release();
-    }
-    await this.refreshCapacity();
     this.opened = true;
+    if (!this.pool.opened || (this.spool?.count ?? 0) > 0) this.recovery.schedule(0);
+  }
+
+  private async openDatabase(): Promise<void> {
+    await this.pool.open();
+    if (this.counting) return;
+    this.counting = true;
+    await this.refreshCapacity();
+  }
+
+  status(): StoreStatus {
+    return this.connectionStatus.current();
+  }
+
+  private statusChanged(status: StoreStatus): void {
+    // Before open() has finished, open() itself decides what happens next.
+    if (status.state === 'unreachable' && this.opened) this.recovery.schedule();
+    if (status.state === 'connected') {
+      this.recovery.reset();
+      // Notifications sent while the database was away are lost: listen again and look for work now.
+      if (this.opened) this.notifications.renew();
+      if ((this.spool?.count ?? 0) > 0 && this.opened) this.recovery.schedule(0);
+    }
+    this.context?.statusChanged?.(status);
   }
 
   /** The engine counts the events it has accepted and not yet committed itself, so those in `enqueue` now are not added again here. */
@@ -202,10 +277,56 @@ class PostgresStore implements Store {
     }
   }
 
-  /** One statement: insert the events in order and notify listening workers at commit. */
+  /**
+   * Writes one group of events: into PostgreSQL, or into the spool while PostgreSQL is unreachable
+   * or the spool still holds events accepted earlier (new events go behind them, never before).
+   */
   private async write(events: readonly QueuedEvent[]): Promise<void> {
+    const spool = this.spool;
+    if (spool && (spool.count > 0 || this.connectionStatus.current().state !== 'connected')) return this.spoolEvents(spool, events);
+    try {
+      await this.insertEvents(events);
+    } catch (error) {
+      if (!spool || !EgressStoreUnavailableError.isInstance(error)) throw error;
+      this.spoolEvents(spool, events, error);
+    }
+  }
+
+  private spoolEvents(spool: LocalSpool, events: readonly QueuedEvent[], cause?: unknown): void {
+    try {
+      spool.append(events);
+    } catch (error) {
+      // Neither place took the events: the engine keeps them and calls again.
+      throw new EgressStoreUnavailableError('postgres', `PostgreSQL cannot be reached and the spool ${spool.path} could not take the events: ${describeError(error)}`, { cause: cause ?? error });
+    }
+    this.connectionStatus.setSpooled(spool.count);
+    this.recovery.schedule();
+  }
+
+  /**
+   * One statement: insert the events in order and notify listening workers at commit. It runs in a
+   * transaction whose id is known before the INSERT is sent, so that a write whose answer was lost is
+   * not written a second time after its events were delivered.
+   */
+  private async insertEvents(all: readonly QueuedEvent[]): Promise<void> {
+    const events = this.uncertainWrites.size > 0 ? await this.uncertainWrites.withoutCommitted(all, this.pool) : all;
+    if (events.length === 0) return;
+    let transactionId: string | undefined;
+    try {
+      await this.pool.transaction(
+        (client) => this.insertStatement(client, events),
+        'enqueueing events',
+        (id) => (transactionId = id),
+      );
+    } catch (error) {
+      if (transactionId !== undefined && EgressStoreUnavailableError.isInstance(error)) this.uncertainWrites.remember(transactionId, events);
+      throw error;
+    }
+  }
+
+  private async insertStatement(client: PoolClient, events: readonly QueuedEvent[]): Promise<void> {
     const { table } = this.names;
-    await this.pool.query(
+    await client.query(
       `WITH input AS (
          SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::bigint[], $7::int[])
            WITH ORDINALITY AS t(id, destination, partition, payload, size, sent_at, attempts, position)
@@ -240,8 +361,13 @@ class PostgresStore implements Store {
   }
 
   async settle(claimed: ClaimedBatch, settlement: Settlement): Promise<void> {
-    const token = this.leases.get(claimed.id);
+    // The lease token is kept until the settlement is written: a settlement retried after a lost
+    // connection must still be ignored if another worker has taken the batch over meanwhile.
+    await this.settleUnderLease(claimed, settlement, this.leases.get(claimed.id));
     this.leases.delete(claimed.id);
+  }
+
+  private async settleUnderLease(claimed: ClaimedBatch, settlement: Settlement, token: string | undefined): Promise<void> {
     const { table } = this.names;
     const delivered = new Set(settlement.delivered);
     if (!settlement.retry && settlement.dead.length === 0 && claimed.events.every((event) => delivered.has(event.id))) {
@@ -490,24 +616,33 @@ class PostgresStore implements Store {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    await this.writer.idle();
     this.closed = true;
     if (this.refreshTimer) clearTimeout(this.refreshTimer);
-    await this.writer.idle();
+    await this.recovery.stop();
+    if (this.spool) {
+      // Whatever cannot be moved now stays in the file and is moved by the next store that opens it.
+      if (this.spool.count > 0 && this.connectionStatus.current().state === 'connected') await this.recovery.moveSpool().catch(() => undefined);
+      this.spool.close();
+    }
     await this.notifications.stop();
-    if (this.ownsPool) await this.pool.end();
+    await this.pool.end();
   }
 
   /** Counts what the database holds (every process's events) and schedules the next count. */
   private async refreshCapacity(): Promise<void> {
     const { table } = this.names;
     const started = Date.now();
+    let took = 0;
     try {
       const result = await this.pool.query<{ events: string; bytes: string }>(
         `SELECT (SELECT count(*) FROM ${table('events')}) + (SELECT count(*) FROM ${table('dead_letters')}) AS events,
                 (SELECT coalesce(sum(size), 0) FROM ${table('events')}) + (SELECT coalesce(sum(size), 0) FROM ${table('dead_letters')}) AS bytes`,
       );
-      this.heldEvents = Number(result.rows[0]!.events);
+      // Spooled events are not in the tables yet but count against capacity all the same.
+      this.heldEvents = Number(result.rows[0]!.events) + (this.spool?.count ?? 0);
       this.heldBytes = Number(result.rows[0]!.bytes);
+      took = Date.now() - started;
     } catch {
       // Keep the local estimate; the next count may succeed.
     }
@@ -524,26 +659,13 @@ class PostgresStore implements Store {
         .catch(() => undefined);
     }
     if (this.closed) return;
-    const delay = Math.max(capacityRefreshMin, (Date.now() - started) * capacityRefreshFactor);
+    // Only a count that ran says how costly counting is; one that waited for an unreachable database does not.
+    const delay = Math.max(capacityRefreshMin, took * capacityRefreshFactor);
     this.refreshTimer = setTimeout(() => void this.refreshCapacity(), delay);
     this.refreshTimer.unref();
   }
 
-  private async transaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
-    let broken = false;
-    try {
-      await client.query('BEGIN');
-      const result = await work(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => {
-        broken = true;
-      });
-      throw error;
-    } finally {
-      client.release(broken);
-    }
+  private transaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
+    return this.pool.transaction(work);
   }
 }

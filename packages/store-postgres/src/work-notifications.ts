@@ -1,4 +1,5 @@
-import type { Pool, PoolClient } from 'pg';
+import type { PoolClient } from 'pg';
+import type { DatabaseConnection } from './database-connection.js';
 
 type Listener = (destination: string | undefined) => void;
 
@@ -16,7 +17,7 @@ export class WorkNotifications {
   private stopped = false;
 
   constructor(
-    private readonly pool: Pool,
+    private readonly pool: DatabaseConnection,
     private readonly channel: string,
     /** This store's own notifications carry it and are not passed on. */
     private readonly source: string,
@@ -54,7 +55,7 @@ export class WorkNotifications {
   private async connect(): Promise<void> {
     let client: PoolClient | undefined;
     try {
-      client = await this.pool.connect();
+      client = await this.pool.dedicated('listening for new work');
       const connected = client;
       connected.on('notification', (message) => {
         if (message.channel !== this.channel || !message.payload) return;
@@ -64,7 +65,7 @@ export class WorkNotifications {
       });
       connected.on('error', () => this.lost(connected));
       connected.on('end', () => this.lost(connected));
-      await connected.query(`LISTEN "${this.channel}"`);
+      await this.pool.onDedicated(connected, `LISTEN "${this.channel}"`, 'listening for new work');
       if (this.stopped) {
         connected.release(true);
         return;
@@ -74,6 +75,16 @@ export class WorkNotifications {
       client?.release(true);
       this.scheduleReconnect();
     }
+  }
+
+  /**
+   * Listens on a fresh connection: after an outage the old one may look alive (a blackholed socket
+   * says nothing) while its notifications no longer arrive. Work enqueued meanwhile is looked for at once.
+   */
+  renew(): void {
+    const client = this.client;
+    if (client) this.lost(client);
+    else this.emit(undefined);
   }
 
   private lost(client: PoolClient): void {
@@ -108,8 +119,12 @@ export class WorkNotifications {
     const client = this.client;
     this.client = undefined;
     if (client) {
-      await client.query(`UNLISTEN "${this.channel}"`).catch(() => undefined);
-      client.release();
+      try {
+        await this.pool.onDedicated(client, `UNLISTEN "${this.channel}"`, 'closing');
+        client.release();
+      } catch {
+        client.release(true);
+      }
     }
   }
 }

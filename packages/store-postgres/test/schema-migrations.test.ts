@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createBatchId, createEventId, EgressConfigurationError } from '@egress/core';
+import { createBatchId, createEventId, EgressConfigurationError, EgressStoreUnavailableError } from '@egress/core';
 import { afterAll, describe, expect, test } from 'vitest';
 import { postgresStore, SCHEMA_VERSION } from '../src/index.js';
 import { dropSchemas, postgresUrl, query, randomSchema } from './postgres-test-schema.js';
@@ -166,8 +166,12 @@ describe.skipIf(!postgresUrl)('postgres store schema', () => {
     await store.close();
   });
 
-  test('an unreachable server is a clear error at open', async () => {
-    const error = await openError({ connectionString: 'postgres://postgres@127.0.0.1:1/none', schema: randomSchema() });
-    expect(error.message).toContain('cannot connect to PostgreSQL');
+  test('an unreachable server is a retryable error at open, naming the cause and not the password', async () => {
+    const error = await openError({ connectionString: 'postgres://postgres:hunter2@127.0.0.1:1/none', schema: randomSchema() });
+    expect(EgressStoreUnavailableError.isInstance(error)).toBe(true);
+    expect(EgressConfigurationError.isInstance(error)).toBe(false);
+    expect(error.message).toContain('[postgres] PostgreSQL could not be reached');
+    expect(error.message).toContain('ECONNREFUSED');
+    expect(error.message).not.toContain('hunter2');
   });
 });

@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import {
   EgressCapacityError,
   EgressConfigurationError,
+  EgressStoreUnavailableError,
   createBatchId,
   parseDuration,
   parseSize,
@@ -12,6 +13,7 @@ import {
   type ClaimedBatch,
   type DeadLetterQuery,
   type Duration,
+  type Logger,
   type QueuedEvent,
   type Settlement,
   type Size,
@@ -23,6 +25,8 @@ import {
 import type Database from 'better-sqlite3';
 import { forgetHolder, recoverLeases, registerHolder, tidyUp, unregisterHolder } from './recovery.js';
 import { openDatabase } from './open-database.js';
+import { QueueFileIdentity, recreateRemovedFile } from './queue-file-rescue.js';
+import { QueueFileRemovedError, asStoreError } from './sqlite-failure.js';
 import { TransactionGroup } from './transaction-group.js';
 
 export interface SqliteStoreOptions {
@@ -194,6 +198,10 @@ class SqliteStore implements Store {
   /** Last queue served per destination, so claims visit partitions round-robin. */
   private readonly lastServed = new Map<string, number>();
   private state: 'new' | 'open' | 'closing' | 'closed' = 'new';
+  private logger: Logger | undefined;
+  private file: QueueFileIdentity | undefined;
+  /** Set while the removed queue file could not be recreated, so that the failure is logged once. */
+  private recreateFailed = false;
 
   constructor(
     private readonly path: string,
@@ -205,7 +213,14 @@ class SqliteStore implements Store {
 
   async open(context?: StoreContext): Promise<void> {
     if (this.state !== 'new') throw new EgressConfigurationError('open() was already called on this store', `[sqlite] ${this.path}`);
-    const database = openDatabase(this.path, { synchronous: this.synchronous, busyTimeout: this.busyTimeout });
+    let database: Database.Database;
+    try {
+      database = openDatabase(this.path, { synchronous: this.synchronous, busyTimeout: this.busyTimeout });
+    } catch (error) {
+      // A lock held by another process or a full disk passes: the engine opens the store again later.
+      const typed = asStoreError(EgressConfigurationError.isInstance(error) ? error.cause : error, this.path);
+      throw EgressStoreUnavailableError.isInstance(typed) ? typed : error;
+    }
     let recovery: ReturnType<typeof recoverLeases>;
     try {
       recovery = database
@@ -219,19 +234,28 @@ class SqliteStore implements Store {
     } catch (error) {
       forgetHolder(this.token);
       database.close();
+      // A lock held by another process or a full disk passes: the engine opens the store again later.
+      const typed = asStoreError(error, this.path);
+      if (EgressStoreUnavailableError.isInstance(typed)) throw typed;
       throw new EgressConfigurationError(`cannot start using the queue file (${error instanceof Error ? error.message : String(error)})`, `[sqlite] ${this.path}`, {
         cause: error,
       });
     }
     this.database = database;
     this.statements = prepareStatements(database);
-    this.group = new TransactionGroup(database, () => {
-      this.queueIds.clear();
-      this.waitingTotals.clear();
-    });
+    this.file = new QueueFileIdentity(this.path);
+    this.group = new TransactionGroup(
+      database,
+      () => {
+        this.queueIds.clear();
+        this.waitingTotals.clear();
+      },
+      { describe: (error) => asStoreError(error, this.path), removed: () => this.file!.gone(), recreate: () => this.recreateFile() },
+    );
     this.recount();
     this.state = 'open';
     const logger = context?.logger;
+    this.logger = logger;
     if (recovery.recovered > 0) {
       logger?.info({ store: 'sqlite', path: this.path, batches: recovery.recovered }, 'gave back the batches leased by a process that is gone; they are delivered again under the same ids');
     }
@@ -241,6 +265,35 @@ class SqliteStore implements Store {
         'another process has this queue file open; its leases are left to expire. The SQLite store is meant for one process at a time: use @egress/store-postgres for several',
       );
     }
+  }
+
+  /**
+   * The queue file was removed while open: copies what the connection still reads into a new file at
+   * the same path and continues there (see `recreateRemovedFile`); undefined when that failed.
+   */
+  private recreateFile(): Database.Database | { error: unknown } {
+    const removed = this.database!;
+    let database: Database.Database;
+    try {
+      database = recreateRemovedFile(removed, this.path, { synchronous: this.synchronous, busyTimeout: this.busyTimeout });
+    } catch (error) {
+      if (!this.recreateFailed) {
+        this.logger?.error(
+          { store: 'sqlite', path: this.path, error },
+          'the queue file was removed while in use and could not be recreated; nothing is written until it can be, and what the removed file holds stays readable only to this process',
+        );
+      }
+      this.recreateFailed = true;
+      return { error: new QueueFileRemovedError(error instanceof Error ? error.message : String(error)) };
+    }
+    this.recreateFailed = false;
+    this.database = database;
+    this.statements = prepareStatements(database);
+    this.file!.remember();
+    this.dataVersion = undefined;
+    removed.close();
+    this.logger?.warn({ store: 'sqlite', path: this.path }, 'the queue file was removed while in use; everything it held was copied into a new file at the same path');
+    return database;
   }
 
   private recount(): void {
@@ -257,8 +310,8 @@ class SqliteStore implements Store {
     if (this.state !== 'open' || !this.group || !this.statements) {
       return Promise.reject(new EgressConfigurationError(this.state === 'new' ? 'the store is not open: call open() first' : 'the store is closed', `[sqlite] ${this.path}`));
     }
-    const statements = this.statements;
-    return this.group.submit(() => work(statements));
+    // Read when the work runs, not now: the file may have been recreated in between (`recreateFile`).
+    return this.group.submit(() => work(this.statements!));
   }
 
   admit(events: number, bytes: number): boolean {

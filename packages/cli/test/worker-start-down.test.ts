@@ -1,0 +1,143 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { createEgress, silentLogger } from '@egress/core';
+import { testDatabaseUrl } from '@egress/testkit';
+import pg from 'pg';
+import { afterAll, describe, expect, test } from 'vitest';
+import { loadConfig } from '../src/index.js';
+import { auditModule, eventually, exited, folderWith, runEgress, spawnEgress } from './helpers.js';
+
+const postgresUrl = testDatabaseUrl('postgres');
+
+/** A port on 127.0.0.1 that nothing listens on: taken from the system, then given back. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** Opens `port` as a plain TCP relay to PostgreSQL: the database "comes up" on the address the worker was given. */
+async function relay(port: number, target: { host: string; port: number }): Promise<{ close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((client) => {
+    const upstream = connect(target.port, target.host);
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on('error', () => socket.destroy());
+      socket.on('close', () => sockets.delete(socket));
+    }
+    client.pipe(upstream).pipe(client);
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', resolve);
+  });
+  return {
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+describe.skipIf(!postgresUrl)('egress worker started before its PostgreSQL is reachable', () => {
+  // Several people share the test database: a schema of this run's own, dropped at the end.
+  const schema = `egress_cli_start_down_${randomBytes(6).toString('hex')}`;
+  afterAll(async () => {
+    const client = new pg.Client({ connectionString: postgresUrl });
+    await client.connect();
+    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    await client.end();
+  });
+
+  test('waits without exiting, says so once, delivers once the database is up, and does the same when it goes away later', async () => {
+    const folder = folderWith({});
+    const auditFile = join(folder, 'audit.jsonl');
+    const file = join(folder, 'egress.config.yaml');
+    writeFileSync(
+      file,
+      `store:\n  kind: postgres\n  connectionString: \${env:EGRESS_PG_URL}\n  schema: ${schema}\ndestinations:\n  audit:\n    module: ${auditModule}\n    file: ${auditFile}\npolicies:\n  audit:\n    batch: { maxEvents: 5, maxDelay: 10ms }\n`,
+    );
+    const database = new URL(postgresUrl!);
+    const port = await closedPort();
+    const viaRelay = new URL(postgresUrl!);
+    viaRelay.hostname = '127.0.0.1';
+    viaRelay.port = String(port);
+    const worker = spawnEgress(['worker', '-c', file], { environment: { EGRESS_PG_URL: viaRelay.href } });
+    let opened: { close(): Promise<void> } | undefined;
+    try {
+      const stderr = () => worker.output().stderr;
+      await eventually(() => /the postgres store is unreachable/.test(stderr()), 30_000, stderr);
+      // Several attempts fail meanwhile (backoff from 50 ms); the wait is still said once.
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      expect(worker.exitCode).toBeNull();
+      expect(stderr().match(/store is unreachable/g)).toHaveLength(1);
+      expect(stderr()).not.toMatch(/delivering to audit/);
+
+      opened = await relay(port, { host: database.hostname, port: Number(database.port || 5432) });
+      const producer = createEgress({ ...(await loadConfig(file, { environment: { EGRESS_PG_URL: postgresUrl! } })), role: 'producer', logger: silentLogger });
+      const send = producer.send as Record<string, (input: unknown) => { committed(): Promise<void> }>;
+      await Promise.all(Array.from({ length: 20 }, (_, n) => send.audit!({ message: `event ${n}`, n }).committed()));
+      await producer.close();
+
+      const lines = () => (existsSync(auditFile) ? readFileSync(auditFile, 'utf8').trim().split('\n').filter(Boolean).map((line) => JSON.parse(line) as { n: number }) : []);
+      await eventually(() => lines().length >= 20, 30_000, () => `20 deliveries, got ${lines().length}; worker said:\n${stderr()}`);
+      expect(new Set(lines().map((line) => line.n)).size).toBe(20);
+      expect(stderr().match(/the postgres store is reachable again after \d+\.\d s; delivering/g)).toHaveLength(1);
+      expect(stderr().match(/store is unreachable/g)).toHaveLength(1);
+      expect(stderr()).toMatch(/delivering to audit from the postgres store/);
+
+      // The database goes away again under a running worker (every connection cut), then returns.
+      await opened.close();
+      opened = undefined;
+      await eventually(() => (stderr().match(/store is unreachable/g) ?? []).length === 2, 30_000, stderr);
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      expect(worker.exitCode).toBeNull();
+      expect(stderr().match(/store is unreachable/g)).toHaveLength(2);
+      opened = await relay(port, { host: database.hostname, port: Number(database.port || 5432) });
+      const later = createEgress({ ...(await loadConfig(file, { environment: { EGRESS_PG_URL: postgresUrl! } })), role: 'producer', logger: silentLogger });
+      const sendLater = later.send as Record<string, (input: unknown) => { committed(): Promise<void> }>;
+      await Promise.all(Array.from({ length: 10 }, (_, index) => sendLater.audit!({ message: `event ${20 + index}`, n: 20 + index }).committed()));
+      await later.close();
+      await eventually(() => new Set(lines().map((line) => line.n)).size >= 30, 30_000, () => `30 distinct deliveries, got ${new Set(lines().map((line) => line.n)).size}; worker said:\n${stderr()}`);
+      expect(stderr().match(/the postgres store is reachable again after \d+\.\d s/g)).toHaveLength(2);
+      worker.kill('SIGTERM');
+      expect(await exited(worker)).toBe(0);
+    } finally {
+      worker.kill('SIGKILL');
+      await opened?.close();
+    }
+  }, 90_000);
+
+  test('egress status says where the store stands: unreachable with the reason (exit 1), or connected under the table', async () => {
+    const folder = folderWith({});
+    const file = join(folder, 'egress.config.yaml');
+    writeFileSync(
+      file,
+      `store:\n  kind: postgres\n  connectionString: \${env:EGRESS_PG_URL}\n  schema: ${schema}\ndestinations:\n  audit:\n    module: ${auditModule}\n    file: ${join(folder, 'audit.jsonl')}\n`,
+    );
+    const down = new URL(postgresUrl!);
+    down.hostname = '127.0.0.1';
+    down.port = String(await closedPort());
+    const unreachable = await runEgress(['status', '-c', file], { environment: { EGRESS_PG_URL: down.href } });
+    expect(unreachable.code).toBe(1);
+    expect(unreachable.stdout).toMatch(/^store: postgres unreachable for \S+ \(since \d{4}-\d\d-\d\dT[^)]+\): .*ECONNREFUSED/m);
+    const json = await runEgress(['status', '-c', file, '--json'], { environment: { EGRESS_PG_URL: down.href } });
+    expect(json.code).toBe(1);
+    expect(JSON.parse(json.stdout)).toEqual({ store: expect.objectContaining({ kind: 'postgres', state: 'unreachable', buffered: 0 }) });
+
+    const reachable = await runEgress(['status', '-c', file], { environment: { EGRESS_PG_URL: postgresUrl! } });
+    expect(reachable.code).toBe(0);
+    expect(reachable.stdout).toMatch(/^audit +- +0 +0 +\d+ +0 +0 +-$/m);
+    expect(reachable.stdout).toMatch(/^store: postgres connected since \d{4}-/m);
+    const reachableJson = await runEgress(['status', '-c', file, '--json'], { environment: { EGRESS_PG_URL: postgresUrl! } });
+    expect(JSON.parse(reachableJson.stdout)).toEqual([expect.objectContaining({ destination: 'audit', buffered: 0, lost: 0, store: expect.objectContaining({ state: 'connected' }) })]);
+  }, 60_000);
+});
