@@ -24,6 +24,7 @@ import type { PolicyOptions } from './policy-options.js';
 import { resolvePolicy, type ResolvedPolicy } from './policy.js';
 import type { ErrorRecord, QueuedEvent, Store } from './store.js';
 import { parseDuration, type Duration } from './units.js';
+import { inputLimitsOf, snapshotInput, unencodableIssue } from './input-snapshot.js';
 import { validateInput } from './validation.js';
 
 export interface EgressOptions<Destinations extends readonly AnyDestination[]> {
@@ -294,12 +295,24 @@ class EgressEngine implements LaneHost {
   private accept(name: string, input: unknown): Receipt {
     if (this.state !== 'open') throw new EgressClosedError();
     const { destination, policy } = this.registrations.get(name)!;
-    const payload = validateInput(name, destination.input, input);
+    // One snapshot is both what the schema checks and what is queued: a getter, a Proxy or a later
+    // change to the caller's objects cannot make them differ.
+    const limits = inputLimitsOf(destination);
+    const snapshot = snapshotInput(input, limits);
+    if ('issue' in snapshot) throw new EgressValidationError(name, [snapshot.issue]);
+    const payload = validateInput(name, destination.input, snapshot.value);
     let serialized: string;
+    try {
+      serialized = encodePayload(payload);
+    } catch (error) {
+      throw new EgressValidationError(name, [unencodableIssue(payload, limits, error)]);
+    }
+    if (serialized.length > limits.maxInputBytes) {
+      throw new EgressValidationError(name, [{ path: '', message: `the input is larger than ${limits.maxInputBytes} bytes as JSON, the most ${name} accepts in one $send` }]);
+    }
     let partition: string;
     let size: number;
     try {
-      serialized = encodePayload(payload);
       partition = policy.batch.partitionBy?.(payload) ?? destination.partition?.(payload) ?? '';
       size = destination.measure?.(payload, serialized) ?? Buffer.byteLength(serialized);
     } catch (error) {
