@@ -24,6 +24,9 @@ import type { PolicyOptions } from './policy-options.js';
 import { resolvePolicy, type ResolvedPolicy } from './policy.js';
 import type { ErrorRecord, QueuedEvent, Store } from './store.js';
 import { parseDuration, type Duration } from './units.js';
+import { allDestinationsRedactor, deliveryRedactor, destinationRedactor, redactStrings } from './destination-secrets.js';
+import { redactingLogger } from './redacting-logger.js';
+import { SecretRedactor } from './secret-redaction.js';
 import { inputLimitsOf, snapshotInput, unencodableIssue } from './input-snapshot.js';
 import { validateInput } from './validation.js';
 
@@ -186,6 +189,8 @@ class EgressEngine implements LaneHost {
   readonly deadLetters: Egress['deadLetters'];
 
   private readonly registrations = new Map<string, Registration>();
+  private redactor = new SecretRedactor();
+  private redactorFor = 0;
   private readonly units = new AsyncLocalStorage<UnitOfWork>();
   /** Units of work whose function has not returned yet. */
   private openUnits = 0;
@@ -213,7 +218,8 @@ class EgressEngine implements LaneHost {
 
   constructor(options: EgressOptions<readonly AnyDestination[]>) {
     if (typeof options !== 'object' || options === null) throw new EgressConfigurationError('expected an options object', 'createEgress');
-    this.logger = options.logger ?? consoleLogger;
+    // Every log line passes the redaction step, whatever logged it.
+    this.logger = redactingLogger(options.logger ?? consoleLogger, () => this.logRedactor());
     this.events = new EventHub(this.logger);
     this.store = options.store ?? memoryStore();
     this.overflow = oneOf(options.overflow, ['reject', 'drop'], 'overflow') ?? 'reject';
@@ -249,6 +255,15 @@ class EgressEngine implements LaneHost {
     this.started = this.start();
     // Failures surface through ready(), commits and the logger; never as an unhandled rejection.
     this.started.catch((error: unknown) => this.logger.error({ error }, 'could not start'));
+  }
+
+  /** The secrets of every registered destination; worked out again if a log line came before all were registered. */
+  private logRedactor(): SecretRedactor {
+    if (this.redactorFor !== this.registrations.size) {
+      this.redactor = allDestinationsRedactor([...this.registrations.values()].map(({ destination }) => destination));
+      this.redactorFor = this.registrations.size;
+    }
+    return this.redactor;
   }
 
   private async start(): Promise<void> {
@@ -397,7 +412,7 @@ class EgressEngine implements LaneHost {
       for (const event of group.events) counts.set(event.destination, (counts.get(event.destination) ?? 0) + 1);
       for (const [destination, count] of counts) {
         this.statistics.dropped(destination, count);
-        this.events.emit('dropped', { destination, count, reason: 'store-error', message: describeCause(error) });
+        this.events.emit('dropped', { destination, count, reason: 'store-error', message: this.logRedactor().redact(describeCause(error)) });
       }
       this.logger.error({ error, events: group.events.length }, 'the store refused events');
     } finally {
@@ -648,9 +663,10 @@ class EgressEngine implements LaneHost {
       [...this.registrations.values()].map(async ({ destination }): Promise<[string, HealthReport]> => {
         if (!destination.health) return [destination.name, { ok: true }];
         try {
-          return [destination.name, await destination.health()];
+          const report = await destination.health();
+          return [destination.name, report.message === undefined ? report : { ...report, message: destinationRedactor(destination).redact(report.message) }];
         } catch (error) {
-          return [destination.name, { ok: false, message: describeCause(error) }];
+          return [destination.name, { ok: false, message: destinationRedactor(destination).redact(describeCause(error)) }];
         }
       }),
     );
@@ -663,14 +679,16 @@ class EgressEngine implements LaneHost {
     return letters.map(({ event, error, deadAt }) => {
       const destination = this.registrations.get(event.destination)?.destination;
       const payload = decodePayload(event.payload);
+      // Letters stored before redaction existed, or by an older version, pass through it here too.
+      const redactor = destination ? deliveryRedactor(destination, [event.payload]) : this.logRedactor();
       return {
         id: event.id,
         destination: event.destination,
         partition: event.partition,
-        payload: destination?.redact ? destination.redact(payload) : payload,
+        payload: redactStrings(destination?.redact ? destination.redact(payload) : payload, redactor),
         sentAt: event.sentAt,
         attempts: event.attempts,
-        error,
+        error: { ...error, message: redactor.redact(error.message) },
         deadAt,
       };
     });

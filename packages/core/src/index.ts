@@ -65,3 +65,5 @@ export {
 export type { EgressEventName, EgressEvents } from './egress-events.js';
 export type { LatencySummary } from './latency-histogram.js';
 export { formatPath } from './validation.js';
+export { SecretRedactor, isSecretName, redactSecrets, redactedMark, secretForms } from './secret-redaction.js';
+export { defaultMaxDepth, defaultMaxInputBytes } from './input-snapshot.js';
