@@ -1,4 +1,4 @@
-import { createEgress, type Egress, type Logger } from '@egress/core';
+import { createEgress, SecretRedactor, type Egress, type Logger } from '@egress/core';
 import { checkConfig, defaultConfigFiles, findConfigFile, formatProblems, type ConfigListener, type EgressConfig } from './config-loader.js';
 import type { CommandIo } from './terminal-output.js';
 
@@ -27,6 +27,9 @@ export async function openConfig(given: unknown, io: CommandIo): Promise<{ file:
 export async function openEngine(given: unknown, io: CommandIo, role: 'producer' | 'worker'): Promise<{ file: string; config: EgressConfig; listeners: ConfigListener[]; egress: Egress }> {
   const { file, config, listeners } = await openConfig(given, io);
   const egress = createEgress({ ...config, role, logger: stderrLogger(io) });
+  // What the adapters know to be secret (passwords, tokens) is masked in everything the command prints.
+  const adapterSecrets = new SecretRedactor(config.destinations.flatMap((destination) => destination.secrets?.() ?? []));
+  io.redactions?.push((text) => adapterSecrets.redact(text));
   await egress.ready();
   return { file, config, listeners, egress };
 }

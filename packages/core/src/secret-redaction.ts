@@ -9,7 +9,7 @@ export const redactedMark = '[redacted]';
 export const shortestSecret = 4;
 
 // Names of headers, query parameters and JSON fields that usually carry credentials.
-const secretName = /^(?:key|sig|code|pass)$|auth|token|secret|passw|pwd|api[-_]?key|access[-_]?key|private[-_]?key|signature|session|cookie|credential|jwt/i;
+const secretName = /^(?:key|sig|pass)$|auth(?!ors?$)|token|secret|passw|pwd|api[-_]?key|access[-_]?key|private[-_]?key|signature|session|cookie|credential|jwt/i;
 
 /** Whether a header, query parameter or field of this name is treated as holding a secret. */
 export function isSecretName(name: string): boolean {
