@@ -34,7 +34,8 @@ export function secretForms(secret: string): string[] {
 }
 
 // `?access_token=…`, `&sig=…`, ` password=…`: a credential-like name and its value, in any text.
-const queryPair = /(^|[?&;\s,])([^=&?#\s"'<>,;]{1,64})=([^&#\s"'<>,;]*)/g;
+// A backslash ends a value too: inside JSON-escaped text it belongs to the quote that follows.
+const queryPair = /(^|[?&;\s,])([^=&?#\s"'<>,;\\]{1,64})=([^&#\s"'<>,;\\]*)/g;
 // `"authorization": "Bearer …"`, as a receiver echoing the request in a JSON body writes it.
 const jsonPair = /"([^"\\]{1,64})"(\s*:\s*)"((?:[^"\\]|\\.)*)"/g;
 // A scheme word and a credential, e.g. in an echoed `Authorization` header.
