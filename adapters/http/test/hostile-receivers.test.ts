@@ -59,6 +59,10 @@ function hostileCall(url: string, auth: 'bearer' | 'basic' = 'bearer') {
   };
 }
 
+function sendHttp(observed: Observed, input: unknown): { settled(): Promise<unknown> } {
+  return (observed.egress.send as unknown as Record<string, (input: unknown) => { settled(): Promise<unknown> }>).http!(input);
+}
+
 async function everythingStoredAndEmitted(observed: Observed, settled: unknown): Promise<string> {
   const { egress, texts } = observed;
   return [...texts, JSON.stringify(settled), JSON.stringify(await egress.deadLetters.list()), JSON.stringify(await egress.health()), JSON.stringify(await egress.stats())].join('\n');
@@ -103,7 +107,7 @@ describe('hostile receivers: nothing secret leaks, nothing hangs', () => {
   test.each(['bearer', 'basic'] as const)('a 401 echoing the request (URL with access_token, %s auth, credential headers) leaks nothing into dead letters, events, settled(), health() or logs', async (auth) => {
     receiver.answer(echoWith(401));
     const observed = track(observedEgress({}));
-    const receipt = (observed.egress.send as Record<string, (input: unknown) => { settled(): Promise<unknown> }>).http!(hostileCall(`${receiver.origin}/hook`, auth));
+    const receipt = sendHttp(observed, hostileCall(`${receiver.origin}/hook`, auth));
     const settled = await receipt.settled();
     expect(settled).toMatchObject({ status: 'dead' });
     // The receiver did get the credentials: the leak, if any, would be on our side.
@@ -117,7 +121,7 @@ describe('hostile receivers: nothing secret leaks, nothing hangs', () => {
   test('a 503 echoing the request leaks nothing into the retrying events either', async () => {
     receiver.answer(echoWith(503));
     const observed = track(observedEgress({}, 2));
-    const receipt = (observed.egress.send as Record<string, (input: unknown) => { settled(): Promise<unknown> }>).http!(hostileCall(`${receiver.origin}/hook`));
+    const receipt = sendHttp(observed, hostileCall(`${receiver.origin}/hook`));
     const settled = await receipt.settled();
     expect(observed.texts.some((text) => text.includes('"retryAt"'))).toBe(true);
     expectNoLeak(await everythingStoredAndEmitted(observed, settled));
@@ -130,7 +134,7 @@ describe('hostile receivers: nothing secret leaks, nothing hangs', () => {
     });
     const observed = track(observedEgress({ followRedirects: { max: 3, crossOriginHeaders: ['x-trace'] } }));
     const call = { ...hostileCall(`${receiver.origin}/hook`), headers: { 'x-auth-token': secrets.callHeader, 'x-trace': 'trace-1' } };
-    const settled = await (observed.egress.send as Record<string, (input: unknown) => { settled(): Promise<unknown> }>).http!(call).settled();
+    const settled = await sendHttp(observed, call).settled();
     expect(settled).toEqual({ status: 'delivered' });
     expect(receiver.requests[0]!.headers['x-api-key']).toBe(secrets.adapterKey);
     const landed = other.requests[0]!;
@@ -149,7 +153,7 @@ describe('hostile receivers: nothing secret leaks, nothing hangs', () => {
       } else response.end('ok');
     });
     const observed = track(observedEgress({ followRedirects: true }));
-    await (observed.egress.send as Record<string, (input: unknown) => { settled(): Promise<unknown> }>).http!(hostileCall(`${receiver.origin}/hook`)).settled();
+    await sendHttp(observed, hostileCall(`${receiver.origin}/hook`)).settled();
     const moved = receiver.requests[1]!;
     expect(moved.url).toBe('/moved');
     expect(moved.headers['x-api-key']).toBe(secrets.adapterKey);
@@ -166,7 +170,7 @@ describe('hostile receivers: nothing secret leaks, nothing hangs', () => {
     try {
       const observed = track(observedEgress({ timeout: 300 }));
       const started = performance.now();
-      const settled = await (observed.egress.send as Record<string, (input: unknown) => { settled(): Promise<unknown> }>).http!({ ...hostileCall(`http://127.0.0.1:${trickler.port}/hook`) }).settled();
+      const settled = await sendHttp(observed, { ...hostileCall(`http://127.0.0.1:${trickler.port}/hook`) }).settled();
       expect(performance.now() - started).toBeLessThan(3000);
       expect(JSON.stringify(settled)).toContain('timed out after 300 ms');
       expectNoLeak(await everythingStoredAndEmitted(observed, settled));
@@ -189,7 +193,7 @@ describe('hostile receivers: nothing secret leaks, nothing hangs', () => {
     try {
       const observed = track(observedEgress({ timeout: 10_000 }));
       const started = performance.now();
-      const settled = await (observed.egress.send as Record<string, (input: unknown) => { settled(): Promise<unknown> }>).http!(hostileCall(`http://127.0.0.1:${endless.port}/hook`)).settled();
+      const settled = await sendHttp(observed, hostileCall(`http://127.0.0.1:${endless.port}/hook`)).settled();
       expect(performance.now() - started).toBeLessThan(5000);
       expect(settled).toMatchObject({ status: status === 200 ? 'delivered' : 'dead' });
       await endless.closedAll();
