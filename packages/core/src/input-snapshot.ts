@@ -112,6 +112,10 @@ function copyObject(value: object, walk: Walk, depth: number, callsToJson: boole
   }
   if (walk.ancestors.includes(value)) throw new SnapshotProblem('circular reference: the value contains itself');
   if (Array.isArray(value)) return copyArray(value, walk, depth);
+  // `new String('x')` and its kind are written as the primitive they hold, as JSON.stringify does.
+  if (value instanceof String || value instanceof Number || value instanceof Boolean || (typeof BigInt === 'function' && value instanceof BigInt)) {
+    return copyValue(value.valueOf(), walk, depth);
+  }
   const refusal = unsupportedObject(value);
   if (refusal) throw new SnapshotProblem(refusal);
   walk.ancestors.push(value);

@@ -51,6 +51,8 @@ const userInfo = /(\/\/[^\s/:@]*:)[^\s/@]+@/g;
  */
 export class SecretRedactor {
   private readonly forms: string[];
+  private lastText: string | undefined;
+  private lastResult = '';
 
   constructor(secrets: Iterable<string> = []) {
     const forms = new Set<string>();
@@ -63,6 +65,15 @@ export class SecretRedactor {
 
   /** The text with every known secret and every credential-looking value replaced by `[redacted]`. */
   redact(text: string): string {
+    // A failed batch reports the same message for each of its events: work it out once.
+    if (text === this.lastText) return this.lastResult;
+    const result = this.redactOnce(text);
+    this.lastText = text;
+    this.lastResult = result;
+    return result;
+  }
+
+  private redactOnce(text: string): string {
     let result = text;
     for (const form of this.forms) {
       if (result.includes(form)) result = result.split(form).join(redactedMark);

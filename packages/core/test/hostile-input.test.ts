@@ -131,6 +131,14 @@ describe('$send checks every input synchronously and completely', () => {
     expect(batches[0]!.events[0]!.payload).toEqual({ payload: { at: '1970-01-01T00:00:00.000Z' } });
   });
 
+  test('boxed primitives are queued as the primitive they hold, a boxed BigInt is refused', async () => {
+    const { egress, send, batches } = start();
+    send({ payload: { s: new String('x'), n: new Number(2), b: new Boolean(false) } });
+    await egress.flush();
+    expect(batches[0]!.events[0]!.payload).toEqual({ payload: { s: 'x', n: 2, b: false } });
+    expect(refusal(() => send({ payload: { big: Object(10n) } })).issues[0]!.path).toBe('payload.big');
+  });
+
   test('an own "__proto__" key from JSON.parse stays data and does not reach the prototype', async () => {
     const { egress, send, batches } = start();
     send({ payload: JSON.parse('{"__proto__":{"polluted":true},"n":1}') });
