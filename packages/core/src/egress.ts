@@ -451,7 +451,11 @@ class EgressEngine implements LaneHost {
     if (state === 'pending') return undefined;
     if (state === 'gone') return { status: 'delivered' };
     const [letter] = await this.store.listDead({ ids: [id], limit: 1 });
-    return letter ? { status: 'dead', error: letter.error } : { status: 'delivered' };
+    if (!letter) return { status: 'delivered' };
+    // A record an older version stored unredacted passes the redaction step on its way out too.
+    const destination = this.registrations.get(letter.event.destination)?.destination;
+    const redactor = destination ? deliveryRedactor(destination, [letter.event.payload]) : this.logRedactor();
+    return { status: 'dead', error: { ...letter.error, message: redactor.redact(letter.error.message) } };
   }
 
   settled(outcomes: readonly EventOutcome[]): void {

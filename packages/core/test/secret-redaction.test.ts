@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, test } from 'vitest';
 import { z } from 'zod';
-import { createEgress, defineDestination, memoryStore, PermanentError, redactSecrets, SecretRedactor, type Logger } from '../src/index.js';
+import { createEgress, createEventId, defineDestination, encodePayload, memoryStore, PermanentError, redactSecrets, SecretRedactor, silentLogger, type Logger } from '../src/index.js';
 import { trackEngines } from './helpers.js';
 
 const track = trackEngines(afterEach);
@@ -70,5 +70,26 @@ describe('the redaction step', () => {
     expect(all).not.toContain('call-token-42');
     expect(all).not.toContain('adapter-password-1');
     expect(all).not.toContain(Buffer.from('adapter-password-1').toString('base64'));
+  });
+
+  test('a dead letter an older version stored unredacted is redacted when listed', async () => {
+    const store = memoryStore();
+    await store.open({ logger: silentLogger });
+    const id = createEventId();
+    const payload = encodePayload({ token: 'old-token-123456' });
+    await store.enqueue([{ id, destination: 'leaky', partition: '', payload, size: payload.length, sentAt: 1, attempts: 0 }]);
+    const claimed = await store.claim({ destination: 'leaky', now: Date.now(), owner: 'old', maxBatches: 1, maxEvents: 1, maxBytes: 1_000_000, maxDelay: 0, force: true, fifo: false, leaseMs: 30_000 });
+    await store.settle(claimed.batches[0]!, { delivered: [], dead: [{ eventId: id, error: { name: 'PermanentError', message: '401 for old-token-123456 ?access_token=zzzz', at: 1 } }] });
+    const destination = defineDestination({
+      name: 'leaky',
+      input: z.strictObject({ token: z.string() }),
+      payloadSecrets: (queued) => [queued.token],
+      async deliver() {},
+    });
+    const egress = track(createEgress({ destinations: [destination], store, logger: silentLogger }));
+    const listed = JSON.stringify(await egress.deadLetters.list());
+    expect(listed).not.toContain('old-token-123456');
+    expect(listed).not.toContain('zzzz');
+    expect(listed).toContain('401 for [redacted]');
   });
 });
