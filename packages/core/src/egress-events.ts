@@ -1,7 +1,7 @@
 import type { Logger } from './logger.js';
 import type { ErrorRecord } from './store.js';
 
-/** What `egress.on(...)` reports. Errors are the records kept in the store: adapters keep secrets out of them. */
+/** What `egress.on(...)` reports. Errors are the records kept in the store, already through the redaction step. */
 export interface EgressEvents {
   /** A batch (or part of it) arrived. */
   delivered: {
@@ -27,7 +27,11 @@ export type EgressEventName = keyof EgressEvents;
 export class EventHub {
   private readonly listeners = new Map<EgressEventName, Set<(event: never) => void>>();
 
-  constructor(private readonly logger: Logger) {}
+  constructor(
+    private readonly logger: Logger,
+    /** The redaction step, for the one free text an event carries: why events were dropped (a store's error). */
+    private readonly redact: (text: string) => string = (text) => text,
+  ) {}
 
   on<Name extends EgressEventName>(name: Name, listener: (event: EgressEvents[Name]) => void): () => void {
     let set = this.listeners.get(name);
@@ -41,9 +45,10 @@ export class EventHub {
     return (this.listeners.get(name)?.size ?? 0) > 0;
   }
 
-  emit<Name extends EgressEventName>(name: Name, event: EgressEvents[Name]): void {
+  emit<Name extends EgressEventName>(name: Name, given: EgressEvents[Name]): void {
     const set = this.listeners.get(name);
     if (!set) return;
+    const event = name === 'dropped' ? ({ ...given, message: this.redact((given as EgressEvents['dropped']).message) } as EgressEvents[Name]) : given;
     for (const listener of set) {
       try {
         (listener as (event: EgressEvents[Name]) => void)(event);

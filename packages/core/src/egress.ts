@@ -220,7 +220,7 @@ class EgressEngine implements LaneHost {
     if (typeof options !== 'object' || options === null) throw new EgressConfigurationError('expected an options object', 'createEgress');
     // Every log line passes the redaction step, whatever logged it.
     this.logger = redactingLogger(options.logger ?? consoleLogger, () => this.logRedactor());
-    this.events = new EventHub(this.logger);
+    this.events = new EventHub(this.logger, (text) => this.logRedactor().redact(text));
     this.store = options.store ?? memoryStore();
     this.overflow = oneOf(options.overflow, ['reject', 'drop'], 'overflow') ?? 'reject';
     this.role = oneOf(options.role, ['both', 'producer', 'worker'], 'role') ?? 'both';
@@ -412,7 +412,7 @@ class EgressEngine implements LaneHost {
       for (const event of group.events) counts.set(event.destination, (counts.get(event.destination) ?? 0) + 1);
       for (const [destination, count] of counts) {
         this.statistics.dropped(destination, count);
-        this.events.emit('dropped', { destination, count, reason: 'store-error', message: this.logRedactor().redact(describeCause(error)) });
+        this.events.emit('dropped', { destination, count, reason: 'store-error', message: describeCause(error) });
       }
       this.logger.error({ error, events: group.events.length }, 'the store refused events');
     } finally {

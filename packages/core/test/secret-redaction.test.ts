@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, test } from 'vitest';
 import { z } from 'zod';
 import { createEgress, createEventId, defineDestination, encodePayload, memoryStore, PermanentError, redactSecrets, SecretRedactor, silentLogger, type Logger } from '../src/index.js';
+import { EventHub } from '../src/egress-events.js';
 import { trackEngines } from './helpers.js';
 
 const track = trackEngines(afterEach);
@@ -91,5 +92,13 @@ describe('the redaction step', () => {
     expect(listed).not.toContain('old-token-123456');
     expect(listed).not.toContain('zzzz');
     expect(listed).toContain('401 for [redacted]');
+  });
+
+  test('a dropped event carries the store\'s error through the redaction step', () => {
+    const hub = new EventHub(silentLogger, (text) => redactSecrets(text));
+    const seen: string[] = [];
+    hub.on('dropped', (event) => seen.push(event.message));
+    hub.emit('dropped', { destination: 'x', count: 1, reason: 'store-error', message: 'connect postgres://app:pa55word@db/app failed' });
+    expect(seen).toEqual(['connect postgres://app:[redacted]@db/app failed']);
   });
 });
