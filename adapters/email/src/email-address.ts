@@ -14,19 +14,23 @@ export interface Mailbox {
   name?: string;
 }
 
-// A dot-atom local part (RFC 5322 without quoted strings or comments) and a domain of labels;
-// letters beyond ASCII are allowed in the domain, which nodemailer converts with punycode.
+// A dot-atom local part (RFC 5321 without quoted strings) and a domain of labels; letters, marks
+// and digits beyond ASCII are allowed in the domain, which nodemailer converts with punycode, but
+// no separator, format or control character (U+2028 and U+2029 end a line in some clients).
 const localPart = "[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*";
-const label = '[A-Za-z0-9\\u00a1-\\uffff](?:[A-Za-z0-9\\u00a1-\\uffff-]*[A-Za-z0-9\\u00a1-\\uffff])?';
-const addressPattern = new RegExp(`^${localPart}@${label}(?:\\.${label})*$`);
+const label = '[\\p{L}\\p{M}\\p{N}](?:[\\p{L}\\p{M}\\p{N}-]{0,61}[\\p{L}\\p{M}\\p{N}])?';
+const addressPattern = new RegExp(`^${localPart}@${label}(?:\\.${label})*$`, 'u');
 
 /** Longest address SMTP accepts in a forward path (RFC 5321 §4.5.3.1.3). */
 const maxAddressLength = 254;
+/** Longest local part (RFC 5321 §4.5.3.1.1). */
+const maxLocalPartLength = 64;
 const maxNameLength = 256;
 
-// CR and LF end a header line; the other C0 controls and DEL have no business in a header either.
+// CR and LF end a header line; the other C0 controls, DEL, NEL and the Unicode line and paragraph
+// separators have no business in a header either.
 // eslint-disable-next-line no-control-regex
-const controlCharacters = /[\u0000-\u0008\u000a-\u001f\u007f]/;
+const controlCharacters = /[\u0000-\u0008\u000a-\u001f\u007f\u0085\u2028\u2029]/;
 
 /** Whether a text may go into a header as is: no CR, LF or other control characters. */
 export function isHeaderSafe(text: string): boolean {
@@ -37,6 +41,7 @@ export function isHeaderSafe(text: string): boolean {
 function addressProblem(address: string): string | undefined {
   if (!isHeaderSafe(address)) return 'must not contain line breaks or control characters';
   if (address.length > maxAddressLength) return `must be at most ${maxAddressLength} characters`;
+  if (address.indexOf('@') > maxLocalPartLength) return `the part before "@" must be at most ${maxLocalPartLength} characters`;
   if (!addressPattern.test(address)) return `expected an email address like "name@example.com", got ${JSON.stringify(address)}`;
   return undefined;
 }

@@ -41,6 +41,13 @@ export function email(options: EmailOptions): EmailDestination {
     defaults: policyDefaults(resolved),
     ...(resolved.digest ? { partition: recipientKey } : {}),
     measure: measureMessage,
+    limits: {
+      // Addresses and attachments nest a few levels at most.
+      maxDepth: 8,
+      // Attachment bytes travel as base64 in the queued JSON; the message text adds the rest.
+      maxInputBytes: Math.ceil((resolved.maxAttachmentBytes * 4) / 3) + 16 * 1024 * 1024,
+    },
+    secrets: () => transportSecrets(resolved.transport),
     async deliver(batch: Batch<EmailPayload>, { signal, logger }: DeliveryContext): Promise<DeliveryReport | void> {
       const groups = resolved.digest ? groupByRecipients(batch) : batch.events.map((event) => ({ id: event.id, events: [event] }));
       const shared = shareSignal(signal, groups.length);
@@ -135,4 +142,18 @@ function measureMessage(payload: EmailPayload): number {
   const bodies = Buffer.byteLength(payload.subject ?? '') + Buffer.byteLength(payload.text ?? '') + Buffer.byteLength(payload.html ?? '');
   const attachments = payload.attachments.reduce((sum, attachment) => sum + Math.ceil((attachmentBytes(attachment) * 4) / 3) + attachment.filename.length + 200, 0);
   return bodies + attachments + 500;
+}
+
+/**
+ * The credentials in the transport options, with the forms they take on the wire: `AUTH PLAIN`
+ * sends base64 of NUL, user, NUL, password, which a server may echo in a 535 reply.
+ */
+function transportSecrets(transport: ResolvedEmailOptions['transport']): string[] {
+  const auth = (transport as { auth?: Record<string, unknown> }).auth;
+  if (typeof auth !== 'object' || auth === null) return [];
+  const secrets = ['pass', 'accessToken', 'refreshToken', 'clientSecret', 'privateKey'].flatMap((key) => (typeof auth[key] === 'string' ? [auth[key] as string] : []));
+  if (typeof auth.user === 'string' && typeof auth.pass === 'string') {
+    secrets.push(Buffer.from(`\u0000${auth.user}\u0000${auth.pass}`).toString('base64'));
+  }
+  return secrets;
 }

@@ -39,6 +39,16 @@ describe('$send.email input', () => {
     expect(issuesOf(destination, { to: 42 })[0]).toMatch(/^to: expected an address string or \{ name, address \}/);
   });
 
+  test('holds addresses to RFC 5321, with no Unicode line or paragraph separator anywhere in a header', () => {
+    expect(issuesOf(destination, { to: 'ops@exa\u2028mple.com' })).toEqual(['to: must not contain line breaks or control characters']);
+    expect(issuesOf(destination, { to: 'ops\u2029@example.com' })).toEqual(['to: must not contain line breaks or control characters']);
+    expect(issuesOf(destination, { to: { name: 'Ops\u2028Bcc: x@example.com', address: 'ops@example.com' } })).toEqual(['to.name: must not contain line breaks or control characters']);
+    expect(issuesOf(destination, { subject: 'Hello\u0085world' })).toHaveLength(1);
+    expect(issuesOf(destination, { to: `${'a'.repeat(65)}@example.com` })[0]).toMatch(/^to: the part before "@" must be at most 64 characters/);
+    expect(issuesOf(destination, { to: 'ops@exa\u200bmple.com' })[0]).toMatch(/^to: expected an email address/);
+    expect(issuesOf(destination, { to: ['ops@bücher.example', 'ops@例え.jp'] })).toEqual([]);
+  });
+
   test('rejects line breaks in attachment file names and bad content types', () => {
     expect(issuesOf(destination, { attachments: [{ filename: 'a.txt\r\nContent-Type: text/html', content: 'x' }] })).toEqual([
       'attachments.0.filename: a file name must not contain line breaks or control characters',

@@ -43,7 +43,7 @@ export interface TestSmtpServer {
  * A real SMTP server on loopback (smtp-server), in process: plain text (no STARTTLS), optional
  * authentication, and every accepted message parsed with mailparser.
  */
-export async function startSmtpServer(options: { credentials?: { user: string; password: string } } = {}): Promise<TestSmtpServer> {
+export async function startSmtpServer(options: { credentials?: { user: string; password: string }; echoCredentials?: boolean } = {}): Promise<TestSmtpServer> {
   const received: ReceivedMessage[] = [];
   const waiters: { count: number; resolve: (messages: ReceivedMessage[]) => void }[] = [];
   let pendingRejections: { count: number; rejection: Rejection } | undefined;
@@ -71,7 +71,11 @@ export async function startSmtpServer(options: { credentials?: { user: string; p
     onAuth(auth, _session, callback) {
       const expected = options.credentials;
       if (expected && auth.username === expected.user && auth.password === expected.password) return callback(null, { user: auth.username });
-      callback(Object.assign(new Error('Authentication credentials invalid'), { responseCode: 535 }));
+      // A careless server that repeats what it was given, in clear and as the AUTH PLAIN blob.
+      const echo = options.echoCredentials
+        ? ` for ${auth.username} with password ${auth.password ?? ''} (${Buffer.from(`\u0000${auth.username}\u0000${auth.password ?? ''}`).toString('base64')})`
+        : '';
+      callback(Object.assign(new Error(`Authentication credentials invalid${echo}`), { responseCode: 535 }));
     },
     onRcptTo(address, _session, callback) {
       const refusal = refusedRecipients.get(address.address.toLowerCase());

@@ -57,17 +57,24 @@ export class AddressRefusedError extends Error {
   }
 }
 
-/** IPv4 carried inside an IPv6 address (mapped, NAT64, 6to4) is judged as the IPv4 address it carries. */
-function embeddedIpv4(address: string): string | undefined {
-  const lower = address.toLowerCase();
-  const dotted = /^(?:::ffff:|64:ff9b::|::)(\d+\.\d+\.\d+\.\d+)$/.exec(lower);
-  if (dotted) return dotted[1];
-  const words = expandIpv6(lower);
+/**
+ * IPv4 carried inside an IPv6 address is judged as the IPv4 address it carries, whatever the
+ * spelling: IPv4-compatible `::a.b.c.d` (which the URL parser writes `::7f00:1`), IPv4-mapped
+ * `::ffff:a.b.c.d`, IPv4-translated `::ffff:0:a.b.c.d`, NAT64 `64:ff9b::/96`, 6to4 `2002::/16`
+ * and Teredo `2001::/32` (whose client address is stored inverted).
+ */
+export function embeddedIpv4(address: string): string | undefined {
+  const words = ipv6Words(address);
   if (!words) return undefined;
-  const isMapped = words.slice(0, 5).every((word) => word === 0) && words[5] === 0xffff;
-  const isNat64 = words[0] === 0x64 && words[1] === 0xff9b && words.slice(2, 6).every((word) => word === 0);
-  if (isMapped || isNat64) return wordsToIpv4(words[6]!, words[7]!);
+  const zeros = (from: number, to: number) => words.slice(from, to).every((word) => word === 0);
+  // `::` and `::1` are IPv6's own unspecified and loopback addresses, judged as such.
+  const isCompatible = zeros(0, 6) && (words[6] !== 0 || words[7]! > 1);
+  const isMapped = zeros(0, 5) && words[5] === 0xffff;
+  const isTranslated = zeros(0, 4) && words[4] === 0xffff && words[5] === 0;
+  const isNat64 = words[0] === 0x64 && words[1] === 0xff9b && zeros(2, 6);
+  if (isCompatible || isMapped || isTranslated || isNat64) return wordsToIpv4(words[6]!, words[7]!);
   if (words[0] === 0x2002) return wordsToIpv4(words[1]!, words[2]!);
+  if (words[0] === 0x2001 && words[1] === 0) return wordsToIpv4(~words[6]! & 0xffff, ~words[7]! & 0xffff);
   return undefined;
 }
 
@@ -75,27 +82,46 @@ function wordsToIpv4(high: number, low: number): string {
   return `${high >> 8}.${high & 0xff}.${low >> 8}.${low & 0xff}`;
 }
 
-function expandIpv6(address: string): number[] | undefined {
-  if (address.includes('.')) return undefined;
-  const [head = '', tail] = address.split('::');
+/** The eight 16-bit words of an IPv6 address in any spelling (a dotted IPv4 tail, a zone), or undefined. */
+export function ipv6Words(address: string): number[] | undefined {
+  let text = address.toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  const zone = text.indexOf('%');
+  if (zone >= 0) text = text.slice(0, zone);
+  if (isIP(text) !== 6) return undefined;
+  const dotted = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (dotted) {
+    const [a, b, c, d] = dotted.slice(1).map(Number) as [number, number, number, number];
+    text = `${text.slice(0, dotted.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head = '', tail] = text.split('::');
   const headWords = head ? head.split(':') : [];
   const tailWords = tail ? tail.split(':') : [];
   const missing = 8 - headWords.length - tailWords.length;
-  if (tail === undefined ? headWords.length !== 8 : missing < 0) return undefined;
+  if (tail === undefined ? headWords.length !== 8 : missing < 1) return undefined;
   const words = [...headWords, ...Array<string>(tail === undefined ? 0 : missing).fill('0'), ...tailWords].map((word) => Number.parseInt(word, 16));
-  return words.some((word) => Number.isNaN(word)) ? undefined : words;
+  return words.length === 8 && words.every((word) => Number.isInteger(word) && word >= 0 && word <= 0xffff) ? words : undefined;
+}
+
+/** The address in one canonical spelling: IPv4 for one carried in IPv6, IPv6 written out whole otherwise. */
+export function normaliseAddress(address: string): { family: 4 | 6; address: string } | undefined {
+  const bare = address.replace(/^\[(.*)\]$/, '$1');
+  if (isIP(bare) === 4) return { family: 4, address: bare };
+  const words = ipv6Words(bare);
+  if (!words) return undefined;
+  const inner = embeddedIpv4(bare);
+  if (inner !== undefined) return { family: 4, address: inner };
+  return { family: 6, address: words.map((word) => word.toString(16)).join(':') };
 }
 
 /** Whether an IP address lies in a range the guard refuses. */
 export function isRefusedAddress(address: string): boolean {
-  const family = isIP(address);
-  if (family === 4) return refused.check(address, 'ipv4');
-  if (family === 6) {
-    const inner = embeddedIpv4(address);
-    if (inner !== undefined && isIP(inner) === 4) return refused.check(inner, 'ipv4');
-    return refused.check(address, 'ipv6');
-  }
-  return true;
+  const normal = normaliseAddress(address);
+  if (normal === undefined) return true;
+  if (normal.family === 4) return refused.check(normal.address, 'ipv4');
+  // NAT64 local-use (RFC 8215) can reach any IPv4 address, the site's own included.
+  const words = ipv6Words(normal.address)!;
+  if (words[0] === 0x64 && words[1] === 0xff9b && words[2] === 1) return true;
+  return refused.check(normal.address, 'ipv6');
 }
 
 /** What the guard lets through although it lies in a refused range. */
@@ -146,11 +172,12 @@ function hostAllowed(hostname: string, allow: AllowList): boolean {
 }
 
 function addressAllowed(address: string, allow: AllowList): boolean {
-  const family = isIP(address);
+  const bare = address.replace(/^\[(.*)\]$/, '$1').replace(/%.*$/, '');
+  const family = isIP(bare);
   if (family === 0) return false;
-  if (allow.addresses.check(address, family === 4 ? 'ipv4' : 'ipv6')) return true;
-  const inner = family === 6 ? embeddedIpv4(address) : undefined;
-  return inner !== undefined && allow.addresses.check(inner, 'ipv4');
+  if (allow.addresses.check(bare, family === 4 ? 'ipv4' : 'ipv6')) return true;
+  const normal = normaliseAddress(bare);
+  return normal !== undefined && allow.addresses.check(normal.address, normal.family === 4 ? 'ipv4' : 'ipv6');
 }
 
 /** Checks one host as the connector is about to reach it; returns the refusal, if any. */

@@ -3,6 +3,7 @@ import type { DeliveryContext } from '@egress/core';
 import { Agent, buildConnector, interceptors, type Dispatcher } from 'undici';
 import { checkAddress, guardedLookup } from './address-guard.js';
 import { DeadlineWatch } from './deadline-watch.js';
+import { crossOriginHeaderFilter } from './redirect-headers.js';
 import { HttpExchange, type BodyLimits, type ResponseReader } from './http-exchange.js';
 import type { ResolvedHttpOptions } from './http-options.js';
 import type { PreparedRequest } from './request-builder.js';
@@ -42,7 +43,10 @@ export class HttpClient {
         keepAliveTimeout: this.options.keepAliveTimeout,
         ...(connect ? { connect } : {}),
       });
-      this.redirecting = this.options.maxRedirections > 0 ? this.agent.compose(interceptors.redirect({ maxRedirections: this.options.maxRedirections })) : this.agent;
+      this.redirecting =
+        this.options.maxRedirections > 0
+          ? this.agent.compose(crossOriginHeaderFilter(this.options.crossOriginHeaders), interceptors.redirect({ maxRedirections: this.options.maxRedirections }))
+          : this.agent;
     }
     // CONNECT opens a tunnel; there is nothing to redirect.
     return method === 'CONNECT' ? this.agent : this.redirecting;

@@ -5,7 +5,7 @@ import type { BodyLimits, ReceivedResponse } from './http-exchange.js';
 import { httpInputCheck, type HttpInput, type HttpPayload } from './http-input-schema.js';
 import { resolveHttpOptions, type HttpOptions, type ResolvedHttpOptions } from './http-options.js';
 import { readQueuedRequest } from './queued-request.js';
-import { redactHttpPayload } from './redaction.js';
+import { httpPayloadSecrets, redactHttpPayload } from './redaction.js';
 import { bodyLength, buildHeaders, buildTarget, encodeData, prepareRequest, parseTarget, requestTimeout, type PreparedRequest } from './request-builder.js';
 import { cleanExcerpt, statusError } from './response-outcome.js';
 import { signatureHeaders } from './webhook-signature.js';
@@ -39,6 +39,8 @@ export function http(options: HttpOptions = {}): Destination<'http', HttpInput, 
     // A bodiless request still costs something to send; a size of zero would read as "free".
     measure: batchFormat ? measureBatchElement : (payload, payloadJson) => Math.max(1, bodyLength(readQueuedRequest(payloadJson)?.body ?? encodeData(payload.data).body)),
     redact: (payload) => redactHttpPayload(payload, resolved.idempotencyHeader),
+    secrets: () => [...resolved.headerSecrets, ...resolved.signingSecrets],
+    payloadSecrets: (payload) => httpPayloadSecrets(payload, resolved.idempotencyHeader),
     deliver(batch, context) {
       if (batchFormat) return deliverBatched(batch, context, client, resolved, batchFormat);
       if (batch.events.length === 1) return sendEvent(batch.events[0]!, context, client, resolved);

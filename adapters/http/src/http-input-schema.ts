@@ -16,14 +16,15 @@ export function isHttpMethod(value: unknown): value is HttpMethod {
   return typeof value === 'string' && methods.has(value);
 }
 
-// RFC 9110 token characters; a header value may hold neither line breaks nor NUL.
+// RFC 9110 token characters; a header value holds tabs, visible ASCII and Latin-1 only, as
+// undici sends it: no line breaks, NUL or other controls.
 const headerNamePattern = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-const headerValuePattern = /^[^\r\n\0]*$/;
+const headerValuePattern = /^[\t\u0020-\u007e\u0080-\u00ff]*$/;
 
 const headerNameMessage = 'expected a header name made of letters, digits and !#$%&\'*+-.^_`|~';
 const headers = z.record(
   z.string().regex(headerNamePattern, { error: headerNameMessage }),
-  z.string({ error: 'expected a header value as a string' }).regex(headerValuePattern, { error: 'a header value may not contain line breaks' }),
+  z.string({ error: 'expected a header value as a string' }).regex(headerValuePattern, { error: 'a header value may not contain line breaks, control characters or characters beyond Latin-1' }),
   { error: (issue) => (issue.code === 'invalid_key' ? headerNameMessage : undefined) },
 );
 
@@ -103,6 +104,7 @@ function urlProblem(value: string): string | undefined {
   } catch {
     return urlMessage;
   }
+  if (target.hasControlCharacters) return 'the URL holds a control character, a line break or leading or trailing space; it would be rewritten, not sent as written';
   if (target.protocol !== 'http:' && target.protocol !== 'https:') return urlMessage;
   if (target.hasCredentials) return 'credentials in the URL would be logged and stored in clear: put them in "auth" instead';
   return undefined;

@@ -15,8 +15,13 @@ export interface HttpOptions {
   headers?: Record<string, string>;
   /** Header that carries the event id (the batch id in batch mode), the same on every retry. Default `'idempotency-key'`. */
   idempotencyHeader?: string;
-  /** Follow redirects: `true` for up to 5, or the most to follow. Default `false`: a 3xx answer is a permanent failure. */
-  followRedirects?: boolean | number;
+  /**
+   * Follow redirects: `true` for up to 5, the most to follow, or `{ max, crossOriginHeaders }`. A redirect
+   * to another origin carries only the body's content-* headers and those named in `crossOriginHeaders`:
+   * credentials and every other header of the adapter or the call stay behind. Default `false`: a 3xx
+   * answer is a permanent failure.
+   */
+  followRedirects?: boolean | number | { max?: number; crossOriginHeaders?: readonly string[] };
   /** Sign each request in the Standard Webhooks scheme with these `whsec_` secrets (several while rotating). Default: unsigned. */
   signing?: { secrets: string | readonly string[] };
   /** Refuse loopback, private, link-local and metadata addresses (checked after DNS): `true`, or `{ allow }` with host names, `*.suffix` wildcards, addresses or CIDR ranges to let through. Default `false`. */
@@ -35,7 +40,11 @@ export interface ResolvedHttpOptions {
   headerSecrets: readonly string[];
   idempotencyHeader: string;
   maxRedirections: number;
+  /** Headers (lower case) a redirect to another origin may carry besides content-*. */
+  crossOriginHeaders: readonly string[];
   signingKeys: readonly Buffer[];
+  /** The `whsec_` secrets as given, for the redaction step. */
+  signingSecrets: readonly string[];
   guard: AllowList | undefined;
   batchFormat: 'json' | 'ndjson' | undefined;
 }
@@ -75,14 +84,26 @@ export function resolveHttpOptions(options: HttpOptions): ResolvedHttpOptions {
   if (typeof idempotencyHeader !== 'string' || !headerNamePattern.test(idempotencyHeader)) fail('idempotencyHeader', 'expected a header name');
 
   const follow = options.followRedirects ?? false;
-  const maxRedirections = follow === true ? 5 : follow === false ? 0 : follow;
-  if (!Number.isInteger(maxRedirections) || maxRedirections < 0) fail('followRedirects', 'expected true, false or a number of redirects');
+  let maxRedirections: number;
+  let crossOriginHeaders: string[] = [];
+  if (typeof follow === 'object' && follow !== null) {
+    for (const key of Object.keys(follow)) if (key !== 'max' && key !== 'crossOriginHeaders') fail('followRedirects', `unknown key "${key}" (known: max, crossOriginHeaders)`);
+    maxRedirections = follow.max ?? 5;
+    const names = follow.crossOriginHeaders ?? [];
+    if (!Array.isArray(names) || names.some((name) => typeof name !== 'string' || !headerNamePattern.test(name))) fail('followRedirects', 'crossOriginHeaders must be a list of header names');
+    crossOriginHeaders = names.map((name) => name.toLowerCase());
+  } else {
+    maxRedirections = follow === true ? 5 : follow === false ? 0 : follow;
+  }
+  if (!Number.isInteger(maxRedirections) || maxRedirections < 0) fail('followRedirects', 'expected true, false, a number of redirects or { max, crossOriginHeaders }');
 
   let signingKeys: Buffer[] = [];
+  let signingSecrets: string[] = [];
   if (options.signing !== undefined) {
     const secrets = options.signing?.secrets;
     const list = typeof secrets === 'string' ? [secrets] : secrets;
     if (!Array.isArray(list) || list.length === 0) fail('signing', 'expected { secrets } with one or more "whsec_..." secrets');
+    signingSecrets = list.flatMap((secret) => (typeof secret === 'string' ? [secret, secret.replace(/^whsec_/, '')] : []));
     signingKeys = list.map((secret, index) => {
       const key = parseSigningSecret(secret);
       // The message names the position only: the secret itself must never be printed.
@@ -116,7 +137,9 @@ export function resolveHttpOptions(options: HttpOptions): ResolvedHttpOptions {
     headerSecrets: Object.entries(headers).flatMap(([name, value]) => headerSecrets(name, value, idempotencyHeaderName)),
     idempotencyHeader: idempotencyHeaderName,
     maxRedirections,
+    crossOriginHeaders,
     signingKeys,
+    signingSecrets,
     guard,
     batchFormat,
   };

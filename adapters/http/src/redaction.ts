@@ -1,14 +1,11 @@
+import { isSecretName, redactedMark, SecretRedactor } from '@egress/core';
 import type { HttpPayload } from './http-input-schema.js';
 
-/** What replaces a secret wherever a payload or a message could be printed or stored. */
-export const redactedMark = '[redacted]';
+export { redactedMark };
 
-// Header, query and field names that usually carry credentials.
-const sensitiveName = /auth|token|secret|passw|pwd|api[-_]?key|access[-_]?key|private[-_]?key|signature|session|cookie|credential|jwt/i;
-
-/** Whether a header or query parameter of this name is treated as a secret. */
+/** Whether a header or query parameter of this name is treated as a secret (core's rule, the idempotency header aside). */
 export function isSensitiveName(name: string, idempotencyHeader: string): boolean {
-  return name.toLowerCase() !== idempotencyHeader && sensitiveName.test(name);
+  return name.toLowerCase() !== idempotencyHeader && isSecretName(name);
 }
 
 /**
@@ -61,12 +58,31 @@ export function redactHttpPayload(payload: HttpPayload, idempotencyHeader: strin
   return copy as HttpPayload;
 }
 
-/** Replaces every known secret in a text (a response excerpt, an error message) with the mark. */
+/** Replaces every known secret in a text (a response excerpt, an error message) with the mark, through core's redaction step. */
 export function scrubSecrets(text: string, secrets: readonly string[]): string {
-  let result = text;
-  for (const secret of secrets) {
-    // Very short values would mask ordinary words; such values are no real secret either.
-    if (secret.length >= 4) result = result.split(secret).join(redactedMark);
+  return new SecretRedactor(secrets).redact(text);
+}
+
+/**
+ * The secrets one queued call carries, for core's redaction step: its auth (the password, the
+ * token and the basic-auth blob they make), its credential headers, and the values of
+ * credential-like query parameters, in `params` and in the URL itself.
+ */
+export function httpPayloadSecrets(payload: HttpPayload, idempotencyHeader: string): string[] {
+  const secrets: string[] = [];
+  if (payload.auth !== undefined) {
+    if ('bearer' in payload.auth) secrets.push(payload.auth.bearer);
+    else secrets.push(payload.auth.password, payload.auth.username, Buffer.from(`${payload.auth.username}:${payload.auth.password}`).toString('base64'));
   }
-  return result;
+  for (const [name, value] of Object.entries(payload.headers ?? {})) secrets.push(...headerSecrets(name, value, idempotencyHeader));
+  for (const [name, value] of Object.entries(payload.params ?? {})) {
+    if (isSensitiveName(name, idempotencyHeader)) for (const item of Array.isArray(value) ? value : [value]) secrets.push(String(item));
+  }
+  const queryStart = payload.url.indexOf('?');
+  if (queryStart >= 0) {
+    for (const [name, value] of new URLSearchParams(payload.url.slice(queryStart + 1).split('#')[0])) {
+      if (isSensitiveName(name, idempotencyHeader)) secrets.push(value);
+    }
+  }
+  return secrets;
 }

@@ -43,7 +43,16 @@ export interface RequestTarget {
   readonly protocol: string;
   /** Whether the URL carries `user:password@`. */
   readonly hasCredentials: boolean;
+  /**
+   * Whether the URL as written holds a control character or leading or trailing spaces, which the
+   * URL parser would silently drop or rewrite: such a URL is refused rather than sent elsewhere.
+   */
+  readonly hasControlCharacters: boolean;
 }
+
+// C0 controls (tab, CR, LF included), DEL and C1 controls, and the Unicode line separators.
+// eslint-disable-next-line no-control-regex
+const controlCharacters = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]|^\s|\s$/;
 
 // Webhook traffic goes to few distinct URLs, and parsing one costs more than the rest of a
 // request's preparation; parsed targets are kept, up to a bound.
@@ -55,7 +64,13 @@ export function parseTarget(url: string): RequestTarget {
   let target = parsedTargets.get(url);
   if (target === undefined) {
     const parsed = new URL(url);
-    target = { origin: parsed.origin, path: `${parsed.pathname}${parsed.search}`, protocol: parsed.protocol, hasCredentials: parsed.username !== '' || parsed.password !== '' };
+    target = {
+      origin: parsed.origin,
+      path: `${parsed.pathname}${parsed.search}`,
+      protocol: parsed.protocol,
+      hasCredentials: parsed.username !== '' || parsed.password !== '',
+      hasControlCharacters: controlCharacters.test(url),
+    };
     if (parsedTargets.size >= parsedTargetsLimit) parsedTargets.clear();
     parsedTargets.set(url, target);
   }

@@ -143,11 +143,13 @@ describe('http: through createEgress', () => {
     [{ url: 'https://example.com', headers: { 'x-a': 'one\r\ntwo' } }, 'headers.x-a', 'line breaks'],
     [{ url: 'https://example.com', headers: { 'bad name': 'v' } }, 'headers', 'header name'],
     [{ url: 'https://example.com', params: { q: { nested: true } } }, 'params.q', 'string, number or boolean'],
-    [{ url: 'https://example.com', data: () => 1 }, 'data', 'object or array'],
-    [{ url: 'https://example.com', data: new Date(0) }, 'data', 'object or array'],
-    [{ url: 'https://example.com', data: new (class Order {})() }, 'data', 'object or array'],
-    [{ url: 'https://example.com', data: Number.NaN }, 'data', 'object or array'],
-    [{ url: 'https://example.com', data: Number.POSITIVE_INFINITY }, 'data', 'object or array'],
+    [{ url: 'https://example.com', data: () => 1 }, 'data', 'a function cannot be carried as JSON'],
+    [{ url: 'https://example.com', data: new Map() }, 'data', 'a Map cannot be carried as JSON'],
+    [{ url: 'https://example.com', data: Number.NaN }, 'data', 'finite number'],
+    [{ url: 'https://example.com', data: Number.POSITIVE_INFINITY }, 'data', 'finite number'],
+    [{ url: 'https://example.com\r\n/x' }, 'url', 'control character'],
+    [{ url: ' https://example.com/' }, 'url', 'control character'],
+    [{ url: 'https://example.com', headers: { 'x-a': 'one\u0001two' } }, 'headers.x-a', 'control characters'],
     [{ url: 'https://example.com', timeout: 'soon' }, 'timeout', 'duration'],
     [{ url: 'https://example.com', timeout: 0 }, 'timeout', 'above zero'],
   ])('rejects %j at %s', (input, path, message) => {
@@ -172,6 +174,11 @@ describe('http: through createEgress', () => {
     ['a number', 42],
     ['a boolean', false],
     ['null', null],
+    // What is checked is what JSON carries: a Date's text, a class instance's own fields.
+    ['a Date, as its JSON text', new Date(0)],
+    ['a class instance, as its own fields', new (class Order {
+      n = 1;
+    })()],
   ])('accepts %s as data', (_kind, value) => {
     expect(() => egress.send.http({ url: receiver.origin, data: value as never })).not.toThrow();
   });

@@ -37,6 +37,8 @@ export function s3(options: S3DestinationOptions = {}): Destination<'s3', S3Inpu
       // The uncompressed size bounds the compressed one, so such a batch always fits in S3's 10,000 parts.
       maxBytes: resolved.multipartPartSize * maximumParts,
     },
+    // A credential provider's keys are not known ahead; static ones are masked wherever they could echo.
+    secrets: () => credentialSecrets(options.credentials),
     // Bucket names cannot contain "/", so this key is unambiguous; `logs/a` and `logs/a/` share objects.
     partition: (payload) => objectTarget(payload.bucket, payload.prefix).partition,
     // The line's bytes and its newline: the queued text less the part before the payload, its
@@ -191,4 +193,10 @@ function encodeLines(lines: readonly string[]): { chunks: Buffer[]; bytes: numbe
     chunks.push(chunk);
   }
   return { chunks, bytes };
+}
+
+function credentialSecrets(credentials: unknown): string[] {
+  if (typeof credentials !== 'object' || credentials === null) return [];
+  const { secretAccessKey, sessionToken } = credentials as { secretAccessKey?: unknown; sessionToken?: unknown };
+  return [secretAccessKey, sessionToken].filter((value): value is string => typeof value === 'string');
 }

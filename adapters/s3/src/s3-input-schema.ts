@@ -1,4 +1,5 @@
 import type { StandardSchemaV1 } from '@standard-schema/spec';
+import { bucketNameProblem } from './bucket-name.js';
 
 /** Any value JSON can carry. */
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
@@ -29,11 +30,14 @@ interface NonJsonValue {
  */
 const ancestors: object[] = [];
 
+/** As deep as core's default `maxDepth` allows below the input's own object. */
+const maxPayloadDepth = 63;
+
 /**
  * Finds the first value JSON cannot carry faithfully. A hand-written walk rather than a zod union
  * per node, because it runs for every `$send` and a recursive union costs microseconds per field.
  */
-function findNonJsonValue(value: unknown): NonJsonValue | undefined {
+function findNonJsonValue(value: unknown, depth = 0): NonJsonValue | undefined {
   switch (typeof value) {
     case 'string':
     case 'boolean':
@@ -43,10 +47,12 @@ function findNonJsonValue(value: unknown): NonJsonValue | undefined {
     case 'object': {
       if (value === null) return undefined;
       if (ancestors.includes(value)) return { path: [], message: 'circular reference' };
+      // Core refuses deeper input before the schema runs; this keeps the schema safe on its own.
+      if (depth >= maxPayloadDepth) return { path: [], message: `nested deeper than ${maxPayloadDepth} levels of objects and arrays` };
       if (Array.isArray(value)) {
         ancestors.push(value);
         for (let index = 0; index < value.length; index++) {
-          const found = findNonJsonValue(value[index]);
+          const found = findNonJsonValue(value[index], depth + 1);
           if (found) {
             found.path.unshift(index);
             return found;
@@ -66,7 +72,7 @@ function findNonJsonValue(value: unknown): NonJsonValue | undefined {
         const entry = (value as Record<string, unknown>)[key];
         // Like JSON.stringify, an undefined property is left out rather than refused.
         if (entry === undefined) continue;
-        const found = findNonJsonValue(entry);
+        const found = findNonJsonValue(entry, depth + 1);
         if (found) {
           found.path.unshift(key);
           return found;
@@ -80,7 +86,6 @@ function findNonJsonValue(value: unknown): NonJsonValue | undefined {
   }
 }
 
-const bucketLengthMessage = 'expected a bucket name of 3 to 255 characters';
 const inputKeys = new Set(['bucket', 'prefix', 'payload']);
 
 /**
@@ -100,9 +105,8 @@ export const s3InputSchema: StandardSchemaV1<S3Input, S3Input> = {
       }
       const { bucket, prefix, payload } = input as Record<string, unknown>;
       const issues: StandardSchemaV1.Issue[] = [];
-      if (typeof bucket !== 'string') issues.push({ message: `expected the bucket name as a string, got ${describe(bucket)}`, path: ['bucket'] });
-      else if (bucket.length < 3 || bucket.length > 255) issues.push({ message: bucketLengthMessage, path: ['bucket'] });
-      else if (bucket.includes('/')) issues.push({ message: 'a bucket name cannot contain "/" (put the path in "prefix")', path: ['bucket'] });
+      const bucketProblem = typeof bucket === 'string' ? bucketNameProblem(bucket) : `expected the bucket name as a string, got ${describe(bucket)}`;
+      if (bucketProblem) issues.push({ message: bucketProblem, path: ['bucket'] });
       if (typeof prefix !== 'string') issues.push({ message: `expected the prefix as a string, got ${describe(prefix)}`, path: ['prefix'] });
       else if (prefix.length > 900) issues.push({ message: 'expected a prefix of at most 900 characters (an S3 key holds at most 1024 bytes)', path: ['prefix'] });
       const payloadIssue = checkPayload(payload);
@@ -123,7 +127,13 @@ function checkPayload(value: unknown): StandardSchemaV1.Issue | undefined {
   }
   // A walk that found a problem returned without leaving the objects it was inside of.
   ancestors.length = 0;
-  const found = findNonJsonValue(value);
+  let found: NonJsonValue | undefined;
+  try {
+    found = findNonJsonValue(value);
+  } catch (error) {
+    // A getter or a Proxy trap threw (core's snapshot runs those before the schema; a direct caller may not).
+    return { message: `reading the payload threw: ${error instanceof Error ? error.message : String(error)}`, path: ['payload'] };
+  }
   return found ? { message: found.message, path: ['payload', ...found.path] } : undefined;
 }
 

@@ -117,7 +117,8 @@ describe('through createEgress', () => {
   test('refuses an unknown field at $send, naming it', () => {
     const egress = start();
     expect(() => (egress.send.s3 as (input: unknown) => unknown)({ bucket, prefix: '', data: { n: 1 } })).toThrow(/data/);
-    expect(() => egress.send.s3({ bucket, prefix: '', payload: { when: new Date() } as never })).toThrow(/payload\.when/);
+    expect(() => egress.send.s3({ bucket, prefix: '', payload: { when: new Map() } as never })).toThrow(/payload\.when/);
+    expect(() => egress.send.s3({ bucket, prefix: '', payload: { deep: JSON.parse(`${'['.repeat(1500)}${']'.repeat(1500)}`) } })).toThrow(/payload\.deep(\[0\])+: nested deeper than 64 levels/);
     return egress.close();
   });
 });

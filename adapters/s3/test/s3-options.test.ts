@@ -126,6 +126,19 @@ describe('$send.s3 input', () => {
     }
   });
 
+  test.each(['logs\r\nx', 'logs\u0000', 'my logs', 'Logs', 'log_s', '-logs', 'logs-', 'lo..gs', '192.168.0.1', 'xn--logs', 'logs-s3alias', 'a'.repeat(64)])('refuses the bucket name %j by S3\'s naming rules', (bucket) => {
+    expect(issues({ bucket, prefix: '', payload: 'x' })[0]?.path).toBe('bucket');
+  });
+
+  test.each(['logs', 'my-logs.2024', 'a1b', 'a'.repeat(63)])('accepts the bucket name %j', (bucket) => {
+    expect(validate({ bucket, prefix: '', payload: 'x' }).issues).toBeUndefined();
+  });
+
+  test('a payload nested deeper than core allows is refused, not overflowing the stack, even called directly', () => {
+    const [issue] = issues({ bucket: 'logs', prefix: '', payload: JSON.parse(`${'['.repeat(100_000)}${']'.repeat(100_000)}`) });
+    expect(issue?.message).toContain('nested deeper than');
+  });
+
   test.each([
     [{ bucket: 'ab', prefix: '', payload: 'x' }, 'bucket'],
     [{ bucket: 'logs/2024', prefix: '', payload: 'x' }, 'bucket'],

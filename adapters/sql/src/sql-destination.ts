@@ -81,6 +81,7 @@ export function sql<const Name extends string = 'sql'>(options: SqlOptions<Name>
     },
     limits: { maxEvents: 100_000, maxBytes: 256 * 1024 * 1024 },
     partition: (payload) => payload.table,
+    secrets: () => connectionSecrets(knex),
     async deliver(batch, context): Promise<DeliveryReport | void> {
       const tables = new Map<string, Batch<SqlPayload>['events'][number][]>();
       for (const event of batch.events) {
@@ -115,4 +116,22 @@ function outcome(error: unknown, table: string, dialect: Dialect): Error {
   const kind = dialect.classify(error, 'dml');
   if (kind === 'permanent' || kind === 'row') return new PermanentError(message, { cause: error });
   return new RetryableError(message, { cause: error });
+}
+
+/** The database password in the knex configuration, as given or inside a connection URL. */
+function connectionSecrets(knex: Knex): string[] {
+  const connection = (knex.client as { config?: { connection?: unknown } }).config?.connection;
+  const fromUrl = (text: unknown): string[] => {
+    if (typeof text !== 'string') return [];
+    try {
+      const password = new URL(text).password;
+      return password ? [password, decodeURIComponent(password)] : [];
+    } catch {
+      return [];
+    }
+  };
+  if (typeof connection === 'string') return fromUrl(connection);
+  if (typeof connection !== 'object' || connection === null) return [];
+  const { password, connectionString } = connection as { password?: unknown; connectionString?: unknown };
+  return [...(typeof password === 'string' ? [password] : []), ...fromUrl(connectionString)];
 }

@@ -63,8 +63,10 @@ export function sse(options: SseOptions = {}): SseDestination {
       ordering: 'fifo',
       timeout: '5s',
     },
-    limits: { maxEvents: 10_000 },
+    // Every subscriber's buffer and the replay window hold the payload: it stays modest.
+    limits: { maxEvents: 10_000, maxDepth: 64, maxInputBytes: 4 * 1024 * 1024 },
     partition: (payload) => payload.channel,
+    secrets: () => [...(resolved.auth?.tokens.map((entry) => entry.token) ?? []), ...(resolved.auth?.secrets ?? [])],
     async deliver(batch) {
       hub.publish(batch.events.map((event) => ({ eventId: event.id, channel: event.payload.channel, json: JSON.stringify(event.payload.payload) })));
     },

@@ -1,3 +1,5 @@
+import { redactSecrets as redactWithCore } from '@egress/core';
+
 /** `${env:NAME}` anywhere in a string value; NAME as a shell variable name. */
 const referencePattern = /\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}/g;
 
@@ -39,14 +41,10 @@ function walk(value: unknown, path: (string | number)[], environment: NodeJS.Pro
   return value;
 }
 
-/** Masks values that came from the environment in any text about to be shown. */
+/**
+ * Masks values that came from the environment in any text about to be shown, through core's
+ * redaction step: in every spelling (URL-encoded, base64...), and credential-looking values too.
+ */
 export function redactSecrets(text: string, secrets: ReadonlySet<string>): string {
-  let redacted = text;
-  // Longest first, so a secret that contains another is masked whole.
-  for (const secret of [...secrets].sort((left, right) => right.length - left.length)) {
-    redacted = redacted.split(secret).join('[redacted]');
-    const encoded = encodeURIComponent(secret);
-    if (encoded !== secret) redacted = redacted.split(encoded).join('[redacted]');
-  }
-  return redacted;
+  return redactWithCore(text, secrets);
 }

@@ -1,4 +1,4 @@
-import { createEgress, type Egress, type Logger } from '@egress/core';
+import { createEgress, SecretRedactor, type Egress, type Logger } from '@egress/core';
 import { checkConfig, defaultConfigFiles, findConfigFile, formatProblems, type ConfigListener, type ConfigScope, type EgressConfig } from './config-loader.js';
 import type { CommandIo } from './terminal-output.js';
 
@@ -36,6 +36,9 @@ export async function openEngine(
   const { file, config, listeners } = await openConfig(given, io, scope);
   const waits = options.waitForStore !== false;
   const egress = createEgress({ ...config, role, logger: stderrLogger(io), startup: waits ? 'fail-fast' : 'retry' });
+  // What the adapters know to be secret (passwords, tokens) is masked in everything the command prints.
+  const adapterSecrets = new SecretRedactor(config.destinations.flatMap((destination) => destination.secrets?.() ?? []));
+  io.redactions?.push((text) => adapterSecrets.redact(text));
   if (waits) await egress.ready();
   return { file, config, listeners, egress };
 }

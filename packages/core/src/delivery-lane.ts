@@ -9,6 +9,8 @@ import { TokenBucket } from './rate-limiter.js';
 import { retryDelay, retryRefusal } from './retry-schedule.js';
 import { storeBackoff } from './store-backoff.js';
 import type { DeliveryStatistics } from './delivery-statistics.js';
+import { deliveryRedactor } from './destination-secrets.js';
+import type { SecretRedactor } from './secret-redaction.js';
 import type { ClaimedBatch, ErrorRecord, QueuedEvent, Settlement, Store } from './store.js';
 
 /** What a lane needs from the engine around it. */
@@ -322,12 +324,14 @@ export class DeliveryLane {
     const retryIds: string[] = [];
     let retryError: ErrorRecord | undefined;
     let retryAfter: number | undefined;
+    let redactor: SecretRedactor | undefined;
     for (const event of claimed.events) {
       if (!failures.has(event.id)) {
         delivered.push(event.id);
         continue;
       }
-      const failure = classify(destination.name, failures.get(event.id), now);
+      redactor ??= deliveryRedactor(destination, claimed.events.map((queued) => queued.payload));
+      const failure = classify(destination.name, failures.get(event.id), now, redactor);
       if (failure.permanent) {
         dead.push({ eventId: event.id, error: failure.record });
         continue;
@@ -421,12 +425,14 @@ function batchEvent(event: QueuedEvent): BatchEvent {
   return new QueuedBatchEvent(event.id, event.payload, event.attempts, event.sentAt);
 }
 
-function classify(destination: string, error: unknown, now: number): { permanent: boolean; retryAfter?: number; record: ErrorRecord } {
-  if (PermanentError.isInstance(error)) return { permanent: true, record: { name: error.name, message: error.message, at: now } };
-  if (RetryableError.isInstance(error)) return { permanent: false, retryAfter: error.retryAfter, record: { name: error.name, message: error.message, at: now } };
-  if (EgressTimeoutError.isInstance(error)) return { permanent: false, record: { name: error.name, message: error.message, at: now } };
+/** The error record kept for a failure: its message passes through the redaction step before it is stored or emitted. */
+function classify(destination: string, error: unknown, now: number, redactor: SecretRedactor): { permanent: boolean; retryAfter?: number; record: ErrorRecord } {
+  const record = (name: string, message: string): ErrorRecord => ({ name, message: redactor.redact(message), at: now });
+  if (PermanentError.isInstance(error)) return { permanent: true, record: record(error.name, error.message) };
+  if (RetryableError.isInstance(error)) return { permanent: false, retryAfter: error.retryAfter, record: record(error.name, error.message) };
+  if (EgressTimeoutError.isInstance(error)) return { permanent: false, record: record(error.name, error.message) };
   const wrapped = new EgressDeliveryError(destination, error);
-  return { permanent: false, record: { name: wrapped.name, message: wrapped.message, at: now } };
+  return { permanent: false, record: record(wrapped.name, wrapped.message) };
 }
 
 function sleep(milliseconds: number): Promise<void> {

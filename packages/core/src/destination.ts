@@ -33,6 +33,13 @@ export interface Destination<Name extends string = string, Input = unknown, Payl
   measure?(payload: Payload, payloadJson?: string): number;
   /** A copy of the payload fit to print or store in a dead letter, with secrets masked. */
   redact?(payload: Payload): unknown;
+  /**
+   * Secrets the adapter holds (passwords, tokens, signing secrets, credential headers): core masks
+   * them, plain, URL-encoded and base64, in every error, event, log and health message.
+   */
+  secrets?(): readonly string[];
+  /** Secrets one queued payload carries (its auth, credential headers and query parameters), masked the same way in what its delivery reports. */
+  payloadSecrets?(payload: Payload): readonly string[];
   /** Delivers one batch. Resolving means every event arrived, unless the report lists failures. */
   deliver(batch: Batch<Payload>, context: DeliveryContext): Promise<DeliveryReport | void>;
   /** Called once before the first delivery (open pools, start servers). */
@@ -49,6 +56,10 @@ export interface DestinationLimits {
   maxEvents?: number;
   /** Largest batch in encoded bytes, as measured by `measure`. */
   maxBytes?: number;
+  /** Deepest nesting of objects and arrays in one `$send` input; 64 when not given. */
+  maxDepth?: number;
+  /** Largest `$send` input in bytes of JSON; 16 MiB when not given. */
+  maxInputBytes?: number;
 }
 
 /** Events handed to `deliver` together; the same events keep the same id on every retry. */
@@ -157,12 +168,12 @@ export function assertDestination(value: unknown): asserts value is AnyDestinati
   if (typeof candidate.deliver !== 'function') {
     throw new EgressConfigurationError('"deliver" must be a function', label);
   }
-  for (const hook of ['partition', 'measure', 'redact', 'start', 'stop', 'health'] as const) {
+  for (const hook of ['partition', 'measure', 'redact', 'secrets', 'payloadSecrets', 'start', 'stop', 'health'] as const) {
     if (candidate[hook] !== undefined && typeof candidate[hook] !== 'function') {
       throw new EgressConfigurationError(`"${hook}" must be a function when given`, label);
     }
   }
-  for (const limit of ['maxEvents', 'maxBytes'] as const) {
+  for (const limit of ['maxEvents', 'maxBytes', 'maxDepth', 'maxInputBytes'] as const) {
     const given = candidate.limits?.[limit];
     if (given !== undefined && !(Number.isInteger(given) && given > 0)) {
       throw new EgressConfigurationError(`limits.${limit} must be a positive integer, got ${JSON.stringify(given)}`, label);

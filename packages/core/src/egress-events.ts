@@ -1,7 +1,7 @@
 import type { Logger } from './logger.js';
 import type { ErrorRecord } from './store.js';
 
-/** What `egress.on(...)` reports. Errors are the records kept in the store: adapters keep secrets out of them. */
+/** What `egress.on(...)` reports. Errors are the records kept in the store, already through the redaction step. */
 export interface EgressEvents {
   /** A batch (or part of it) arrived. */
   delivered: {
@@ -54,7 +54,11 @@ export type EgressEventName = keyof EgressEvents;
 export class EventHub {
   private readonly listeners = new Map<EgressEventName, Set<(event: never) => void>>();
 
-  constructor(private readonly logger: Logger) {}
+  constructor(
+    private readonly logger: Logger,
+    /** The redaction step, for the free texts events carry that no adapter wrote: why events were dropped or lost, why the store is unreachable. */
+    private readonly redact: (text: string) => string = (text) => text,
+  ) {}
 
   on<Name extends EgressEventName>(name: Name, listener: (event: EgressEvents[Name]) => void): () => void {
     let set = this.listeners.get(name);
@@ -68,9 +72,10 @@ export class EventHub {
     return (this.listeners.get(name)?.size ?? 0) > 0;
   }
 
-  emit<Name extends EgressEventName>(name: Name, event: EgressEvents[Name]): void {
+  emit<Name extends EgressEventName>(name: Name, given: EgressEvents[Name]): void {
     const set = this.listeners.get(name);
     if (!set) return;
+    const event = this.redacted(name, given);
     for (const listener of set) {
       try {
         (listener as (event: EgressEvents[Name]) => void)(event);
@@ -79,5 +84,17 @@ export class EventHub {
         this.logger.error({ event: name, error }, `a "${name}" listener threw`);
       }
     }
+  }
+
+  private redacted<Name extends EgressEventName>(name: Name, given: EgressEvents[Name]): EgressEvents[Name] {
+    if (name === 'dropped' || name === 'lost') {
+      const { message } = given as EgressEvents['dropped' | 'lost'];
+      return { ...given, message: this.redact(message) };
+    }
+    if (name === 'store') {
+      const { error } = given as EgressEvents['store'];
+      if (error !== undefined) return { ...given, error: this.redact(error) };
+    }
+    return given;
   }
 }

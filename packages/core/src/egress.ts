@@ -31,6 +31,10 @@ import { StoreConnection } from './store-connection.js';
 import { StoreWriter } from './store-writer.js';
 import type { ErrorRecord, QueuedEvent, Store } from './store.js';
 import { parseDuration, type Duration, type Size } from './units.js';
+import { allDestinationsRedactor, deliveryRedactor, destinationRedactor, redactStrings } from './destination-secrets.js';
+import { redactingLogger } from './redacting-logger.js';
+import { SecretRedactor } from './secret-redaction.js';
+import { inputLimitsOf, snapshotInput, unencodableIssue } from './input-snapshot.js';
 import { validateInput } from './validation.js';
 
 export interface EgressOptions<Destinations extends readonly AnyDestination[]> {
@@ -191,6 +195,8 @@ class EgressEngine implements LaneHost {
   readonly deadLetters: Egress['deadLetters'];
 
   private readonly registrations = new Map<string, Registration>();
+  private redactor = new SecretRedactor();
+  private redactorFor = 0;
   private readonly units = new AsyncLocalStorage<UnitOfWork>();
   /** Units of work whose function has not returned yet. */
   private openUnits = 0;
@@ -214,8 +220,9 @@ class EgressEngine implements LaneHost {
 
   constructor(options: EgressOptions<readonly AnyDestination[]>) {
     if (typeof options !== 'object' || options === null) throw new EgressConfigurationError('expected an options object', 'createEgress');
-    this.logger = options.logger ?? consoleLogger;
-    this.events = new EventHub(this.logger);
+    // Every log line passes the redaction step, whatever logged it.
+    this.logger = redactingLogger(options.logger ?? consoleLogger, () => this.logRedactor());
+    this.events = new EventHub(this.logger, (text) => this.logRedactor().redact(text));
     this.store = options.store ?? memoryStore();
     this.overflow = oneOf(options.overflow, ['reject', 'drop'], 'overflow') ?? 'reject';
     this.role = oneOf(options.role, ['both', 'producer', 'worker'], 'role') ?? 'both';
@@ -259,6 +266,15 @@ class EgressEngine implements LaneHost {
     });
   }
 
+  /** The secrets of every registered destination; worked out again if a log line came before all were registered. */
+  private logRedactor(): SecretRedactor {
+    if (this.redactorFor !== this.registrations.size) {
+      this.redactor = allDestinationsRedactor([...this.registrations.values()].map(({ destination }) => destination));
+      this.redactorFor = this.registrations.size;
+    }
+    return this.redactor;
+  }
+
   private async start(): Promise<void> {
     this.connection.opened.catch((error: unknown) => {
       if (this.state !== 'open') return;
@@ -283,7 +299,8 @@ class EgressEngine implements LaneHost {
   }
 
   storeStatus(): EgressStoreStatus {
-    return this.connection.status();
+    const status = this.connection.status();
+    return status.error === undefined ? status : { ...status, error: this.logRedactor().redact(status.error) };
   }
 
   storeFailed(error: unknown): void {
@@ -330,12 +347,24 @@ class EgressEngine implements LaneHost {
     const storeFailure = this.connection.failedWith;
     if (storeFailure !== undefined) throw new EgressStoreError(this.store.kind, 'the store could not be opened; no events are accepted', { cause: storeFailure });
     const { destination, policy } = this.registrations.get(name)!;
-    const payload = validateInput(name, destination.input, input);
+    // One snapshot is both what the schema checks and what is queued: a getter, a Proxy or a later
+    // change to the caller's objects cannot make them differ.
+    const limits = inputLimitsOf(destination);
+    const snapshot = snapshotInput(input, limits);
+    if ('issue' in snapshot) throw new EgressValidationError(name, [snapshot.issue]);
+    const payload = validateInput(name, destination.input, snapshot.value);
     let serialized: string;
+    try {
+      serialized = encodePayload(payload);
+    } catch (error) {
+      throw new EgressValidationError(name, [unencodableIssue(payload, limits, error)]);
+    }
+    if (serialized.length > limits.maxInputBytes) {
+      throw new EgressValidationError(name, [{ path: '', message: `the input is larger than ${limits.maxInputBytes} bytes as JSON, the most ${name} accepts in one $send` }]);
+    }
     let partition: string;
     let size: number;
     try {
-      serialized = encodePayload(payload);
       partition = policy.batch.partitionBy?.(payload) ?? destination.partition?.(payload) ?? '';
       size = destination.measure?.(payload, serialized) ?? Buffer.byteLength(serialized);
     } catch (error) {
@@ -405,7 +434,11 @@ class EgressEngine implements LaneHost {
     if (state === 'pending') return undefined;
     if (state === 'gone') return { status: 'delivered' };
     const [letter] = await this.store.listDead({ ids: [id], limit: 1 });
-    return letter ? { status: 'dead', error: letter.error } : { status: 'delivered' };
+    if (!letter) return { status: 'delivered' };
+    // A record an older version stored unredacted passes the redaction step on its way out too.
+    const destination = this.registrations.get(letter.event.destination)?.destination;
+    const redactor = destination ? deliveryRedactor(destination, [letter.event.payload]) : this.logRedactor();
+    return { status: 'dead', error: { ...letter.error, message: redactor.redact(letter.error.message) } };
   }
 
   settled(outcomes: readonly EventOutcome[]): void {
@@ -635,9 +668,10 @@ class EgressEngine implements LaneHost {
       [...this.registrations.values()].map(async ({ destination }): Promise<[string, HealthReport]> => {
         if (!destination.health) return [destination.name, { ok: true }];
         try {
-          return [destination.name, await destination.health()];
+          const report = await destination.health();
+          return [destination.name, report.message === undefined ? report : { ...report, message: destinationRedactor(destination).redact(report.message) }];
         } catch (error) {
-          return [destination.name, { ok: false, message: describeCause(error) }];
+          return [destination.name, { ok: false, message: destinationRedactor(destination).redact(describeCause(error)) }];
         }
       }),
     );
@@ -650,14 +684,16 @@ class EgressEngine implements LaneHost {
     return letters.map(({ event, error, deadAt }) => {
       const destination = this.registrations.get(event.destination)?.destination;
       const payload = decodePayload(event.payload);
+      // Letters stored before redaction existed, or by an older version, pass through it here too.
+      const redactor = destination ? deliveryRedactor(destination, [event.payload]) : this.logRedactor();
       return {
         id: event.id,
         destination: event.destination,
         partition: event.partition,
-        payload: destination?.redact ? destination.redact(payload) : payload,
+        payload: redactStrings(destination?.redact ? destination.redact(payload) : payload, redactor),
         sentAt: event.sentAt,
         attempts: event.attempts,
-        error,
+        error: { ...error, message: redactor.redact(error.message) },
         deadAt,
       };
     });

@@ -68,3 +68,5 @@ export type { DeliveryOutcome, Receipt } from './receipt.js';
 export type { EgressEventName, EgressEvents, EgressStoreStatus } from './egress-events.js';
 export type { LatencySummary } from './latency-histogram.js';
 export { formatPath } from './validation.js';
+export { SecretRedactor, isSecretName, redactSecrets, redactedMark, secretForms } from './secret-redaction.js';
+export { defaultMaxDepth, defaultMaxInputBytes } from './input-snapshot.js';

@@ -36,6 +36,16 @@ export function openDatabase(path: string, options: OpenOptions): Database.Datab
   }
 }
 
+function createPrivateFile(path: string, where: string): void {
+  try {
+    closeSync(openSync(path, 'wx', 0o600));
+  } catch (error) {
+    // Another process created it in the meantime: it is theirs to have made right.
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return;
+    throw new EgressConfigurationError(`cannot create the queue file (${describe(error)})`, where, { cause: error });
+  }
+}
+
 function checkBeforeOpening(path: string, where: string): void {
   let size: number | undefined;
   try {
@@ -50,10 +60,14 @@ function checkBeforeOpening(path: string, where: string): void {
   }
   if (size === undefined) {
     try {
-      mkdirSync(dirname(path), { recursive: true });
+      // The queue holds payloads in clear, credentials included (a retry needs them): only the
+      // owner may enter a directory the store creates or read the file it creates. SQLite gives the
+      // -wal and -shm files the queue file's permissions.
+      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     } catch (error) {
       throw new EgressConfigurationError(`cannot create the directory ${dirname(path)} (${describe(error)})`, where, { cause: error });
     }
+    if (path !== ':memory:' && path !== '' && !path.startsWith('file:')) createPrivateFile(path, where);
   } else {
     try {
       accessSync(path, constants.R_OK | constants.W_OK);
