@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo, type Socket } from 'node:net';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { EgressCapacityError, EgressStoreUnavailableError, createEgress, silentLogger } from '@egress/core';
 import { testDatabaseUrl } from '@egress/testkit';
 import pg from 'pg';
 import { afterAll, describe, expect, test } from 'vitest';
 import { checkConfig, loadConfig } from '../src/index.js';
-import { auditModule, closedPort, eventually, folderWith, relay } from './helpers.js';
+import { auditModule, closedPort, eventually, folderWith, relay, runEgress } from './helpers.js';
 
 const postgresUrl = testDatabaseUrl('postgres');
 
@@ -19,6 +19,50 @@ function urlAt(port: number): string {
   url.hostname = '127.0.0.1';
   url.port = String(port);
   return url.href;
+}
+
+/**
+ * A TCP relay to PostgreSQL that can freeze: connections stay open and nothing more crosses them,
+ * and new ones get no answer, as with a frozen server or a dead route.
+ */
+async function freezableRelay(target: { host: string; port: number }) {
+  const sockets = new Set<Socket>();
+  let frozen = false;
+  const server = createServer((client) => {
+    sockets.add(client);
+    client.on('error', () => client.destroy());
+    client.on('close', () => sockets.delete(client));
+    if (frozen) return;
+    const upstream = connect(target.port, target.host);
+    sockets.add(upstream);
+    upstream.on('error', () => upstream.destroy());
+    upstream.on('close', () => sockets.delete(upstream));
+    client.pipe(upstream).pipe(client);
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    freeze() {
+      frozen = true;
+      for (const socket of sockets) {
+        socket.unpipe();
+        socket.pause();
+      }
+    },
+    thaw() {
+      if (!frozen) return;
+      frozen = false;
+      // What froze is given up by the store by now; new connections pass again.
+      for (const socket of sockets) socket.destroy();
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
 }
 
 const lines = (file: string) => (existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((line) => JSON.parse(line) as { n: number }) : []);
@@ -94,6 +138,15 @@ describe('engine options in the config file reach the engine', () => {
       for (const socket of held) socket.destroy();
       await new Promise<void>((resolve) => blackhole.close(() => resolve()));
     }
+  });
+
+  test('egress validate checks a config with a spool without creating the spool file', async () => {
+    const folder = folderWith({});
+    const file = join(folder, 'egress.config.yaml');
+    writeFileSync(file, `store:\n  kind: postgres\n  connectionString: ${urlAt(await closedPort())}\n  spool: spool.db\ndestinations:\n  audit: { module: ${auditModule}, file: audit.jsonl }\n`);
+    const result = await runEgress(['validate', '-c', file]);
+    expect(result).toMatchObject({ code: 0, stdout: expect.stringContaining('is valid: audit with the postgres store') });
+    expect(existsSync(join(folder, 'spool.db'))).toBe(false);
   });
 
   test('a spool given as { path } is created relative to the config file, private', async () => {
@@ -219,6 +272,52 @@ policies:
     } finally {
       await egress.close({ timeout: 2000 });
       await database?.close();
+    }
+  }, 60_000);
+
+  test('queryTimeout gives up a statement that gets no answer, and the events wait and arrive once the database answers again', async () => {
+    const folder = folderWith({});
+    const auditFile = join(folder, 'audit.jsonl');
+    const file = join(folder, 'egress.config.yaml');
+    const target = new URL(postgresUrl!);
+    const database = await freezableRelay({ host: target.hostname, port: Number(target.port || 5432) });
+    writeFileSync(
+      file,
+      `store:
+  kind: postgres
+  connectionString: \${env:EGRESS_PG_URL}
+  schema: ${schema}
+  connectTimeout: 300ms
+  queryTimeout: 500ms
+destinations:
+  audit: { module: ${auditModule}, file: ${auditFile} }
+policies:
+  audit: { batch: { maxEvents: 10, maxDelay: 10ms } }
+`,
+    );
+    const egress = createEgress({ ...(await loadConfig(file, { environment: { EGRESS_PG_URL: urlAt(database.port) } })), logger: silentLogger });
+    try {
+      await egress.ready();
+      const send = egress.send as Send;
+      await send.audit!({ message: 'before', n: 0 }).committed();
+      await eventually(() => lines(auditFile).length === 1, 10_000, () => `the first delivery: ${JSON.stringify(egress.storeStatus())}`);
+
+      database.freeze();
+      const receipts = Array.from({ length: 5 }, (_, index) => send.audit!({ message: 'while frozen', n: index + 1 }));
+      // With the default (30 s) the commit would still be waiting for its answer.
+      await eventually(() => egress.storeStatus().state === 'unreachable', 5000, () => `unreachable, got ${JSON.stringify(egress.storeStatus())}`);
+      expect(egress.storeStatus().error).toMatch(/no answer within 500 ms|no connection within 300 ms|timeout/i);
+      expect(egress.storeStatus().buffered).toBeGreaterThan(0);
+
+      database.thaw();
+      await Promise.all(receipts.map((receipt) => receipt.committed()));
+      await eventually(() => new Set(lines(auditFile).map((line) => line.n)).size === 6, 30_000, () => `6 distinct deliveries, got ${lines(auditFile).length}: ${JSON.stringify(egress.storeStatus())}`);
+      expect(egress.storeStatus().state).toBe('connected');
+    } finally {
+      // A failed assertion while frozen: let the store's connections go before it closes.
+      database.thaw();
+      await egress.close({ timeout: 2000 });
+      await database.close();
     }
   }, 60_000);
 });
