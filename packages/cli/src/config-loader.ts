@@ -6,12 +6,14 @@ import {
   assertDestination,
   defineDestination,
   memoryStore,
+  parseSize,
   resolvePolicy,
   type AnyDestination,
   type Destination,
   type DestinationInput,
   type Logger,
   type PolicyOptions,
+  type Size,
   type Store,
 } from '@egress/core';
 import { LineCounter, parseDocument, type Document } from 'yaml';
@@ -25,6 +27,10 @@ export interface EgressConfig<Destinations extends readonly AnyDestination[] = A
   store: Store;
   destinations: Destinations;
   policies: Record<string, PolicyOptions>;
+  /** Bounds the events accepted and not yet committed; present when the file sets it. */
+  commitBuffer?: { maxEvents?: number; maxBytes?: Size };
+  /** How the store is opened when its database is unreachable; present when the file sets it. */
+  startup?: 'retry' | 'fail-fast';
 }
 
 /** A destination factory as the adapters export them (`http`, `s3`, ...). */
@@ -151,7 +157,8 @@ export async function checkConfig(file: string, options: { environment?: NodeJS.
       badPaths.add(path[0] === 'store' ? 'store' : path.slice(0, 2).join('.'));
       if (issue.code === 'unrecognized_keys') {
         const allowed = allowedKeys(path, substitution.value);
-        for (const key of issue.keys) report(check.problems, [...path, key], `unknown key${allowed ? ` (expected one of ${allowed.join(', ')})` : ''}`);
+        const expected = allowed === undefined ? '' : allowed.length === 1 ? ` (expected ${allowed[0]})` : ` (expected one of ${allowed.join(', ')})`;
+        for (const key of issue.keys) report(check.problems, [...path, key], `unknown key${expected}`);
       } else {
         report(check.problems, path, describeIssue(issue, valueAt(substitution.value, path)));
       }
@@ -201,8 +208,14 @@ export async function checkConfig(file: string, options: { environment?: NodeJS.
 
   const store = badPaths.has('store') ? undefined : await buildStore(raw.store ?? defaultStore, baseDirectory, (path, message) => report(check.problems, ['store', ...path], message));
 
-  if (check.problems.length === 0 && store !== undefined) check.config = { store, destinations, policies };
-  else await store?.close().catch(() => undefined);
+  // The schema takes '0KiB' as a size; the engine would refuse it only when it is created.
+  const commitBuffer = badPaths.has('commitBuffer.maxBytes') ? undefined : (raw.commitBuffer as EgressConfig['commitBuffer']);
+  if (commitBuffer?.maxBytes !== undefined && Number(parseSize(commitBuffer.maxBytes)) < 1) report(check.problems, ['commitBuffer', 'maxBytes'], 'expected at least 1 byte');
+
+  if (check.problems.length === 0 && store !== undefined) {
+    const startup = raw.startup as EgressConfig['startup'];
+    check.config = { store, destinations, policies, ...(commitBuffer === undefined ? {} : { commitBuffer }), ...(startup === undefined ? {} : { startup }) };
+  } else await store?.close().catch(() => undefined);
   // Shape problems are found before the adapters' own: a reader goes down the file, so do they.
   check.problems.sort((first, second) => (first.line ?? 0) - (second.line ?? 0));
   return check;
@@ -331,7 +344,10 @@ async function buildStore(entry: unknown, baseDirectory: string, report: Reporte
   if (kind === 'memory') return memoryStore(options);
   const target = storePackages[kind];
   if (target === undefined) return undefined;
+  // Files named in the config are found next to it, wherever the process was started.
   if (kind === 'sqlite') options.path = resolve(baseDirectory, typeof options.path === 'string' ? options.path : defaultStore.path);
+  if (kind === 'postgres' && typeof options.spool === 'string') options.spool = resolve(baseDirectory, options.spool);
+  if (kind === 'postgres' && isRecord(options.spool) && typeof options.spool.path === 'string') options.spool = { ...options.spool, path: resolve(baseDirectory, options.spool.path) };
   const loaded = await importOptional(target.specifier);
   if (!loaded.ok) {
     report(['kind'], loaded.message);
@@ -358,6 +374,8 @@ function describeIssue(issue: z.core.$ZodIssue, value: unknown): string {
       return issue.issues.map((inner) => describeIssue(inner, value)).join('; ');
     case 'invalid_union':
       if (issue.path.at(-1) === 'kind') return 'expected one of memory, sqlite, postgres';
+      // A union the schema words itself (a duration, a size, a spool) fails as a whole when no branch takes the type.
+      if (issue.message !== 'Invalid input') return `${issue.message}, got ${shown(value)}`;
       break;
     case 'invalid_value':
       return `expected ${issue.values.length === 1 ? shown(issue.values[0]) : `one of ${issue.values.map((allowed) => String(allowed)).join(', ')}`}, got ${shown(value)}`;
@@ -409,7 +427,8 @@ function allowedKeys(path: readonly (string | number)[], data: unknown): string[
       // A discriminated union (the store): the branch is the one whose `kind` the value names.
       const kind = isRecord(value) ? value.kind : undefined;
       const kinds = (option: z.core.$ZodType) => ((option._zod.def as Definition).shape?.kind?._zod.def as { values?: unknown[] } | undefined)?.values ?? [];
-      const branch = definition.options.find((option) => kinds(option).includes(kind));
+      // Any other union with a mapping among its branches (a spool given as `{ path }`): that branch.
+      const branch = definition.options.find((option) => kinds(option).includes(kind)) ?? (isRecord(value) ? definition.options.find((option) => (option._zod.def as Definition).type === 'object') : undefined);
       if (branch) definition = branch._zod.def as Definition;
     }
     return definition;

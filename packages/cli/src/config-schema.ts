@@ -16,11 +16,15 @@ const sizePattern = /^\s*\d+(\.\d+)?\s*(B|KB|MB|GB|KiB|MiB|GiB)\s*$/;
 export const builtInDestinationTypes = ['http', 'email', 's3', 'sql', 'sse'] as const;
 
 const duration = z
-  .union([z.number().nonnegative(), z.string().regex(durationPattern, "expected a duration like '500ms', '60s', '5m', '2h'")])
+  .union([z.number().nonnegative(), z.string().regex(durationPattern, "expected a duration like '500ms', '60s', '5m', '2h'")], {
+    error: "expected a duration: milliseconds, or a string like '500ms', '60s', '5m', '2h'",
+  })
   .describe("Milliseconds, or a string such as '500ms', '60s', '5m', '2h', '1d'.");
 
 const size = z
-  .union([z.number().int().positive(), z.string().regex(sizePattern, "expected a size like '512KiB', '8MiB', '10MB'")])
+  .union([z.number().int().positive(), z.string().regex(sizePattern, "expected a size like '512KiB', '8MiB', '10MB'")], {
+    error: "expected a size: bytes, or a string like '512KiB', '8MiB', '10MB'",
+  })
   .describe("Bytes, or a string such as '512KiB', '8MiB', '10MB'.");
 
 const positiveInteger = z.number().int().positive();
@@ -92,10 +96,33 @@ export const storeSchema = z
         maxBytes: size.optional().describe('Payload bytes held at most by all processes together (default 10 GiB).'),
         leaseMs: duration.optional().describe("How long a claim holds before another worker may take the batch over; keep it above the delivery timeout."),
         pollInterval: duration.optional().describe('How often idle workers look for work if no notification arrives (default 5 s).'),
+        spool: z
+          .union([z.string().min(1), z.strictObject({ path: z.string().min(1).describe('The spool file, relative to the config file.') })], {
+            error: "expected the path of a spool file, e.g. '.egress/spool.db', or { path }",
+          })
+          .optional()
+          .describe(
+            "A local SQLite file, relative to the config file (e.g. '.egress/spool.db'), that keeps the events accepted while PostgreSQL cannot be reached until they are moved into it. Needs better-sqlite3; one file per process.",
+          ),
+        connectTimeout: duration.optional().describe('Longest wait for a connection before the attempt counts as PostgreSQL being unreachable (default 10 s).'),
+        queryTimeout: duration.optional().describe('Longest one statement or transaction may take before its connection is given up as broken (default 30 s).'),
       })
       .describe('@egress/store-postgres postgresStore; the package checks its options.'),
   ])
   .describe('Where the queue lives.');
+
+export const commitBufferSchema = z
+  .strictObject({
+    maxEvents: positiveInteger.optional().describe('Events accepted and not yet committed, at most (default 1,000,000).'),
+    maxBytes: size.optional().describe("Their encoded bytes, at most (default '256MiB')."),
+  })
+  .describe("Bounds the events accepted and not yet committed to the store, which wait in this process's memory while the store is unreachable; when it is full, send fails at the call.");
+
+export const startupSchema = z
+  .enum(['retry', 'fail-fast'])
+  .describe(
+    "'retry' (default) opens the store in the background, again with backoff while its database is unreachable; 'fail-fast' makes ready() reject at the first failure. For loadConfig: egress worker always waits for its store, and the other commands never do.",
+  );
 
 export const destinationEntrySchema = z
   .looseObject({
@@ -124,6 +151,8 @@ export const configFileSchema = z
   .strictObject({
     $schema: z.string().optional().describe('Path or URL of this JSON Schema, for editors.'),
     store: storeSchema.optional().describe('Where the queue lives (default: sqlite at .egress/queue.db).'),
+    commitBuffer: commitBufferSchema.optional(),
+    startup: startupSchema.optional(),
     destinations: z
       .record(z.string().regex(destinationNamePattern, 'expected a name of letters, digits and underscore, starting with a letter'), destinationEntrySchema)
       .refine((entries) => Object.keys(entries).length > 0, 'expected at least one destination')

@@ -1,51 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { createEgress, silentLogger } from '@egress/core';
 import { testDatabaseUrl } from '@egress/testkit';
 import pg from 'pg';
 import { afterAll, describe, expect, test } from 'vitest';
 import { loadConfig } from '../src/index.js';
-import { auditModule, eventually, exited, folderWith, runEgress, spawnEgress } from './helpers.js';
+import { auditModule, closedPort, eventually, exited, folderWith, relay, runEgress, spawnEgress } from './helpers.js';
 
 const postgresUrl = testDatabaseUrl('postgres');
-
-/** A port on 127.0.0.1 that nothing listens on: taken from the system, then given back. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-/** Opens `port` as a plain TCP relay to PostgreSQL: the database "comes up" on the address the worker was given. */
-async function relay(port: number, target: { host: string; port: number }): Promise<{ close(): Promise<void> }> {
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((client) => {
-    const upstream = connect(target.port, target.host);
-    for (const socket of [client, upstream]) {
-      sockets.add(socket);
-      socket.on('error', () => socket.destroy());
-      socket.on('close', () => sockets.delete(socket));
-    }
-    client.pipe(upstream).pipe(client);
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', resolve);
-  });
-  return {
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  };
-}
 
 describe.skipIf(!postgresUrl)('egress worker started before its PostgreSQL is reachable', () => {
   // Several people share the test database: a schema of this run's own, dropped at the end.
