@@ -125,7 +125,11 @@ export async function loadConfig(file: string, options: LoadConfigOptions & { de
 export type ConfigScope = 'everything' | 'store';
 
 /** Like `loadConfig`, but returns every problem instead of throwing (what `egress validate` prints). */
-export async function checkConfig(file: string, options: { environment?: NodeJS.ProcessEnv; scope?: ConfigScope } = {}): Promise<ConfigCheck> {
+export async function checkConfig(
+  file: string,
+  /** `spool: false` builds a PostgreSQL store without its spool, for commands that only read the queue while a producer holds the spool. */
+  options: { environment?: NodeJS.ProcessEnv; scope?: ConfigScope; spool?: boolean } = {},
+): Promise<ConfigCheck> {
   // `egress status` reads the queue only: a destination's secrets need not be set for it.
   const storeOnly = options.scope === 'store';
   const absolute = resolve(file);
@@ -206,7 +210,7 @@ export async function checkConfig(file: string, options: { environment?: NodeJS.
     }
   }
 
-  const store = badPaths.has('store') ? undefined : await buildStore(raw.store ?? defaultStore, baseDirectory, (path, message) => report(check.problems, ['store', ...path], message));
+  const store = badPaths.has('store') ? undefined : await buildStore(raw.store ?? defaultStore, baseDirectory, (path, message) => report(check.problems, ['store', ...path], message), options.spool !== false);
 
   // The schema takes '0KiB' as a size; the engine would refuse it only when it is created.
   const commitBuffer = badPaths.has('commitBuffer.maxBytes') ? undefined : (raw.commitBuffer as EgressConfig['commitBuffer']);
@@ -339,8 +343,9 @@ function moduleSpecifier(module: string, baseDirectory: string): string {
   return module;
 }
 
-async function buildStore(entry: unknown, baseDirectory: string, report: Reporter): Promise<Store | undefined> {
+async function buildStore(entry: unknown, baseDirectory: string, report: Reporter, withSpool: boolean): Promise<Store | undefined> {
   const { kind, ...options } = entry as { kind: string } & Record<string, unknown>;
+  if (!withSpool) delete options.spool;
   if (kind === 'memory') return memoryStore(options);
   const target = storePackages[kind];
   if (target === undefined) return undefined;

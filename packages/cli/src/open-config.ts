@@ -13,7 +13,9 @@ export async function openConfig(given: unknown, io: CommandIo, scope: ConfigSco
   if (file === undefined) {
     throw new ConfigFailure(`egress: no config file: pass -c <file> or create one of ${defaultConfigFiles.join(', ')} here (see https://github.com/egress-dev/egress/blob/main/docs/configuration.md)`);
   }
-  const check = await checkConfig(file, { environment: io.environment, scope });
+  // The spool is the producing application's: a command that only reads or drains the queue leaves
+  // it to that process, which holds its lock.
+  const check = await checkConfig(file, { environment: io.environment, scope, spool: false });
   io.redactions?.push(check.redact);
   for (const warning of check.warnings) io.stderr.write(`warning: ${check.file}  ${warning.path}: ${warning.message}\n`);
   if (check.config === undefined) throw new ConfigFailure(formatProblems(check));

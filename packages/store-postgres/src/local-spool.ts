@@ -59,7 +59,8 @@ export class LocalSpool {
     this.createPrivately();
     let database: BetterSqlite3.Database;
     try {
-      database = new Database(this.path);
+      // A lock held elsewhere is answered at once rather than after better-sqlite3's default wait.
+      database = new Database(this.path, { timeout: 100 });
     } catch (error) {
       throw new EgressConfigurationError(`cannot open the spool file (${describeError(error)})`, this.where, { cause: error });
     }
@@ -145,6 +146,11 @@ export class LocalSpool {
 
   private prepare(database: BetterSqlite3.Database): void {
     try {
+      // One process per spool: two processes moving the same file into PostgreSQL would deliver its
+      // events twice. The exclusive lock is taken now and held until close, so a second process is
+      // refused at open instead.
+      database.pragma('locking_mode = EXCLUSIVE');
+      database.exec('BEGIN EXCLUSIVE; COMMIT');
       const tables = (database.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`).all() as { name: string }[]).map((row) => row.name);
       if (tables.length > 0) {
         const ours = tables.includes('spool_info') && tables.includes('spooled_events');
@@ -194,6 +200,11 @@ export class LocalSpool {
       this.count = (database.prepare('SELECT count(*) AS count FROM spooled_events').get() as { count: number }).count;
     } catch (error) {
       if (EgressConfigurationError.isInstance(error)) throw error;
+      if ((error as { code?: unknown }).code === 'SQLITE_BUSY') {
+        throw new EgressConfigurationError('is in use by another process; give each process its own spool file (a spool moved by two processes would deliver its events twice)', this.where, {
+          cause: error,
+        });
+      }
       throw new EgressConfigurationError(`cannot use the spool file (${describeError(error)}); check that it and its directory are readable and writable`, this.where, { cause: error });
     }
   }

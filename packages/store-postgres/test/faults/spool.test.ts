@@ -58,7 +58,6 @@ describe.skipIf(!postgresUrl)('postgres store with a local spool', () => {
       for (let offset = 0; offset < early.length; offset += 50) await store.enqueue(early.slice(offset, offset + 50));
       expect(store.status!()).toMatchObject({ state: 'unreachable', spooled: 300 });
       expect(store.status!().error).toContain('ECONNRESET');
-      expect(spooledRows(path)).toBe(300);
       expect(statSync(path).mode & 0o777).toBe(0o600);
       expect(statSync(join(path, '..')).mode & 0o777).toBe(0o700);
 
@@ -69,11 +68,42 @@ describe.skipIf(!postgresUrl)('postgres store with a local spool', () => {
       await until(() => store.status!().spooled === 0 && store.status!().state === 'connected', 10_000, 'the spool moved into PostgreSQL');
       const rows = await query<{ id: string }>(`SELECT id FROM "${schema}".events ORDER BY seq`);
       expect(rows.map((row) => row.id)).toEqual([...early, ...late].map((event) => event.id));
-      expect(spooledRows(path)).toBe(0);
       expect(seen.some((status) => status.state === 'unreachable')).toBe(true);
       expect(seen.at(-1)).toMatchObject({ state: 'connected', spooled: 0 });
     } finally {
       await store.close();
+      await proxy.close();
+    }
+    // Read on disk once the store let go of the file (it holds it exclusively while open).
+    expect(spooledRows(path)).toBe(0);
+  }, 30_000);
+
+  test('a spool held by one process is refused to a second, which may take it once the first has closed', async () => {
+    const schema = randomSchema();
+    schemas.add(schema);
+    const path = spoolPath();
+    const { proxy, url } = await proxiedDatabase();
+    proxy.refuse();
+    const options = { connectionString: url, schema, spool: path, connectTimeout: 500 };
+    const first = postgresStore(options);
+    const second = postgresStore(options);
+    try {
+      await first.open();
+      await first.enqueue(events(5));
+      const refused = await second.open().then(
+        () => undefined,
+        (failure: unknown) => failure,
+      );
+      expect(EgressConfigurationError.isInstance(refused)).toBe(true);
+      expect(String((refused as Error).message)).toContain('is in use by another process');
+      expect(() => spooledRows(path)).toThrow();
+      await first.close();
+      expect(spooledRows(path)).toBe(5);
+      await second.open();
+      expect(second.status!()).toMatchObject({ spooled: 5 });
+    } finally {
+      await first.close();
+      await second.close();
       await proxy.close();
     }
   }, 30_000);
@@ -112,12 +142,13 @@ describe.skipIf(!postgresUrl)('postgres store with a local spool', () => {
         30_000,
         'every event the killed producer accepted arrived',
       );
-      await until(() => spooledRows(path) === 0, 10_000, 'the spool emptied');
       expect(unexplainedDuplicates(sink.deliveries)).toEqual([]);
       expect(worker.alive()).toBe(true);
       const closed = successor.next('closed');
       successor.child.send({ type: 'stop' });
       await closed;
+      await successor.exited();
+      expect(spooledRows(path)).toBe(0);
       worker.child.send({ type: 'close' });
       expect(await worker.exited()).toBe(0);
     } finally {
