@@ -96,6 +96,18 @@ class Flight implements DeliveryContext {
 
 /** How long to wait before asking a failing store again. */
 const storeRetryDelay = 1000;
+/**
+ * How long a batch claimed ahead may wait for a slot: the lane asks for leases of `timeout` plus
+ * this, so a batch that waited longer could be taken over by another worker mid-delivery.
+ */
+const leaseMargin = 30_000;
+
+/** A batch claimed ahead of a free slot. */
+interface Prefetched {
+  readonly batch: ClaimedBatch;
+  /** When the lease of a batch taken now runs out at the latest. */
+  readonly leaseUntil: number;
+}
 
 /**
  * Schedules and delivers one destination's batches: asks the store for ready batches whenever
@@ -105,6 +117,15 @@ const storeRetryDelay = 1000;
  */
 export class DeliveryLane {
   private readonly inFlight = new Set<Flight>();
+  /**
+   * Batches claimed ahead, oldest first: a claim asks for the free slots plus this many more, so a
+   * slot that frees starts its next batch at once and one claim (one round trip to a shared store)
+   * serves many deliveries.
+   */
+  private readonly prefetched: Prefetched[] = [];
+  private readonly prefetch: number;
+  /** Batches being given back to the store. */
+  private givingBack = 0;
   private readonly requestBucket: TokenBucket | undefined;
   private readonly eventBucket: TokenBucket | undefined;
   private pumping = false;
@@ -125,11 +146,13 @@ export class DeliveryLane {
     const now = Date.now();
     this.requestBucket = limit?.requests !== undefined ? new TokenBucket(limit.requests, limit.per, now) : undefined;
     this.eventBucket = limit?.events !== undefined ? new TokenBucket(limit.events, limit.per, now) : undefined;
+    // A rate limit spends its tokens at claim time, so a rate-limited lane claims only what it starts.
+    this.prefetch = limit ? 0 : policy.concurrency;
   }
 
-  /** True when nothing is being claimed or delivered. */
+  /** True when nothing is being claimed, held or delivered. */
   get idle(): boolean {
-    return !this.pumping && this.inFlight.size === 0;
+    return !this.pumping && this.inFlight.size === 0 && this.prefetched.length === 0 && this.givingBack === 0;
   }
 
   wake(): void {
@@ -148,8 +171,32 @@ export class DeliveryLane {
     if (this.timer) clearTimeout(this.timer);
     if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
     this.deadlineTimer = undefined;
+    // Batches claimed ahead and never started go back for the next worker, untouched.
+    await Promise.all(this.prefetched.splice(0).map(({ batch }) => this.giveBack(batch)));
     if (!abortInFlight) return;
     for (const flight of this.inFlight) flight.abandon(new EgressTimeoutError(`[${this.destination.name}] delivery abandoned at shutdown`));
+  }
+
+  private async giveBack(batch: ClaimedBatch): Promise<void> {
+    this.givingBack += 1;
+    try {
+      await this.host.store.release(batch);
+    } catch (error) {
+      // The lease runs out instead and the batch is claimed again then.
+      this.host.logger.error({ destination: this.destination.name, batchId: batch.id, error }, 'could not give back a batch claimed ahead');
+    } finally {
+      this.givingBack -= 1;
+    }
+  }
+
+  /** Starts batches claimed ahead while slots are free; one whose lease could run out mid-delivery goes back instead. */
+  private startPrefetched(): void {
+    const now = Date.now();
+    while (this.prefetched.length > 0 && this.inFlight.size < this.policy.concurrency) {
+      const { batch, leaseUntil } = this.prefetched.shift()!;
+      if (now + this.policy.timeout > leaseUntil) void this.giveBack(batch);
+      else this.start(batch);
+    }
   }
 
   private async pump(): Promise<void> {
@@ -169,10 +216,14 @@ export class DeliveryLane {
   private async claimAndDeliver(): Promise<void> {
     const { policy } = this;
     while (!this.stopped) {
+      this.startPrefetched();
       const now = Date.now();
-      let maxBatches = policy.concurrency - this.inFlight.size;
+      const free = policy.concurrency - this.inFlight.size;
+      let maxBatches = free + this.prefetch - this.prefetched.length;
       let maxEvents = policy.batch.maxEvents;
-      if (maxBatches <= 0) return;
+      // With every slot busy, claim ahead only once half the batches held ahead have started, so
+      // that each claim brings several.
+      if (maxBatches < (free > 0 ? 1 : Math.max(1, Math.ceil(this.prefetch / 2)))) return;
       if (this.requestBucket) {
         const tokens = this.requestBucket.available(now);
         if (tokens < 1) return this.wakeAt(this.requestBucket.nextTokenAt(now));
@@ -195,13 +246,16 @@ export class DeliveryLane {
         maxDelay: policy.batch.maxDelay,
         force: this.host.forcing(),
         fifo: policy.ordering === 'fifo',
-        leaseMs: policy.timeout + 30_000,
+        leaseMs: policy.timeout + leaseMargin,
       });
       if (result.nextReadyAt !== undefined) this.wakeAt(result.nextReadyAt);
+      const leaseUntil = now + policy.timeout + leaseMargin;
       for (const batch of result.batches) {
         this.requestBucket?.take(1, now);
         this.eventBucket?.take(batch.events.length, now);
-        this.start(batch);
+        if (this.inFlight.size < policy.concurrency) this.start(batch);
+        else if (this.stopped) void this.giveBack(batch);
+        else this.prefetched.push({ batch, leaseUntil: Math.min(leaseUntil, batch.leaseUntil ?? leaseUntil) });
       }
       if (result.batches.length < maxBatches) return;
     }

@@ -18,9 +18,11 @@ import {
 } from '@egress/core';
 import pg, { type Pool, type PoolClient } from 'pg';
 import { claimBatches, toQueuedEvent } from './batch-claim.js';
+import { deliversWholeBatch, settleBatch, settleDelivered, type Removed, type SettlementRequest } from './batch-settlement.js';
 import { GroupCommit } from './group-commit.js';
 import { migrate } from './schema-migrations.js';
 import { schemaNamePattern, schemaNames, type SchemaNames } from './schema-names.js';
+import { SettlementGroup } from './settlement-group.js';
 import { WorkNotifications } from './work-notifications.js';
 
 export interface PostgresStoreOptions {
@@ -51,11 +53,14 @@ const partitionPruneInterval = 10 * 60_000;
  * commits first); calls that arrive meanwhile share the next write, which is where the speed comes from.
  */
 const writeConcurrency = 1;
+/** Settlement writes in flight at once: two, so that a settlement waits for at most one write before its own. */
+const settleConcurrency = 2;
 
 /**
  * A queue in PostgreSQL shared by producer and worker processes on any number of machines. Workers
- * lease batches under per-partition locks and `FOR UPDATE SKIP LOCKED`; a worker that dies loses
- * its leases when they expire and another worker delivers the same batch, with the same id.
+ * lease many batches per claim with `FOR UPDATE SKIP LOCKED` (FIFO partitions under a lock of their
+ * own) and settle many per transaction; a worker that dies loses its leases when they expire and
+ * another worker delivers the same batch, with the same id.
  */
 export function postgresStore(options: PostgresStoreOptions): Store {
   return new PostgresStore(resolveOptions(options));
@@ -131,6 +136,7 @@ class PostgresStore implements Store {
   private readonly source = randomUUID();
   private readonly notifications: WorkNotifications;
   private readonly writer: GroupCommit;
+  private readonly settlements: SettlementGroup;
   /** Lease token of every batch this store holds, so a settlement after a takeover is ignored. */
   private readonly leases = new Map<string, string>();
   /** Approximate events and bytes held in the database, refreshed by counting and kept current locally. */
@@ -157,6 +163,7 @@ class PostgresStore implements Store {
     }
     this.notifications = new WorkNotifications(this.pool, this.names.channel, this.source, options.pollInterval);
     this.writer = new GroupCommit((events) => this.write(events), writeConcurrency);
+    this.settlements = new SettlementGroup((requests) => this.writeSettlements(requests), settleConcurrency);
   }
 
   async open(): Promise<void> {
@@ -242,113 +249,26 @@ class PostgresStore implements Store {
   async settle(claimed: ClaimedBatch, settlement: Settlement): Promise<void> {
     const token = this.leases.get(claimed.id);
     this.leases.delete(claimed.id);
-    const { table } = this.names;
-    const delivered = new Set(settlement.delivered);
-    if (!settlement.retry && settlement.dead.length === 0 && claimed.events.every((event) => delivered.has(event.id))) {
-      // The common case in one statement: the batch and its events leave together.
-      const result = await this.pool.query<{ count: string; bytes: string }>(
-        `WITH batch AS (
-           SELECT id FROM ${table('batches')} WHERE id = $1 AND ($2::text IS NULL OR lease_token = $2) FOR UPDATE
-         ), removed AS (
-           DELETE FROM ${table('events')} e USING batch WHERE e.batch_id = batch.id RETURNING e.size
-         ), dropped AS (
-           DELETE FROM ${table('batches')} b USING batch WHERE b.id = batch.id
-         ), counted AS (
-           INSERT INTO ${table('counters')} AS c (destination, partition, delivered)
-           SELECT $3, $4, count(*) FROM removed HAVING count(*) > 0
-           ON CONFLICT (destination, partition) DO UPDATE SET delivered = c.delivered + EXCLUDED.delivered
-         )
-         SELECT count(*) AS count, coalesce(sum(size), 0) AS bytes FROM removed`,
-        [claimed.id, token ?? null, claimed.destination, claimed.partition],
-      );
-      this.heldEvents = Math.max(0, this.heldEvents - Number(result.rows[0]!.count));
-      this.heldBytes = Math.max(0, this.heldBytes - Number(result.rows[0]!.bytes));
-      return;
-    }
-    const removed = await this.transaction(async (client) => {
-      const batch = await client.query<{ lease_token: string | null }>(`SELECT lease_token FROM ${table('batches')} WHERE id = $1 FOR UPDATE`, [claimed.id]);
-      const row = batch.rows[0];
-      // Another worker took the batch over after our lease ran out: it delivers the same batch again.
-      if (!row || (token !== undefined && row.lease_token !== token)) return { events: 0, bytes: 0 };
-
-      const delivered = await client.query<{ size: number }>(`DELETE FROM ${table('events')} WHERE batch_id = $1 AND id = ANY($2::text[]) RETURNING size`, [
-        claimed.id,
-        settlement.delivered,
-      ]);
-      let failed = 0;
-      if (settlement.dead.length > 0) {
-        const buried = await client.query(
-          `WITH failed AS (
-             SELECT * FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[]) AS t(id, error_name, error_message, error_at)
-           ), moved AS (
-             DELETE FROM ${table('events')} e USING failed WHERE e.batch_id = $1 AND e.id = failed.id
-             RETURNING e.id, e.destination, e.partition, e.payload, e.size, e.sent_at, e.attempts, failed.error_name, failed.error_message, failed.error_at
-           )
-           INSERT INTO ${table('dead_letters')} (id, destination, partition, payload, size, sent_at, attempts, error_name, error_message, error_at, dead_at)
-           SELECT id, destination, partition, payload, size, sent_at, attempts, error_name, error_message, error_at, error_at FROM moved
-           ON CONFLICT (id) DO UPDATE SET error_name = EXCLUDED.error_name, error_message = EXCLUDED.error_message, error_at = EXCLUDED.error_at, dead_at = EXCLUDED.dead_at`,
-          [
-            claimed.id,
-            settlement.dead.map((entry) => entry.eventId),
-            settlement.dead.map((entry) => entry.error.name),
-            settlement.dead.map((entry) => entry.error.message),
-            settlement.dead.map((entry) => entry.error.at),
-          ],
-        );
-        failed += buried.rowCount ?? 0;
-      }
-      const retry = settlement.retry;
-      let keepBatch = false;
-      if (retry && retry.eventIds.length > 0) {
-        if (retry.batchId === claimed.id) {
-          keepBatch = true;
-          failed += retry.eventIds.length;
-          await client.query(
-            `UPDATE ${table('events')} SET batch_id = NULL WHERE batch_id = $1 AND NOT (id = ANY($2::text[]))`,
-            [claimed.id, retry.eventIds],
-          );
-          await client.query(
-            `UPDATE ${table('batches')} b SET available_at = $2, lease_until = NULL, lease_token = NULL, owner = NULL,
-               first_seq = coalesce((SELECT min(seq) FROM ${table('events')} WHERE batch_id = $1), b.first_seq)
-             WHERE id = $1`,
-            [claimed.id, retry.availableAt],
-          );
-        } else {
-          const moved = await client.query<{ moved: string }>(
-            `WITH moved AS (
-               UPDATE ${table('events')} SET batch_id = $2 WHERE batch_id = $1 AND id = ANY($3::text[]) RETURNING seq, destination, partition
-             ), formed AS (
-               INSERT INTO ${table('batches')} (id, destination, partition, first_seq, available_at)
-               SELECT $2, min(destination), min(partition), min(seq), $4 FROM moved HAVING count(*) > 0
-               ON CONFLICT (id) DO UPDATE SET available_at = EXCLUDED.available_at, first_seq = EXCLUDED.first_seq, lease_until = NULL, lease_token = NULL, owner = NULL
-             )
-             SELECT count(*) AS moved FROM moved`,
-            [claimed.id, retry.batchId, retry.eventIds, retry.availableAt],
-          );
-          failed += Number(moved.rows[0]!.moved);
-        }
-      }
-      let returned = 0;
-      if (!keepBatch) {
-        // Events the settlement does not mention wait again rather than being lost.
-        const leftover = await client.query(`UPDATE ${table('events')} SET batch_id = NULL WHERE batch_id = $1`, [claimed.id]);
-        returned = leftover.rowCount ?? 0;
-        await client.query(`DELETE FROM ${table('batches')} WHERE id = $1`, [claimed.id]);
-      }
-      if (delivered.rows.length + failed > 0) {
-        await client.query(
-          `INSERT INTO ${table('counters')} AS c (destination, partition, delivered, failed) VALUES ($1, $2, $3, $4)
-           ON CONFLICT (destination, partition) DO UPDATE SET delivered = c.delivered + EXCLUDED.delivered, failed = c.failed + EXCLUDED.failed`,
-          [claimed.destination, claimed.partition, delivered.rows.length, failed],
-        );
-      }
-      if (returned > 0) await this.notify(client, claimed.destination);
-      let bytes = 0;
-      for (const row of delivered.rows) bytes += row.size;
-      return { events: delivered.rows.length, bytes };
-    });
+    const removed = await this.settlements.submit({ claimed, token, settlement });
     this.heldEvents = Math.max(0, this.heldEvents - removed.events);
     this.heldBytes = Math.max(0, this.heldBytes - removed.bytes);
+  }
+
+  /** One group of settlements: fully delivered batches in one statement, the others one by one, all in one transaction. */
+  private async writeSettlements(requests: readonly SettlementRequest[]): Promise<Removed[]> {
+    const whole = requests.filter(deliversWholeBatch);
+    if (whole.length === requests.length) return settleDelivered(this.pool, this.names, requests);
+    return this.transaction(async (client) => {
+      const removed = new Map<SettlementRequest, Removed>();
+      if (whole.length > 0) {
+        const wholeRemoved = await settleDelivered(client, this.names, whole);
+        whole.forEach((request, index) => removed.set(request, wholeRemoved[index]!));
+      }
+      for (const request of requests) {
+        if (!removed.has(request)) removed.set(request, await settleBatch(client, this.names, request, (destination) => this.notify(client, destination)));
+      }
+      return requests.map((request) => removed.get(request)!);
+    });
   }
 
   async release(claimed: ClaimedBatch): Promise<void> {
@@ -493,6 +413,7 @@ class PostgresStore implements Store {
     this.closed = true;
     if (this.refreshTimer) clearTimeout(this.refreshTimer);
     await this.writer.idle();
+    await this.settlements.idle();
     await this.notifications.stop();
     if (this.ownsPool) await this.pool.end();
   }
