@@ -23,6 +23,7 @@ import { GroupCommit } from './group-commit.js';
 import { migrate } from './schema-migrations.js';
 import { schemaNamePattern, schemaNames, type SchemaNames } from './schema-names.js';
 import { SettlementGroup } from './settlement-group.js';
+import { claimSingleEventBatches, claimsSingleEvents } from './single-event-claim.js';
 import { WorkNotifications } from './work-notifications.js';
 
 export interface PostgresStoreOptions {
@@ -241,7 +242,9 @@ class PostgresStore implements Store {
 
   async claim(request: ClaimRequest): Promise<ClaimResult> {
     const lease = { until: request.now + (this.options.leaseMs ?? request.leaseMs), token: randomUUID() };
-    const result = await this.transaction((client) => claimBatches(client, this.names, request, lease));
+    const result = claimsSingleEvents(request)
+      ? await claimSingleEventBatches(this.pool, this.names, request, lease)
+      : await this.transaction((client) => claimBatches(client, this.names, request, lease));
     for (const batch of result.batches) this.leases.set(batch.id, lease.token);
     return result;
   }
