@@ -1,10 +1,11 @@
 import type { ClaimedBatch, Settlement } from '@egress/core';
-import type { PoolClient, QueryResult, QueryResultRow } from 'pg';
+import type { PoolClient, QueryConfig, QueryResult, QueryResultRow } from 'pg';
+import { prepared } from './prepared-statement.js';
 import type { SchemaNames } from './schema-names.js';
 
 /** A pool or a connection inside a transaction. */
 export interface Queryable {
-  query<Row extends QueryResultRow>(text: string, values?: unknown[]): Promise<QueryResult<Row>>;
+  query<Row extends QueryResultRow>(config: QueryConfig): Promise<QueryResult<Row>>;
 }
 
 /** One `settle` call: the batch, the lease token this store holds for it, and what became of it. */
@@ -38,8 +39,7 @@ export function deliversWholeBatch({ claimed, settlement }: SettlementRequest): 
  */
 export async function settleDelivered(executor: Queryable, names: SchemaNames, requests: readonly SettlementRequest[]): Promise<Removed[]> {
   const { table } = names;
-  const result = await executor.query<{ batch_id: string; count: string; bytes: string }>(
-    `WITH input AS (
+  const text = `WITH input AS (
        SELECT * FROM unnest($1::text[], $2::text[]) AS t(id, token)
      ), batch AS (
        SELECT b.id, b.destination, b.partition FROM ${table('batches')} b JOIN input ON input.id = b.id
@@ -55,9 +55,8 @@ export async function settleDelivered(executor: Queryable, names: SchemaNames, r
        SELECT destination, partition, count(*) FROM removed GROUP BY destination, partition ORDER BY destination, partition
        ON CONFLICT (destination, partition) DO UPDATE SET delivered = c.delivered + EXCLUDED.delivered
      )
-     SELECT batch_id, count(*) AS count, coalesce(sum(size), 0) AS bytes FROM removed GROUP BY batch_id`,
-    [requests.map((request) => request.claimed.id), requests.map((request) => request.token ?? null)],
-  );
+     SELECT batch_id, count(*) AS count, coalesce(sum(size), 0) AS bytes FROM removed GROUP BY batch_id`;
+  const result = await executor.query<{ batch_id: string; count: string; bytes: string }>(prepared(text, [requests.map((request) => request.claimed.id), requests.map((request) => request.token ?? null)]));
   const byBatch = new Map(result.rows.map((row) => [row.batch_id, { events: Number(row.count), bytes: Number(row.bytes) }]));
   return requests.map((request) => byBatch.get(request.claimed.id) ?? nothingRemoved);
 }

@@ -54,8 +54,11 @@ const partitionPruneInterval = 10 * 60_000;
  * commits first); calls that arrive meanwhile share the next write, which is where the speed comes from.
  */
 const writeConcurrency = 1;
-/** Settlement writes in flight at once: two, so that a settlement waits for at most one write before its own. */
-const settleConcurrency = 2;
+/**
+ * One settlement write in flight at a time: the settlements that arrive meanwhile share the next
+ * one, and two writes of one process never wait for each other's lock on a partition's counters.
+ */
+const settleConcurrency = 1;
 
 /**
  * A queue in PostgreSQL shared by producer and worker processes on any number of machines. Workers

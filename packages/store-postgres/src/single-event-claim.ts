@@ -1,6 +1,7 @@
 import { createBatchId, type ClaimRequest, type ClaimedBatch, type QueuedEvent } from '@egress/core';
 import { toQueuedEvent, type ClaimLease } from './batch-claim.js';
 import type { Queryable } from './batch-settlement.js';
+import { prepared } from './prepared-statement.js';
 import type { SchemaNames } from './schema-names.js';
 
 /** Partitions with waiting events examined per claim. */
@@ -36,8 +37,7 @@ export function claimsSingleEvents(request: ClaimRequest): boolean {
 export async function claimSingleEventBatches(executor: Queryable, names: SchemaNames, request: ClaimRequest, lease: ClaimLease): Promise<{ batches: ClaimedBatch[]; nextReadyAt: number | undefined }> {
   const { table, sequence } = names;
   const { destination } = request;
-  const result = await executor.query<ClaimedRow>(
-    `WITH RECURSIVE due AS (
+  const text = `WITH RECURSIVE due AS (
        SELECT id FROM ${table('batches')}
        WHERE destination = $1 AND coalesce(lease_until, available_at) <= $2
        ORDER BY coalesce(lease_until, available_at) LIMIT $3
@@ -104,9 +104,8 @@ export async function claimSingleEventBatches(executor: Queryable, names: Schema
        SELECT 2, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
               (SELECT min(coalesce(lease_until, available_at)) FROM ${table('batches')} WHERE destination = $1 AND coalesce(lease_until, available_at) > $2)
      ) AS claimed
-     ORDER BY kind, CASE WHEN kind = 0 THEN batch_id END, position, seq`,
-    [destination, request.now, request.maxBatches, lease.until, lease.token, request.owner, destinationDigest(destination)],
-  );
+     ORDER BY kind, CASE WHEN kind = 0 THEN batch_id END, position, seq`;
+  const result = await executor.query<ClaimedRow>(prepared(text, [destination, request.now, request.maxBatches, lease.until, lease.token, request.owner, destinationDigest(destination)]));
   const batches: ClaimedBatch[] = [];
   let nextReadyAt: number | undefined;
   // Rows come batch by batch (a retaken batch may hold several events, oldest first; new ones in
