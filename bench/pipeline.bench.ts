@@ -36,14 +36,14 @@ const concurrency = 16;
 const redisUrl = new URL(process.env.EGRESS_BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379');
 const redis = { host: redisUrl.hostname, port: Number(redisUrl.port || 6379), maxRetriesPerRequest: null };
 
-interface Hook {
+type Hook = {
   n: number;
   type: string;
   customer: string;
   total: number;
   /** When the producer sent it, wall-clock milliseconds with sub-millisecond precision. */
   sentAt: number;
-}
+};
 
 const now = () => performance.timeOrigin + performance.now();
 const hook = (n: number): Hook => ({ n, type: 'order.created', customer: 'c_123', total: 4200, sentAt: now() });
@@ -408,7 +408,9 @@ async function main(): Promise<void> {
     postgres2: { name: 'Egress, PostgreSQL, producer + 2 worker processes', run: (count: number, rate: number) => egressPostgres(2, count, rate) },
   } as const;
   type Contender = keyof typeof contenders;
-  const keys = Object.keys(contenders) as Contender[];
+  // EGRESS_BENCH_PIPELINE_CONTENDERS=postgres1,bullmq runs some only (no ratios then).
+  const only = process.env.EGRESS_BENCH_PIPELINE_CONTENDERS?.split(',');
+  const keys = (Object.keys(contenders) as Contender[]).filter((key) => !only || only.includes(key));
   const show = (name: string, outcome: Outcome) =>
     console.log(
       `  ${name.padEnd(52)} ${outcome.perSecond.toFixed(0).padStart(6)} events/s` +
@@ -416,6 +418,19 @@ async function main(): Promise<void> {
         (outcome.commitsPer1000 !== undefined ? `  ${outcome.commitsPer1000.toFixed(0)} commits/1k` : '') +
         (outcome.serverCpuPer1000 !== undefined ? `  ${outcome.serverCpuPer1000.toFixed(0)} ms server CPU/1k` : ''),
     );
+
+  if (only) {
+    for (const rate of [200, 1000]) {
+      console.log(`latency at ${rate} events/s for ${latencySeconds} s:`);
+      for (const key of keys) show(contenders[key].name, await contenders[key].run(rate * latencySeconds, rate));
+    }
+    for (const key of keys) show(contenders[key].name, await contenders[key].run(events, 0));
+    await agent.close();
+    receiver.send({ type: 'stop' });
+    await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+    await admin.end();
+    return;
+  }
 
   try {
     console.log('warm-up, 2,000 events each:');

@@ -36,11 +36,16 @@ export function deliversWholeBatch({ claimed, settlement }: SettlementRequest): 
  * statement for any number of batches. A batch whose lease another worker has taken over is left
  * alone (that worker delivers it again). Counter rows are written in key order, so that two
  * workers settling batches of the same partitions never deadlock on them.
+ *
+ * The commit does not wait for the WAL to reach disk: a settlement lost to a database crash leaves
+ * its batches leased, and they are delivered again when the lease runs out, as after a worker crash.
  */
 export async function settleDelivered(executor: Queryable, names: SchemaNames, requests: readonly SettlementRequest[]): Promise<Removed[]> {
   const { table } = names;
-  const text = `WITH input AS (
-       SELECT * FROM unnest($1::text[], $2::text[]) AS t(id, token)
+  const text = `WITH relaxed AS (
+       SELECT set_config('synchronous_commit', 'off', true) AS setting
+     ), input AS (
+       SELECT * FROM unnest($1::text[], $2::text[]) AS t(id, token) WHERE EXISTS (SELECT 1 FROM relaxed)
      ), batch AS (
        SELECT b.id, b.destination, b.partition FROM ${table('batches')} b JOIN input ON input.id = b.id
        WHERE input.token IS NULL OR b.lease_token = input.token
