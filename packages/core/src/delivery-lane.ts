@@ -157,6 +157,8 @@ export class DeliveryLane {
 
   wake(): void {
     if (this.stopped) return;
+    // A batch held ahead starts now, not after a claim that may be on its way to the store.
+    this.startPrefetched();
     if (this.pumping) {
       this.pumpAgain = true;
       return;
