@@ -126,6 +126,8 @@ export class DeliveryLane {
   private readonly prefetch: number;
   /** Batches being given back to the store. */
   private givingBack = 0;
+  /** Whether the last claim brought as many batches as it asked for, so more may be ready. */
+  private lastClaimFull = true;
   private readonly requestBucket: TokenBucket | undefined;
   private readonly eventBucket: TokenBucket | undefined;
   private pumping = false;
@@ -189,6 +191,19 @@ export class DeliveryLane {
     } finally {
       this.givingBack -= 1;
     }
+  }
+
+  /**
+   * A delivery ended. The store is asked again only when it may hold more for this lane: its last
+   * claim was cut short by the lane's own limit, the batch did not arrive whole (a retry time to
+   * learn, events given back), or the partition is FIFO (its next batch is ready now). Otherwise a
+   * batch held ahead starts and the lane waits for new work to be announced, so that a lane
+   * delivering a trickle of events makes one claim per event, not two.
+   */
+  private slotFreed(outcome: FlightOutcome): void {
+    const whole = 'report' in outcome && (!outcome.report || outcome.report.failures.length === 0);
+    if (!whole || this.lastClaimFull || this.policy.ordering === 'fifo') this.wake();
+    else if (!this.stopped) this.startPrefetched();
   }
 
   /** Starts batches claimed ahead while slots are free; one whose lease could run out mid-delivery goes back instead. */
@@ -259,7 +274,8 @@ export class DeliveryLane {
         else if (this.stopped) void this.giveBack(batch);
         else this.prefetched.push({ batch, leaseUntil: Math.min(leaseUntil, batch.leaseUntil ?? leaseUntil) });
       }
-      if (result.batches.length < maxBatches) return;
+      this.lastClaimFull = result.batches.length >= maxBatches;
+      if (!this.lastClaimFull) return;
     }
   }
 
@@ -315,7 +331,7 @@ export class DeliveryLane {
       this.host.logger.error({ destination: this.destination.name, batchId: flight.batch.id, error }, 'could not record a delivery outcome');
     } finally {
       this.inFlight.delete(flight);
-      this.wake();
+      this.slotFreed(outcome);
     }
   }
 
