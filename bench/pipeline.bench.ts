@@ -16,7 +16,7 @@ import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createEgress, silentLogger } from '@egress/core';
@@ -231,6 +231,7 @@ async function main(): Promise<void> {
     console.error('set EGRESS_BENCH_POSTGRES_URL (or EGRESS_TEST_POSTGRES_URL), e.g. postgres://postgres@127.0.0.1:5432/test');
     process.exit(2);
   }
+  const loadAverageAtStart = loadavg().map((value) => Math.round(value * 100) / 100);
   const suffix = randomBytes(4).toString('hex');
   // A database of its own, so that its commit count and its backends are this benchmark's alone.
   const database = `egress_bench_pipeline_${suffix}`;
@@ -494,6 +495,8 @@ async function main(): Promise<void> {
           benchmark: 'pipeline',
           workload: `${events} events, one HTTP POST each to a node:http receiver in a child process, ${concurrency} requests in flight`,
           node: process.version,
+          // The machine is shared: its load during the run says how far the absolute figures can be trusted.
+          machine: { cores: cpus().length, loadAverageAtStart, loadAverageAtEnd: loadavg().map((value) => round2(value)) },
           rounds: Object.fromEntries(keys.map((key) => [contenders[key].name, throughput[key].map((outcome) => Object.fromEntries(Object.entries(outcome).map(([field, value]) => [field, round2(value)])))])),
           medians: Object.fromEntries(
             keys.map((key) => [
@@ -504,7 +507,18 @@ async function main(): Promise<void> {
           latencyMs: Object.fromEntries(
             Object.entries(latency).map(([rate, byKey]) => [
               `${rate} events/s`,
-              Object.fromEntries(keys.map((key) => [contenders[key].name, { p50: round2(byKey[key].p50), p99: round2(byKey[key].p99), commitsPer1000Events: round2(byKey[key].commitsPer1000), serverCpuMsPer1000Events: round2(byKey[key].serverCpuPer1000) }])),
+              Object.fromEntries(
+                keys.map((key) => [
+                  contenders[key].name,
+                  {
+                    eventsPerSecond: Math.round(byKey[key].perSecond),
+                    p50: round2(byKey[key].p50),
+                    p99: round2(byKey[key].p99),
+                    commitsPer1000Events: round2(byKey[key].commitsPer1000),
+                    serverCpuMsPer1000Events: round2(byKey[key].serverCpuPer1000),
+                  },
+                ]),
+              ),
             ]),
           ),
           ratios: Object.fromEntries(Object.entries(ratios).map(([name, value]) => [name, round2(value)])),
