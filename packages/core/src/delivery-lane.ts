@@ -104,6 +104,19 @@ class Flight implements DeliveryContext {
 }
 
 /**
+ * How long a batch claimed ahead may wait for a slot: the lane asks for leases of `timeout` plus
+ * this, so a batch that waited longer could be taken over by another worker mid-delivery.
+ */
+const leaseMargin = 30_000;
+
+/** A batch claimed ahead of a free slot. */
+interface Prefetched {
+  readonly batch: ClaimedBatch;
+  /** When the lease of a batch taken now runs out at the latest. */
+  readonly leaseUntil: number;
+}
+
+/**
  * Schedules and delivers one destination's batches: asks the store for ready batches whenever
  * something may have changed (new events, a settled batch, a timer), keeps at most `concurrency`
  * deliveries in flight, honours the rate limit, and turns each outcome into a settlement.
@@ -111,6 +124,17 @@ class Flight implements DeliveryContext {
  */
 export class DeliveryLane {
   private readonly inFlight = new Set<Flight>();
+  /**
+   * Batches claimed ahead, oldest first: a claim asks for the free slots plus this many more, so a
+   * slot that frees starts its next batch at once and one claim (one round trip to a shared store)
+   * serves many deliveries.
+   */
+  private readonly prefetched: Prefetched[] = [];
+  private readonly prefetch: number;
+  /** Batches being given back to the store. */
+  private givingBack = 0;
+  /** Whether the last claim brought as many batches as it asked for, so more may be ready. */
+  private lastClaimFull = true;
   private readonly requestBucket: TokenBucket | undefined;
   private readonly eventBucket: TokenBucket | undefined;
   private pumping = false;
@@ -133,15 +157,19 @@ export class DeliveryLane {
     const now = Date.now();
     this.requestBucket = limit?.requests !== undefined ? new TokenBucket(limit.requests, limit.per, now) : undefined;
     this.eventBucket = limit?.events !== undefined ? new TokenBucket(limit.events, limit.per, now) : undefined;
+    // A rate limit spends its tokens at claim time, so a rate-limited lane claims only what it starts.
+    this.prefetch = limit ? 0 : policy.concurrency;
   }
 
-  /** True when nothing is being claimed or delivered. */
+  /** True when nothing is being claimed, held or delivered. */
   get idle(): boolean {
-    return !this.pumping && this.inFlight.size === 0;
+    return !this.pumping && this.inFlight.size === 0 && this.prefetched.length === 0 && this.givingBack === 0;
   }
 
   wake(): void {
     if (this.stopped) return;
+    // A batch held ahead starts now, not after a claim that may be on its way to the store.
+    this.startPrefetched();
     if (this.pumping) {
       this.pumpAgain = true;
       return;
@@ -156,8 +184,45 @@ export class DeliveryLane {
     if (this.timer) clearTimeout(this.timer);
     if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
     this.deadlineTimer = undefined;
+    // Batches claimed ahead and never started go back for the next worker, untouched.
+    await Promise.all(this.prefetched.splice(0).map(({ batch }) => this.giveBack(batch)));
     if (!abortInFlight) return;
     for (const flight of this.inFlight) flight.abandon(new EgressTimeoutError(`[${this.destination.name}] delivery abandoned at shutdown`));
+  }
+
+  private async giveBack(batch: ClaimedBatch): Promise<void> {
+    this.givingBack += 1;
+    try {
+      await this.host.store.release(batch);
+    } catch (error) {
+      // The lease runs out instead and the batch is claimed again then.
+      this.host.logger.error({ destination: this.destination.name, batchId: batch.id, error }, 'could not give back a batch claimed ahead');
+    } finally {
+      this.givingBack -= 1;
+    }
+  }
+
+  /**
+   * A delivery ended. The store is asked again only when it may hold more for this lane: its last
+   * claim was cut short by the lane's own limit, the batch did not arrive whole (a retry time to
+   * learn, events given back), or the partition is FIFO (its next batch is ready now). Otherwise a
+   * batch held ahead starts and the lane waits for new work to be announced, so that a lane
+   * delivering a trickle of events makes one claim per event, not two.
+   */
+  private slotFreed(outcome: FlightOutcome): void {
+    const whole = 'report' in outcome && (!outcome.report || outcome.report.failures.length === 0);
+    if (!whole || this.lastClaimFull || this.policy.ordering === 'fifo') this.wake();
+    else if (!this.stopped) this.startPrefetched();
+  }
+
+  /** Starts batches claimed ahead while slots are free; one whose lease could run out mid-delivery goes back instead. */
+  private startPrefetched(): void {
+    const now = Date.now();
+    while (this.prefetched.length > 0 && this.inFlight.size < this.policy.concurrency) {
+      const { batch, leaseUntil } = this.prefetched.shift()!;
+      if (now + this.policy.timeout > leaseUntil) void this.giveBack(batch);
+      else this.start(batch, leaseUntil);
+    }
   }
 
   private async pump(): Promise<void> {
@@ -182,10 +247,14 @@ export class DeliveryLane {
   private async claimAndDeliver(): Promise<void> {
     const { policy } = this;
     while (!this.stopped) {
+      this.startPrefetched();
       const now = Date.now();
-      let maxBatches = policy.concurrency - this.inFlight.size;
+      const free = policy.concurrency - this.inFlight.size;
+      let maxBatches = free + this.prefetch - this.prefetched.length;
       let maxEvents = policy.batch.maxEvents;
-      if (maxBatches <= 0) return;
+      // With every slot busy, claim ahead only once half the batches held ahead have started, so
+      // that each claim brings several.
+      if (maxBatches < (free > 0 ? 1 : Math.max(1, Math.ceil(this.prefetch / 2)))) return;
       if (this.requestBucket) {
         const tokens = this.requestBucket.available(now);
         if (tokens < 1) return this.wakeAt(this.requestBucket.nextTokenAt(now));
@@ -198,7 +267,7 @@ export class DeliveryLane {
         maxBatches = 1;
         maxEvents = Math.min(maxEvents, tokens);
       }
-      const leaseMs = policy.timeout + 30_000;
+      const leaseMs = policy.timeout + leaseMargin;
       const result = await this.host.store.claim({
         destination: this.destination.name,
         now,
@@ -217,9 +286,14 @@ export class DeliveryLane {
       for (const batch of result.batches) {
         this.requestBucket?.take(1, now);
         this.eventBucket?.take(batch.events.length, now);
-        this.start(batch, now + leaseMs);
+        // A store with a lease of its own (postgresStore's `leaseMs`) says when it ends.
+        const leaseUntil = Math.min(now + leaseMs, batch.leaseUntil ?? Number.POSITIVE_INFINITY);
+        if (this.inFlight.size < policy.concurrency) this.start(batch, leaseUntil);
+        else if (this.stopped) void this.giveBack(batch);
+        else this.prefetched.push({ batch, leaseUntil });
       }
-      if (result.batches.length < maxBatches) return;
+      this.lastClaimFull = result.batches.length >= maxBatches;
+      if (!this.lastClaimFull) return;
     }
   }
 
@@ -295,7 +369,7 @@ export class DeliveryLane {
       }
     } finally {
       this.inFlight.delete(flight);
-      this.wake();
+      this.slotFreed(outcome);
     }
   }
 

@@ -143,6 +143,8 @@ export interface ClaimedBatch {
   readonly events: readonly QueuedEvent[];
   /** Opaque lease token a store may set at claim to recognise its own lease at settle; passed back unchanged. */
   readonly lease?: string;
+  /** When the lease runs out, Unix milliseconds, if the store chose it (a store's own lease option); the engine starts no delivery that could outlive it. */
+  readonly leaseUntil?: number;
 }
 
 /** A delivery error as stored: secrets already removed by the adapter. */

@@ -170,16 +170,15 @@ describe('stats', () => {
     egress.send.events({ n: 1, group: 'ok' });
     egress.send.events({ n: 2, group: 'dead' });
     await egress.flush();
-    egress.send.events({ n: 3, group: 'held' });
-    egress.send.events({ n: 4, group: 'held' });
-    egress.send.events({ n: 5, group: 'held' });
-    await waitFor(async () => (await egress.stats())[0]!.inFlight === 2);
+    // Two deliveries run (concurrency 2) and two more batches are claimed ahead: four in flight, one waiting.
+    for (let n = 3; n <= 7; n++) egress.send.events({ n, group: 'held' });
+    await waitFor(async () => (await egress.stats())[0]!.inFlight === 4);
     const [stats] = await egress.stats();
-    expect(stats).toMatchObject({ destination: 'events', waiting: 1, inFlight: 2, delivered: 1, failed: 1, dead: 1 });
+    expect(stats).toMatchObject({ destination: 'events', waiting: 1, inFlight: 4, delivered: 1, failed: 1, dead: 1 });
     expect(stats!.oldestAge).toBeGreaterThanOrEqual(0);
     expect(stats!.latency?.count).toBe(1);
     const byPartition = Object.fromEntries(stats!.partitions.map((partition) => [partition.partition, partition]));
-    expect(byPartition.held).toMatchObject({ waiting: 1, inFlight: 2 });
+    expect(byPartition.held).toMatchObject({ waiting: 1, inFlight: 4 });
     expect(byPartition.ok).toMatchObject({ delivered: 1, waiting: 0 });
     expect(byPartition.dead).toMatchObject({ dead: 1, failed: 1 });
     release();

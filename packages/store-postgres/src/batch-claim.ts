@@ -27,15 +27,18 @@ interface EventRow {
 }
 
 /**
- * Forms and leases batches inside the caller's transaction. Each partition is worked on under a
- * transaction-scoped advisory lock taken with `pg_try_advisory_xact_lock`, so two workers never
- * form batches from the same waiting events or both pass a FIFO check, and a worker never waits
- * for another: a partition that is busy is skipped and looked at again shortly.
+ * Forms and leases batches inside the caller's transaction, as many as the request asks for in one
+ * transaction. Workers share a partition: waiting events and formed batches are taken with
+ * `FOR UPDATE SKIP LOCKED`, so two workers never put one event in two batches and neither waits
+ * for the other. Only a FIFO partition is worked on under a transaction-scoped advisory lock
+ * (`pg_try_advisory_xact_lock`), since its one-batch-in-flight check must not pass twice; a FIFO
+ * partition that is busy is skipped and looked at again shortly.
  */
 export async function claimBatches(client: PoolClient, names: SchemaNames, request: ClaimRequest, lease: ClaimLease): Promise<{ batches: ClaimedBatch[]; nextReadyAt: number | undefined }> {
   const batches: ClaimedBatch[] = [];
   const served: string[] = [];
   const seen: string[] = [];
+  let candidatesFound = 0;
   let nextReadyAt: number | undefined;
   const later = (time: number) => {
     nextReadyAt = nextReadyAt === undefined ? time : Math.min(nextReadyAt, time);
@@ -65,7 +68,7 @@ export async function claimBatches(client: PoolClient, names: SchemaNames, reque
          UNION
          SELECT partition FROM formed WHERE partition IS NOT NULL
        )
-       SELECT partition, pg_try_advisory_xact_lock($2::int, hashtext(partition)) AS locked
+       SELECT partition, (NOT $5::boolean OR pg_try_advisory_xact_lock($2::int, hashtext(partition))) AS locked
        FROM (
          SELECT active.partition FROM active
          LEFT JOIN ${names.table('partitions')} p ON p.destination = $1 AND p.partition = active.partition
@@ -73,8 +76,9 @@ export async function claimBatches(client: PoolClient, names: SchemaNames, reque
          ORDER BY coalesce(p.served_at, 0), active.partition
          LIMIT $4 OFFSET 0
        ) AS candidates`,
-      [request.destination, lockClass, seen, partitionsPerRound],
+      [request.destination, lockClass, seen, partitionsPerRound, request.fifo],
     );
+    candidatesFound += candidates.rows.length;
     for (const { partition, locked } of candidates.rows) {
       seen.push(partition);
       if (!locked) {
@@ -89,12 +93,23 @@ export async function claimBatches(client: PoolClient, names: SchemaNames, reque
     if (candidates.rows.length < partitionsPerRound) break;
   }
 
-  if (served.length > 0) {
-    // Round-robin: the partitions just served go to the back of the line.
+  // Round-robin: the partitions just served go to the back of the line. With one active partition
+  // there is no line to keep. A row another worker is moving right now is left to it, so that
+  // workers serving the same partitions never wait for each other here.
+  if (served.length > 0 && candidatesFound > 1) {
     await client.query(
-      `INSERT INTO ${names.table('partitions')} (destination, partition, served_at)
-       SELECT $1, partition, nextval('${names.sequence('serve_seq')}') FROM unnest($2::text[]) AS partition
-       ON CONFLICT (destination, partition) DO UPDATE SET served_at = EXCLUDED.served_at`,
+      `WITH served AS (
+         SELECT partition FROM unnest($2::text[]) AS partition
+       ), moved AS (
+         UPDATE ${names.table('partitions')} p SET served_at = nextval('${names.sequence('serve_seq')}')
+         FROM (SELECT p.destination, p.partition FROM ${names.table('partitions')} p JOIN served USING (partition)
+               WHERE p.destination = $1 ORDER BY p.partition FOR UPDATE OF p SKIP LOCKED) AS locked
+         WHERE p.destination = locked.destination AND p.partition = locked.partition
+       )
+       INSERT INTO ${names.table('partitions')} (destination, partition, served_at)
+       SELECT $1, partition, nextval('${names.sequence('serve_seq')}') FROM served
+       WHERE NOT EXISTS (SELECT 1 FROM ${names.table('partitions')} p WHERE p.destination = $1 AND p.partition = served.partition)
+       ON CONFLICT (destination, partition) DO NOTHING`,
       [request.destination, served],
     );
   }
@@ -172,7 +187,7 @@ async function leaseFormed(context: PartitionContext, partition: string, onlyId:
   );
   const rows = result.rows.sort((a, b) => compareSeq(a.first_seq, b.first_seq) || a.batch_id.localeCompare(b.batch_id) || compareSeq(a.seq, b.seq));
   const before = batches.length;
-  pushBatches(batches, request.destination, partition, rows);
+  pushBatches(batches, request.destination, partition, rows, lease.until);
   return batches.length - before;
 }
 
@@ -181,13 +196,18 @@ async function formFromWaiting(context: PartitionContext, partition: string, wan
   const { client, names, request, lease, batches, later } = context;
   const { destination, now, maxEvents, maxBytes, maxDelay, force } = request;
   const limit = Math.min(maxEvents * wanted, waitingRowsCap);
+  // A FIFO partition is ours alone (advisory lock). Elsewhere the rows are locked as they are read
+  // and rows another worker is batching right now are skipped: both workers form batches at once,
+  // from different events.
   const waiting = await client.query<{ seq: string; id: string; size: number; sent_at: string }>(
     `SELECT seq, id, size, sent_at FROM ${names.table('events')}
-     WHERE destination = $1 AND partition = $2 AND batch_id IS NULL ORDER BY seq LIMIT $3`,
+     WHERE destination = $1 AND partition = $2 AND batch_id IS NULL ORDER BY seq LIMIT $3
+     ${request.fifo ? '' : 'FOR UPDATE SKIP LOCKED'}`,
     [destination, partition, limit],
   );
   const rows = waiting.rows;
   // When the read stopped at the limit, more events wait than we saw; counts below are lower bounds.
+  // Rows skipped because another worker holds them are being batched by that worker.
   const complete = rows.length < limit;
   let bytesLeft = 0;
   for (const row of rows) bytesLeft += row.size;
@@ -255,21 +275,21 @@ async function formFromWaiting(context: PartitionContext, partition: string, wan
     ],
   );
   if (result.rows.length !== eventSeqs.length) {
-    // Only possible if the partition lock was not respected; rolling back keeps every event in one batch.
+    // Only possible if the partition lock or the row locks were not respected; rolling back keeps every event in one batch.
     throw new Error(`[egress] [postgres] batch formation raced: expected ${eventSeqs.length} events, took ${result.rows.length}`);
   }
   const order = new Map(formed.map((batch, position) => [batch.id, position]));
   const rowsInOrder = result.rows.sort((a, b) => order.get(a.batch_id)! - order.get(b.batch_id)! || compareSeq(a.seq, b.seq));
-  pushBatches(batches, destination, partition, rowsInOrder);
+  pushBatches(batches, destination, partition, rowsInOrder, lease.until);
 }
 
 /** Groups rows (sorted by batch, then by seq) into claimed batches. */
-function pushBatches(batches: ClaimedBatch[], destination: string, partition: string, rows: readonly EventRow[]): void {
+function pushBatches(batches: ClaimedBatch[], destination: string, partition: string, rows: readonly EventRow[], leaseUntil: number): void {
   let current: { id: string; events: QueuedEvent[] } | undefined;
   for (const row of rows) {
     if (!current || current.id !== row.batch_id) {
       current = { id: row.batch_id, events: [] };
-      batches.push({ id: current.id, destination, partition, events: current.events });
+      batches.push({ id: current.id, destination, partition, events: current.events, leaseUntil });
     }
     current.events.push(toQueuedEvent(row, destination, partition));
   }

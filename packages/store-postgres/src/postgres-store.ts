@@ -21,6 +21,7 @@ import {
 } from '@egress/core';
 import type { Pool, PoolClient } from 'pg';
 import { claimBatches, toQueuedEvent } from './batch-claim.js';
+import { deliversWholeBatch, settleBatch, settleDelivered, type Queryable, type Removed, type SettlementRequest } from './batch-settlement.js';
 import { describeError } from './connection-failure.js';
 import { ConnectionStatus } from './connection-status.js';
 import { DatabaseConnection } from './database-connection.js';
@@ -30,6 +31,8 @@ import { OutageRecovery } from './outage-recovery.js';
 import { UncertainWrites } from './uncertain-writes.js';
 import { migrate } from './schema-migrations.js';
 import { schemaNamePattern, schemaNames, type SchemaNames } from './schema-names.js';
+import { SettlementGroup } from './settlement-group.js';
+import { claimSingleEventBatches, claimsSingleEvents } from './single-event-claim.js';
 import { WorkNotifications } from './work-notifications.js';
 
 export interface PostgresStoreOptions {
@@ -71,11 +74,17 @@ const partitionPruneInterval = 10 * 60_000;
  * commits first); calls that arrive meanwhile share the next write, which is where the speed comes from.
  */
 const writeConcurrency = 1;
+/**
+ * One settlement write in flight at a time: the settlements that arrive meanwhile share the next
+ * one, and two writes of one process never wait for each other's lock on a partition's counters.
+ */
+const settleConcurrency = 1;
 
 /**
  * A queue in PostgreSQL shared by producer and worker processes on any number of machines. Workers
- * lease batches under per-partition locks and `FOR UPDATE SKIP LOCKED`; a worker that dies loses
- * its leases when they expire and another worker delivers the same batch, with the same id.
+ * lease many batches per claim with `FOR UPDATE SKIP LOCKED` (FIFO partitions under a lock of their
+ * own) and settle many per transaction; a worker that dies loses its leases when they expire and
+ * another worker delivers the same batch, with the same id.
  */
 export function postgresStore(options: PostgresStoreOptions): Store {
   return new PostgresStore(resolveOptions(options));
@@ -168,6 +177,7 @@ class PostgresStore implements Store {
   private readonly source = randomUUID();
   private readonly notifications: WorkNotifications;
   private readonly writer: GroupCommit;
+  private readonly settlements: SettlementGroup;
   /** Lease token of every batch this store holds, so a settlement after a takeover is ignored. */
   private readonly leases = new Map<string, string>();
   /** Approximate events and bytes held in the database, refreshed by counting and kept current locally. */
@@ -198,6 +208,7 @@ class PostgresStore implements Store {
     this.connectionStatus.onChange((status) => this.statusChanged(status));
     this.notifications = new WorkNotifications(this.pool, this.names.channel, this.source, options.pollInterval);
     this.writer = new GroupCommit((events) => this.write(events), writeConcurrency);
+    this.settlements = new SettlementGroup((requests) => this.writeSettlements(requests), settleConcurrency);
   }
 
   /**
@@ -355,7 +366,9 @@ class PostgresStore implements Store {
 
   async claim(request: ClaimRequest): Promise<ClaimResult> {
     const lease = { until: request.now + (this.options.leaseMs ?? request.leaseMs), token: randomUUID() };
-    const result = await this.transaction((client) => claimBatches(client, this.names, request, lease));
+    const result = claimsSingleEvents(request)
+      ? await claimSingleEventBatches(this.statements('claiming batches'), this.names, request, lease)
+      : await this.transaction((client) => claimBatches(client, this.names, request, lease));
     for (const batch of result.batches) this.leases.set(batch.id, lease.token);
     return result;
   }
@@ -363,118 +376,27 @@ class PostgresStore implements Store {
   async settle(claimed: ClaimedBatch, settlement: Settlement): Promise<void> {
     // The lease token is kept until the settlement is written: a settlement retried after a lost
     // connection must still be ignored if another worker has taken the batch over meanwhile.
-    await this.settleUnderLease(claimed, settlement, this.leases.get(claimed.id));
+    const removed = await this.settlements.submit({ claimed, token: this.leases.get(claimed.id), settlement });
     this.leases.delete(claimed.id);
-  }
-
-  private async settleUnderLease(claimed: ClaimedBatch, settlement: Settlement, token: string | undefined): Promise<void> {
-    const { table } = this.names;
-    const delivered = new Set(settlement.delivered);
-    if (!settlement.retry && settlement.dead.length === 0 && claimed.events.every((event) => delivered.has(event.id))) {
-      // The common case in one statement: the batch and its events leave together.
-      const result = await this.pool.query<{ count: string; bytes: string }>(
-        `WITH batch AS (
-           SELECT id FROM ${table('batches')} WHERE id = $1 AND ($2::text IS NULL OR lease_token = $2) FOR UPDATE
-         ), removed AS (
-           DELETE FROM ${table('events')} e USING batch WHERE e.batch_id = batch.id RETURNING e.size
-         ), dropped AS (
-           DELETE FROM ${table('batches')} b USING batch WHERE b.id = batch.id
-         ), counted AS (
-           INSERT INTO ${table('counters')} AS c (destination, partition, delivered)
-           SELECT $3, $4, count(*) FROM removed HAVING count(*) > 0
-           ON CONFLICT (destination, partition) DO UPDATE SET delivered = c.delivered + EXCLUDED.delivered
-         )
-         SELECT count(*) AS count, coalesce(sum(size), 0) AS bytes FROM removed`,
-        [claimed.id, token ?? null, claimed.destination, claimed.partition],
-      );
-      this.heldEvents = Math.max(0, this.heldEvents - Number(result.rows[0]!.count));
-      this.heldBytes = Math.max(0, this.heldBytes - Number(result.rows[0]!.bytes));
-      return;
-    }
-    const removed = await this.transaction(async (client) => {
-      const batch = await client.query<{ lease_token: string | null }>(`SELECT lease_token FROM ${table('batches')} WHERE id = $1 FOR UPDATE`, [claimed.id]);
-      const row = batch.rows[0];
-      // Another worker took the batch over after our lease ran out: it delivers the same batch again.
-      if (!row || (token !== undefined && row.lease_token !== token)) return { events: 0, bytes: 0 };
-
-      const delivered = await client.query<{ size: number }>(`DELETE FROM ${table('events')} WHERE batch_id = $1 AND id = ANY($2::text[]) RETURNING size`, [
-        claimed.id,
-        settlement.delivered,
-      ]);
-      let failed = 0;
-      if (settlement.dead.length > 0) {
-        const buried = await client.query(
-          `WITH failed AS (
-             SELECT * FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[]) AS t(id, error_name, error_message, error_at)
-           ), moved AS (
-             DELETE FROM ${table('events')} e USING failed WHERE e.batch_id = $1 AND e.id = failed.id
-             RETURNING e.id, e.destination, e.partition, e.payload, e.size, e.sent_at, e.attempts, failed.error_name, failed.error_message, failed.error_at
-           )
-           INSERT INTO ${table('dead_letters')} (id, destination, partition, payload, size, sent_at, attempts, error_name, error_message, error_at, dead_at)
-           SELECT id, destination, partition, payload, size, sent_at, attempts, error_name, error_message, error_at, error_at FROM moved
-           ON CONFLICT (id) DO UPDATE SET error_name = EXCLUDED.error_name, error_message = EXCLUDED.error_message, error_at = EXCLUDED.error_at, dead_at = EXCLUDED.dead_at`,
-          [
-            claimed.id,
-            settlement.dead.map((entry) => entry.eventId),
-            settlement.dead.map((entry) => entry.error.name),
-            settlement.dead.map((entry) => entry.error.message),
-            settlement.dead.map((entry) => entry.error.at),
-          ],
-        );
-        failed += buried.rowCount ?? 0;
-      }
-      const retry = settlement.retry;
-      let keepBatch = false;
-      if (retry && retry.eventIds.length > 0) {
-        if (retry.batchId === claimed.id) {
-          keepBatch = true;
-          failed += retry.eventIds.length;
-          await client.query(
-            `UPDATE ${table('events')} SET batch_id = NULL WHERE batch_id = $1 AND NOT (id = ANY($2::text[]))`,
-            [claimed.id, retry.eventIds],
-          );
-          await client.query(
-            `UPDATE ${table('batches')} b SET available_at = $2, lease_until = NULL, lease_token = NULL, owner = NULL,
-               first_seq = coalesce((SELECT min(seq) FROM ${table('events')} WHERE batch_id = $1), b.first_seq)
-             WHERE id = $1`,
-            [claimed.id, retry.availableAt],
-          );
-        } else {
-          const moved = await client.query<{ moved: string }>(
-            `WITH moved AS (
-               UPDATE ${table('events')} SET batch_id = $2 WHERE batch_id = $1 AND id = ANY($3::text[]) RETURNING seq, destination, partition
-             ), formed AS (
-               INSERT INTO ${table('batches')} (id, destination, partition, first_seq, available_at)
-               SELECT $2, min(destination), min(partition), min(seq), $4 FROM moved HAVING count(*) > 0
-               ON CONFLICT (id) DO UPDATE SET available_at = EXCLUDED.available_at, first_seq = EXCLUDED.first_seq, lease_until = NULL, lease_token = NULL, owner = NULL
-             )
-             SELECT count(*) AS moved FROM moved`,
-            [claimed.id, retry.batchId, retry.eventIds, retry.availableAt],
-          );
-          failed += Number(moved.rows[0]!.moved);
-        }
-      }
-      let returned = 0;
-      if (!keepBatch) {
-        // Events the settlement does not mention wait again rather than being lost.
-        const leftover = await client.query(`UPDATE ${table('events')} SET batch_id = NULL WHERE batch_id = $1`, [claimed.id]);
-        returned = leftover.rowCount ?? 0;
-        await client.query(`DELETE FROM ${table('batches')} WHERE id = $1`, [claimed.id]);
-      }
-      if (delivered.rows.length + failed > 0) {
-        await client.query(
-          `INSERT INTO ${table('counters')} AS c (destination, partition, delivered, failed) VALUES ($1, $2, $3, $4)
-           ON CONFLICT (destination, partition) DO UPDATE SET delivered = c.delivered + EXCLUDED.delivered, failed = c.failed + EXCLUDED.failed`,
-          [claimed.destination, claimed.partition, delivered.rows.length, failed],
-        );
-      }
-      if (returned > 0) await this.notify(client, claimed.destination);
-      let bytes = 0;
-      for (const row of delivered.rows) bytes += row.size;
-      return { events: delivered.rows.length, bytes };
-    });
     this.heldEvents = Math.max(0, this.heldEvents - removed.events);
     this.heldBytes = Math.max(0, this.heldBytes - removed.bytes);
+  }
+
+  /** One group of settlements: fully delivered batches in one statement, the others one by one, all in one transaction. */
+  private async writeSettlements(requests: readonly SettlementRequest[]): Promise<Removed[]> {
+    const whole = requests.filter(deliversWholeBatch);
+    if (whole.length === requests.length) return settleDelivered(this.statements('settling batches'), this.names, requests);
+    return this.transaction(async (client) => {
+      const removed = new Map<SettlementRequest, Removed>();
+      if (whole.length > 0) {
+        const wholeRemoved = await settleDelivered(client, this.names, whole);
+        whole.forEach((request, index) => removed.set(request, wholeRemoved[index]!));
+      }
+      for (const request of requests) {
+        if (!removed.has(request)) removed.set(request, await settleBatch(client, this.names, request, (destination) => this.notify(client, destination)));
+      }
+      return requests.map((request) => removed.get(request)!);
+    });
   }
 
   async release(claimed: ClaimedBatch): Promise<void> {
@@ -619,6 +541,7 @@ class PostgresStore implements Store {
     await this.writer.idle();
     this.closed = true;
     if (this.refreshTimer) clearTimeout(this.refreshTimer);
+    await this.settlements.idle();
     await this.recovery.stop();
     if (this.spool) {
       // Whatever cannot be moved now stays in the file and is moved by the next store that opens it.
@@ -667,5 +590,10 @@ class PostgresStore implements Store {
 
   private transaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
     return this.pool.transaction(work);
+  }
+
+  /** One statement at a time on a pooled connection, under the connection layer's timeouts and failure handling. */
+  private statements(doing: string): Queryable {
+    return { query: (config) => this.pool.withClient((client) => client.query(config), doing) };
   }
 }

@@ -83,6 +83,12 @@ const migrations: readonly Migration[] = [
       )`,
     ],
   },
+  {
+    version: 3,
+    description: 'index formed batches by the time they are due',
+    // Single-event claims lease due batches across every partition of a destination at once.
+    statements: ({ table }) => [`CREATE INDEX batches_due ON ${table('batches')} (destination, (coalesce(lease_until, available_at)))`],
+  },
 ];
 
 /** The schema version this release writes and understands. */

@@ -1,6 +1,8 @@
-import { createEventId, EgressCapacityError, EgressConfigurationError, type ClaimRequest, type ClaimedBatch, type QueuedEvent, type Store } from '@egress/core';
+import { createBatchId, createEventId, EgressCapacityError, EgressConfigurationError, type ClaimRequest, type ClaimedBatch, type QueuedEvent, type Store } from '@egress/core';
 import { afterAll, describe, expect, test } from 'vitest';
+import pg from 'pg';
 import { postgresStore, type PostgresStoreOptions } from '../src/index.js';
+import { partitionLockClassId } from '../src/schema-names.js';
 import { dropSchemas, postgresUrl, query, randomSchema } from './postgres-test-schema.js';
 
 const created = new Set<string>();
@@ -197,6 +199,78 @@ describe.skipIf(!postgresUrl)('postgres store shared by several processes', () =
     await store.enqueue(queued);
     const { batches } = await store.claim(request({ maxEvents: 10 }));
     expect(batches[0]!.events.map((event) => event.id)).toEqual(queued.map((event) => event.id));
+  });
+
+  test('workers share a partition that is not FIFO: a claim takes the events another worker is not batching, without waiting for it', async () => {
+    const schema = randomSchema();
+    const store = await openStore(schema);
+    await store.enqueue(events(6));
+    // Another worker, mid-claim: it holds the partition's old claim lock and the two oldest events.
+    const other = new pg.Client({ connectionString: postgresUrl });
+    await other.connect();
+    try {
+      await other.query('BEGIN');
+      await other.query('SELECT pg_advisory_xact_lock($1::int, hashtext($2))', [partitionLockClassId(schema, 'd'), 'p']);
+      const held = await other.query<{ id: string }>(`SELECT id FROM "${schema}".events WHERE batch_id IS NULL ORDER BY seq LIMIT 2 FOR UPDATE`);
+      const heldIds = new Set(held.rows.map((row) => row.id));
+      for (const maxEvents of [1, 2]) {
+        const { batches } = await store.claim(request({ maxEvents, maxBatches: 1 }));
+        expect(batches).toHaveLength(1);
+        for (const event of batches[0]!.events) expect(heldIds.has(event.id)).toBe(false);
+      }
+      // A FIFO partition stays one worker's at a time.
+      const fifo = await store.claim(request({ fifo: true, maxBatches: 4 }));
+      expect(fifo.batches).toEqual([]);
+      await other.query('ROLLBACK');
+    } finally {
+      await other.end();
+    }
+  });
+
+  test('one claim leases many single-event batches, with the ids createBatchId gives, retries first, taking turns between partitions', async () => {
+    const schema = randomSchema();
+    const store = await openStore(schema);
+    const busy = events(20, { partition: 'busy' });
+    const odd = { ...events(1, { partition: 'busy' })[0]!, id: 'Not-A-UUID' };
+    const quiet = events(2, { partition: 'quiet' });
+    await store.enqueue([...busy, odd]);
+    await store.enqueue(quiet);
+
+    const first = await store.claim(request({ maxBatches: 3 }));
+    expect(first.batches.map((batch) => batch.partition)).toEqual(['busy', 'quiet', 'busy']);
+    for (const batch of first.batches) {
+      expect(batch.events).toHaveLength(1);
+      expect(batch.id).toBe(createBatchId('d', [batch.events[0]!.id]));
+      expect(batch.events[0]!.attempts).toBe(1);
+    }
+    const retried = first.batches[0]!;
+    await store.settle(retried, { delivered: [], retry: { batchId: retried.id, eventIds: [retried.events[0]!.id], availableAt: t0 + 1_000, error: { name: 'RetryableError', message: 'busy', at: t0 } }, dead: [] });
+
+    const later = await store.claim(request({ now: t0 + 1_000, maxBatches: 30 }));
+    expect(later.batches[0]!.id).toBe(retried.id);
+    expect(later.batches[0]!.events[0]!.attempts).toBe(2);
+    // The retry, then the 20 events still waiting (17 busy, the odd one, 1 quiet).
+    expect(later.batches).toHaveLength(1 + 20);
+    const oddBatch = later.batches.find((batch) => batch.events[0]!.id === odd.id)!;
+    expect(oddBatch.id).toBe(createBatchId('d', [odd.id]));
+    expect(new Set(later.batches.map((batch) => batch.id)).size).toBe(later.batches.length);
+  });
+
+  test('settlements arriving together are written together and each is recorded once', async () => {
+    const schema = randomSchema();
+    const store = await openStore(schema);
+    await store.enqueue(events(60));
+    const { batches } = await store.claim(request({ maxBatches: 60 }));
+    expect(batches).toHaveLength(60);
+    const error = { name: 'PermanentError', message: 'gone', at: t0 };
+    await Promise.all(
+      batches.map((batch, index) =>
+        store.settle(batch, index % 10 === 0 ? { delivered: [], dead: [{ eventId: batch.events[0]!.id, error }] } : { delivered: [batch.events[0]!.id], dead: [] }),
+      ),
+    );
+    const [stats] = await store.stats(t0);
+    expect(stats).toMatchObject({ waiting: 0, inFlight: 0, delivered: 54, failed: 6, dead: 6 });
+    expect(await query(`SELECT id FROM "${schema}".batches`)).toEqual([]);
   });
 
   test('serves partitions round-robin so a large backlog does not starve a small one', async () => {

@@ -27,6 +27,7 @@ import { forgetHolder, recoverLeases, registerHolder, tidyUp, unregisterHolder }
 import { openDatabase } from './open-database.js';
 import { QueueFileIdentity, recreateRemovedFile } from './queue-file-rescue.js';
 import { QueueFileRemovedError, asStoreError } from './sqlite-failure.js';
+import { SettlementBatch } from './settlement-batch.js';
 import { TransactionGroup } from './transaction-group.js';
 
 export interface SqliteStoreOptions {
@@ -106,6 +107,17 @@ interface DeadRow {
 }
 
 type Statements = ReturnType<typeof prepareStatements>;
+
+interface SettlementItem {
+  readonly claimed: ClaimedBatch;
+  readonly settlement: Settlement;
+}
+
+/** Events and payload bytes a settlement removed from the queue. */
+interface Freed {
+  readonly events: number;
+  readonly bytes: number;
+}
 
 function prepareStatements(database: Database.Database) {
   const values = (rows: number) => Array.from({ length: rows }, () => '(?, ?, ?, ?, ?, ?, ?)').join(', ');
@@ -202,6 +214,11 @@ class SqliteStore implements Store {
   private file: QueueFileIdentity | undefined;
   /** Set while the removed queue file could not be recreated, so that the failure is logged once. */
   private recreateFailed = false;
+  /** Settlements made in one turn, applied by one operation. */
+  private readonly settlements = new SettlementBatch<SettlementItem, Freed>(
+    (take) => this.submit((statements) => this.settleAll(statements, take())),
+    (item) => this.submit((statements) => this.settleAll(statements, [item])[0]!),
+  );
 
   constructor(
     private readonly path: string,
@@ -541,17 +558,29 @@ class SqliteStore implements Store {
   }
 
   async settle(claimed: ClaimedBatch, settlement: Settlement): Promise<void> {
-    const freed = await this.submit((statements) => this.settleNow(statements, claimed, settlement));
+    const freed = await this.settlements.submit({ claimed, settlement });
     this.heldEvents -= freed.events;
     this.heldBytes -= freed.bytes;
   }
 
-  private settleNow(statements: Statements, claimed: ClaimedBatch, settlement: Settlement): { events: number; bytes: number } {
-    const found = statements.batchById.get(claimed.id);
-    if (!found || !holdsLease(found, claimed)) return { events: 0, bytes: 0 };
-    const outcome = this.applySettlement(statements, found, claimed, settlement);
-    if (outcome.delivered + outcome.failed > 0) statements.addToCounters.run(claimed.destination, claimed.partition, outcome.delivered, outcome.failed);
-    return outcome.freed;
+  /** Applies settlements in order, and adds to each partition's totals once for all of them. */
+  private settleAll(statements: Statements, items: readonly SettlementItem[]): Freed[] {
+    const totals = new Map<string, { destination: string; partition: string; delivered: number; failed: number }>();
+    const freed = items.map(({ claimed, settlement }) => {
+      const found = statements.batchById.get(claimed.id);
+      if (!found || !holdsLease(found, claimed)) return { events: 0, bytes: 0 };
+      const outcome = this.applySettlement(statements, found, claimed, settlement);
+      if (outcome.delivered + outcome.failed > 0) {
+        const key = `${claimed.destination}\n${claimed.partition}`;
+        const total = totals.get(key) ?? { destination: claimed.destination, partition: claimed.partition, delivered: 0, failed: 0 };
+        total.delivered += outcome.delivered;
+        total.failed += outcome.failed;
+        totals.set(key, total);
+      }
+      return outcome.freed;
+    });
+    for (const total of totals.values()) statements.addToCounters.run(total.destination, total.partition, total.delivered, total.failed);
+    return freed;
   }
 
   /** Applies a settlement to a batch this instance holds; returns what it freed and how many events it recorded as delivered and failed. */

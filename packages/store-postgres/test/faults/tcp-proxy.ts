@@ -134,8 +134,9 @@ export class TcpProxy {
 
   private fromClient(flow: Flow, chunk: Buffer): void {
     const armed = this.armed;
-    // Each statement node-postgres sends starts with a Parse ('P') or simple Query ('Q') message.
-    if (armed && !armed.cut && (chunk[0] === 0x50 || chunk[0] === 0x51) && !(armed.ignore && armed.ignore.test(chunk.toString('latin1')))) {
+    // Each statement node-postgres sends starts with a Parse ('P') or simple Query ('Q') message, or
+    // with Bind ('B') when it runs a statement this connection has prepared before.
+    if (armed && !armed.cut && (chunk[0] === 0x50 || chunk[0] === 0x51 || chunk[0] === 0x42) && !(armed.ignore && armed.ignore.test(chunk.toString('latin1')))) {
       flow.sent += 1;
       if (flow.sent === armed.atStatement) {
         armed.cut = true;
