@@ -16,7 +16,7 @@ declare module 'fastify' {
 interface RequestState {
   readonly unit: RequestUnit<RegisteredSend>;
   answer(answer: RequestAnswer): void;
-  readonly decided: Promise<'committed' | 'discarded'>;
+  decided: Promise<'committed' | 'discarded'> | undefined;
   failure: { error: unknown } | undefined;
   /** The refused commit was thrown once already; the error answer that follows goes out as it is. */
   refusalReported: boolean;
@@ -40,18 +40,20 @@ export function egressPlugin(egress: Egress, options?: MiddlewareOptions): Fasti
     fastify.addHook('onRequest', (request, reply, hookDone) => {
       let answer!: (answer: RequestAnswer) => void;
       const answered = new Promise<RequestAnswer>((resolve) => (answer = resolve));
-      let entered = false;
+      // Set synchronously, inside `egress.run`, before `runRequestUnit` returns its promise.
+      const opened: { state?: RequestState } = {};
       const decided = runRequestUnit<RegisteredSend>(egress, commitOn, (unit) => {
-        entered = true;
+        opened.state = { unit, answer, decided: undefined, failure: undefined, refusalReported: false };
+        states.set(request, opened.state);
         request.egress = unit.send;
-        states.set(request, { unit, answer, decided, failure: undefined, refusalReported: false });
         reply.raw.once('close', () => answer({ noAnswer: true }));
         hookDone();
         return answered;
       });
+      if (opened.state) opened.state.decided = decided;
       decided.catch((error: unknown) => {
         // The unit could not be opened (a closed Egress): Fastify answers with the error.
-        if (!entered) hookDone(error instanceof Error ? error : new Error(String(error)));
+        if (!opened.state) hookDone(error instanceof Error ? error : new Error(String(error)));
       });
     });
     // Fastify reads the body from the socket's events, outside the unit's async context: the steps
