@@ -56,8 +56,8 @@ export function egressPlugin(egress: Egress, options?: MiddlewareOptions): Fasti
         if (!opened.state) hookDone(error instanceof Error ? error : new Error(String(error)));
       });
     });
-    // Fastify reads the body from the socket's events, outside the unit's async context: the steps
-    // after it are put back inside, so that `egress.send` in the handler joins the request's unit.
+    // A content-type parser may finish in a callback that runs outside the unit's async context: the
+    // steps after parsing are put back inside, so that `egress.send` in the handler joins the unit.
     const reenter = (request: FastifyRequest, _reply: unknown, hookDone: () => void) => {
       const state = states.get(request);
       if (state) state.unit.enter(hookDone);

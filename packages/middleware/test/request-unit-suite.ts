@@ -1,3 +1,4 @@
+import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { MiddlewareOptions } from '@egress/middleware';
 import { createShop, createTestEgress, startReceiver, watchedStore, type Shop, type TestEgress } from './request-harness.js';
@@ -42,6 +43,20 @@ export function describeRequestUnits(framework: string, start: StartApp): void {
     const newTag = (suffix: number | string = '') => `${framework}-${(requests += 1)}-${suffix}`;
     const post = (base: string, path: string, tag: string) =>
       fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ tag }) });
+    // The body comes in two packets, so that the framework reads it from socket events that fire
+    // outside the request's async context.
+    const postInTwoParts = (base: string, path: string, tag: string) =>
+      new Promise<number>((resolve, reject) => {
+        const body = JSON.stringify({ tag });
+        const request = httpRequest(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (response) => {
+          response.resume();
+          response.once('end', () => resolve(response.statusCode ?? 0));
+        });
+        request.once('error', reject);
+        request.flushHeaders();
+        request.write(body.slice(0, 5));
+        setTimeout(() => request.end(body.slice(5)), 30);
+      });
     const arrived = async (tag: string) => {
       await egress.flush({ timeout: '10s' });
       return receiver.steps(tag);
@@ -93,6 +108,15 @@ export function describeRequestUnits(framework: string, start: StartApp): void {
       await egress.flush({ timeout: '10s' });
       for (const [index, tag] of tags.entries()) expect(receiver.steps(tag), tag).toEqual(index % 2 === 1 ? [] : ['handler', 'helper']);
       expect(receiver.count() - before).toBe(50);
+    });
+
+    test('a body read after the middleware keeps the helper inside the request’s unit', async () => {
+      const committed = newTag(2);
+      const discarded = newTag(1);
+      expect(await postInTwoParts(app.url, '/orders/mixed', committed)).toBe(201);
+      expect(await postInTwoParts(app.url, '/orders/mixed', discarded)).toBe(500);
+      expect(await arrived(committed)).toEqual(['handler', 'helper']);
+      expect(await arrived(discarded)).toEqual([]);
     });
 
     test('answers 500 instead of claiming success when the store refuses the commit, and commits again once it takes writes', async () => {
