@@ -70,6 +70,11 @@ describe('express: errors, locals and streamed answers', () => {
       await shop.order(request.egress, tag);
       response.end('last part\n');
     });
+    server.post('/slow', async (request, response) => {
+      await shop.order(request.egress, (request.body as { tag: string }).tag);
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      response.status(201).json({ ok: true });
+    });
     server.use(egressErrorHandler());
     server.use(quietErrors);
     app = await listen(server);
@@ -81,7 +86,8 @@ describe('express: errors, locals and streamed answers', () => {
     await receiver?.close();
   });
 
-  const post = (path: string, tag: string) => fetch(`${app.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ tag }) });
+  const post = (path: string, tag: string, signal?: AbortSignal) =>
+    fetch(`${app.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ tag }), signal });
 
   test('egressErrorHandler discards the sends of a thrown error answered 422', async () => {
     const response = await post('/invalid', 'express-invalid');
@@ -94,6 +100,29 @@ describe('express: errors, locals and streamed answers', () => {
     expect((await post('/locals', 'express-locals')).status).toBe(201);
     await egress.flush({ timeout: '10s' });
     expect(receiver.steps('express-locals')).toEqual(['handler', 'helper']);
+  });
+
+  test('discards the sends of a request whose client left before the answer', async () => {
+    const leaving = new AbortController();
+    const request = post('/slow', 'express-left', leaving.signal);
+    setTimeout(() => leaving.abort(), 50);
+    await expect(request).rejects.toThrow();
+    // The handler answers after the connection closed; nothing of it is delivered.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await egress.flush({ timeout: '10s' });
+    expect(receiver.steps('express-left')).toEqual([]);
+    expect(watched.enqueuedFor('express-left')).toBe(0);
+  });
+
+  test('types the request’s $send from the registered instance', () => {
+    // Never called: the compiler refuses what egress.send refuses.
+    const typeChecks = (request: express.Request, response: express.Response) => {
+      // @ts-expect-error `body` is not an http input field
+      request.egress.http({ url: 'https://example.com', body: 'lost' });
+      // @ts-expect-error no destination is named `smtp`
+      response.locals.egress.smtp({ to: 'owner@example.com' });
+    };
+    expect(typeof typeChecks).toBe('function');
   });
 
   test('a streamed answer ends only after the commit, and is cut off when the store refuses it', async () => {
