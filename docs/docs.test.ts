@@ -45,12 +45,14 @@ function pages(folder: string): string[] {
   });
 }
 
-/** The package a destination or store page documents: docs/destinations/sse.md → adapters/sse. */
+/** The package a destination or store page documents: docs/destinations/sse.md → adapters/sse; the middleware page → packages/middleware. */
 function documentedPackage(page: string): string | undefined {
   const [section, file] = relative(docsFolder, page).split(/[\\/]/);
   const name = file?.replace(/\.md$/, '');
   if (section === 'destinations') return join(repositoryRoot, 'adapters', name!);
   if (section === 'stores') return join(repositoryRoot, 'packages', `store-${name}`);
+  // The frameworks' examples import express, fastify, hono and koa, which the middleware package holds.
+  if (section === 'sending-from-your-application.md') return join(repositoryRoot, 'packages', 'middleware');
   return undefined;
 }
 
