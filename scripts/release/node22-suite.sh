@@ -11,6 +11,8 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 work="${1:-$(mktemp -d "${TMPDIR:-/tmp}/egress-node22-XXXXXX")}"
 shift || true
+# Tests that drop root's rights run this Node binary as another user: it must be reachable.
+mkdir -p "$work" && chmod 755 "$work"
 log() { printf '[node22] %s\n' "$*"; }
 started=$SECONDS
 
@@ -29,6 +31,8 @@ mkdir -p "$work/repository"
 (cd "$root" && git ls-files -co --exclude-standard -z | while IFS= read -r -d '' file; do
   [ -e "$file" ] && printf '%s\0' "$file"
 done | xargs -0 cp --parents -t "$work/repository")
+# A repository of its own, so that tests that list the repository's files (git ls-files) work there.
+(cd "$work/repository" && git init -q && git add -A)
 
 cd "$work/repository"
 export PATH="$runtime/bin:$PATH"

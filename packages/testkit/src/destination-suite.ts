@@ -45,6 +45,19 @@ export interface DestinationSuiteOptions<Input> {
 }
 
 /**
+ * Each test uses its own range of indices, so the suite needs no way to empty the backend. The
+ * counter is shared by every suite in the process, since two suites registered in one file may
+ * report to the same backend; the random start keeps processes that share a backend apart.
+ */
+// Indices stay below 2^31, since sinks may store them in 32-bit integer columns.
+const rangeStart = Math.floor(Math.random() * 2_000) * 100;
+let rangesTaken = 0;
+function nextIndexRange(): number {
+  rangesTaken += 1;
+  return (rangeStart + rangesTaken) * 10_000;
+}
+
+/**
  * The conformance suite every destination passes, in the shape of `@keyv/test-suite`:
  * `destinationTestSuite(test, options)` registers its tests with your runner. It checks at the
  * backend itself, through `arrived()`, that what was sent arrived once.
@@ -52,12 +65,7 @@ export interface DestinationSuiteOptions<Input> {
 export function destinationTestSuite<Input>(test: TestFunction, options: DestinationSuiteOptions<Input>): void {
   const groups = { contract: true, validation: true, delivery: true, batching: true, redelivery: true, ...options.groups };
   const timeout = options.timeout ?? 30_000;
-  // Each test uses its own range of indices, so the suite needs no way to empty the backend.
-  let nextRange = 0;
-  const range = () => {
-    nextRange += 1;
-    return (Math.floor(Math.random() * 1_000) * 100 + nextRange) * 10_000;
-  };
+  const range = nextIndexRange;
   const arrivedIn = async (from: number, count: number) => (await options.arrived()).filter((index) => index >= from && index < from + count).sort((a, b) => a - b);
   const indices = (from: number, count: number) => Array.from({ length: count }, (_, offset) => from + offset);
 
