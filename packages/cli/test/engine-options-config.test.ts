@@ -1,13 +1,11 @@
-import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { EgressCapacityError, EgressStoreUnavailableError, createEgress, silentLogger } from '@egress/core';
 import { testDatabaseUrl } from '@egress/testkit';
-import pg from 'pg';
-import { afterAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { checkConfig, loadConfig } from '../src/index.js';
-import { auditModule, closedPort, eventually, folderWith, relay, runEgress } from './helpers.js';
+import { auditModule, closedPort, eventually, folderWith, postgresSchemaForFile, relay, runEgress } from './helpers.js';
 
 const postgresUrl = testDatabaseUrl('postgres');
 
@@ -224,14 +222,7 @@ destinations:
 });
 
 describe.skipIf(!postgresUrl)('a spool set in the config file, with PostgreSQL down', () => {
-  // Several people share the test database: a schema of this run's own, dropped at the end.
-  const schema = `egress_cli_spool_config_${randomBytes(6).toString('hex')}`;
-  afterAll(async () => {
-    const client = new pg.Client({ connectionString: postgresUrl });
-    await client.connect();
-    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-    await client.end();
-  });
+  const schema = postgresSchemaForFile(postgresUrl!, 'egress_cli_spool_config');
 
   test('send works, the spool file is created next to the config file with mode 0600, and its events are delivered once the database is up', async () => {
     const folder = folderWith({});

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
@@ -6,8 +7,33 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { pathToFileURL } from 'node:url';
+import pg from 'pg';
+import { afterAll } from 'vitest';
 import { main } from '../src/cli.js';
 import type { CommandIo } from '../src/terminal-output.js';
+
+/**
+ * A PostgreSQL schema of this test file's own, dropped after its tests: several people share the
+ * test database. Call it inside the describe block that uses it.
+ */
+export function postgresSchemaForFile(databaseUrl: string, prefix: string): string {
+  const schema = `${prefix}_${randomBytes(6).toString('hex')}`;
+  afterAll(async () => {
+    const client = new pg.Client({ connectionString: databaseUrl });
+    await client.connect();
+    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    await client.end();
+  });
+  return schema;
+}
+
+/** A config file whose PostgreSQL store (URL from EGRESS_PG_URL) feeds the audit fixture destination, writing to `auditFile`. */
+export function postgresAuditConfig(file: string, schema: string, auditFile: string): void {
+  writeFileSync(
+    file,
+    `store:\n  kind: postgres\n  connectionString: \${env:EGRESS_PG_URL}\n  schema: ${schema}\ndestinations:\n  audit:\n    module: ${auditModule}\n    file: ${auditFile}\npolicies:\n  audit:\n    batch: { maxEvents: 5, maxDelay: 10ms }\n`,
+  );
+}
 
 export const repositoryRoot = resolve(import.meta.dirname, '../../..');
 export const auditModule = resolve(import.meta.dirname, 'fixtures/audit-destination.ts');

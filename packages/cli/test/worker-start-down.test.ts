@@ -1,33 +1,21 @@
-import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createEgress, silentLogger } from '@egress/core';
 import { testDatabaseUrl } from '@egress/testkit';
-import pg from 'pg';
-import { afterAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { loadConfig } from '../src/index.js';
-import { auditModule, closedPort, eventually, exited, folderWith, relay, runEgress, spawnEgress } from './helpers.js';
+import { auditModule, closedPort, eventually, exited, folderWith, postgresAuditConfig, postgresSchemaForFile, relay, runEgress, spawnEgress } from './helpers.js';
 
 const postgresUrl = testDatabaseUrl('postgres');
 
 describe.skipIf(!postgresUrl)('egress worker started before its PostgreSQL is reachable', () => {
-  // Several people share the test database: a schema of this run's own, dropped at the end.
-  const schema = `egress_cli_start_down_${randomBytes(6).toString('hex')}`;
-  afterAll(async () => {
-    const client = new pg.Client({ connectionString: postgresUrl });
-    await client.connect();
-    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-    await client.end();
-  });
+  const schema = postgresSchemaForFile(postgresUrl!, 'egress_cli_start_down');
 
   test('waits without exiting, says so once, delivers once the database is up, and does the same when it goes away later', async () => {
     const folder = folderWith({});
     const auditFile = join(folder, 'audit.jsonl');
     const file = join(folder, 'egress.config.yaml');
-    writeFileSync(
-      file,
-      `store:\n  kind: postgres\n  connectionString: \${env:EGRESS_PG_URL}\n  schema: ${schema}\ndestinations:\n  audit:\n    module: ${auditModule}\n    file: ${auditFile}\npolicies:\n  audit:\n    batch: { maxEvents: 5, maxDelay: 10ms }\n`,
-    );
+    postgresAuditConfig(file, schema, auditFile);
     const database = new URL(postgresUrl!);
     const port = await closedPort();
     const viaRelay = new URL(postgresUrl!);
