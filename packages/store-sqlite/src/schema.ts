@@ -4,7 +4,7 @@ import type BetterSqlite3 from 'better-sqlite3';
 export const APPLICATION_ID = 0x45677231;
 
 /** The schema this version of the package writes and reads (`PRAGMA user_version`). */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 /** Tables a version-1 queue holds; a file claiming to be ours without them is damaged. */
 const version1Tables = ['egress_meta', 'egress_queues', 'egress_events', 'egress_batches', 'egress_dead', 'egress_holders'] as const;
@@ -111,8 +111,17 @@ CREATE TABLE egress_counters (
 ) WITHOUT ROWID;
 `;
 
+/**
+ * Version 3 adds `trace` to events and dead letters: the trace context of the event's `send` (see
+ * `Tracing` in @egress/core), NULL when tracing is off. Adding a nullable column rewrites no rows.
+ */
+const schemaVersion3 = `
+ALTER TABLE egress_events ADD COLUMN trace TEXT;
+ALTER TABLE egress_dead ADD COLUMN trace TEXT;
+`;
+
 /** The steps from each version to the next: `migrations[n]` takes a version-n file to n + 1. */
-const migrations: Record<number, string> = { 1: schemaVersion2 };
+const migrations: Record<number, string> = { 1: schemaVersion2, 2: schemaVersion3 };
 
 /** What a file holds before anything is written to it. */
 export type DatabaseIdentity =
@@ -137,6 +146,7 @@ export function createSchema(database: BetterSqlite3.Database): void {
   database.transaction(() => {
     database.exec(schemaVersion1);
     database.exec(schemaVersion2);
+    database.exec(schemaVersion3);
     database.pragma(`application_id = ${APPLICATION_ID}`);
     database.pragma(`user_version = ${SCHEMA_VERSION}`);
   }).immediate();
