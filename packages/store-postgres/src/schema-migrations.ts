@@ -89,10 +89,19 @@ const migrations: readonly Migration[] = [
     // Single-event claims lease due batches across every partition of a destination at once.
     statements: ({ table }) => [`CREATE INDEX batches_due ON ${table('batches')} (destination, (coalesce(lease_until, available_at)))`],
   },
+  {
+    version: 5,
+    description: "keep each event's trace context",
+    // What `Tracing.sent` returned at the send, NULL when tracing is off; a nullable column without a default rewrites no rows.
+    statements: ({ table }) => [`ALTER TABLE ${table('events')} ADD COLUMN trace text`, `ALTER TABLE ${table('dead_letters')} ADD COLUMN trace text`],
+  },
 ];
 
 /** The schema version this release writes and understands. */
 export const SCHEMA_VERSION = migrations[migrations.length - 1]!.version;
+
+/** Every version a schema migrated by this release has recorded, in order. */
+export const migrationVersions: readonly number[] = migrations.map((migration) => migration.version);
 
 /** Tables the store reads and writes at run time, with the rights it needs on each. */
 export const runtimeTables = ['partitions', 'events', 'batches', 'dead_letters', 'counters'] as const;
