@@ -408,7 +408,7 @@ class EgressEngine implements LaneHost {
   private traceSend(tracing: Tracing, event: QueuedEvent): void {
     let trace: string | undefined;
     try {
-      trace = tracing.sent({ id: event.id, destination: event.destination });
+      trace = tracing.sent(event.destination, event.id);
     } catch (error) {
       this.logger.error({ destination: event.destination, eventId: event.id, error }, 'tracing failed at send');
       return;

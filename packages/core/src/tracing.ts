@@ -12,21 +12,14 @@ export interface Tracing {
   /**
    * Called synchronously inside `send`, in the caller's async context, once the event is accepted.
    * Returns the trace context to store with the event (at most 1024 characters), or undefined.
+   * Arguments rather than an object: it runs for every event.
    */
-  sent(event: SentEvent): string | undefined;
+  sent(destination: string, eventId: string): string | undefined;
   /**
    * Called as each delivery attempt of a batch starts; `batch.events[n].trace` holds what `sent`
    * returned for each event. What it returns is told how the attempt ended.
    */
   delivering(batch: Batch): DeliveryTrace | undefined;
-}
-
-/** The accepted event `Tracing.sent` is told about. */
-export interface SentEvent {
-  /** The event's id (a UUIDv7). */
-  readonly id: string;
-  /** The destination's name. */
-  readonly destination: string;
 }
 
 /** One traced delivery attempt. */

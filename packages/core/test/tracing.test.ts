@@ -7,10 +7,10 @@ function recordingTracing(options: { failSent?: boolean; failDelivering?: boolea
   let sends = 0;
   const attempts: { traces: (string | undefined)[]; attempt: number; outcome?: DeliveryTraceOutcome; endings: number }[] = [];
   const tracing: Tracing = {
-    sent(event) {
+    sent(destination) {
       if (options.failSent) throw new Error('sent hook broke');
       sends += 1;
-      return options.longTrace ? 'x'.repeat(1025) : `send-${sends}-${event.destination}`;
+      return options.longTrace ? 'x'.repeat(1025) : `send-${sends}-${destination}`;
     },
     delivering(batch) {
       if (options.failDelivering) throw new Error('delivering hook broke');

@@ -1,4 +1,4 @@
-import type { Batch, DeliveryTrace, DeliveryTraceOutcome, SentEvent, Tracing } from '@egress/core';
+import type { Batch, DeliveryTrace, DeliveryTraceOutcome, Tracing } from '@egress/core';
 import { EgressConfigurationError } from '@egress/core';
 import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Link, type Span, type Tracer, type TracerProvider } from '@opentelemetry/api';
 import { messagingAttributes as names, messagingSystem } from './messaging-attributes.js';
@@ -29,29 +29,31 @@ export function openTelemetryTracing(options: OpenTelemetryTracingOptions = {}):
   if (provider !== undefined && typeof provider?.getTracer !== 'function') {
     throw new EgressConfigurationError('option "tracerProvider" must be an OpenTelemetry TracerProvider (with getTracer)', '[opentelemetry] openTelemetryTracing');
   }
-  // Asked for on each use when global, so a provider registered after createEgress is still used.
-  const tracer = (): Tracer => (provider ?? trace.getTracerProvider()).getTracer(tracerName);
+  // The global provider's tracer forwards to an SDK registered after this call, once there is one.
+  const tracer: Tracer = (provider ?? trace.getTracerProvider()).getTracer(tracerName);
   return {
-    sent: (event) => traceSend(tracer(), event),
-    delivering: (batch) => traceDelivery(tracer(), batch),
+    sent: (destination, eventId) => traceSend(tracer, destination, eventId),
+    delivering: (batch) => traceDelivery(tracer, batch),
   };
 }
 
-function traceSend(tracer: Tracer, event: SentEvent): string | undefined {
-  const span = tracer.startSpan(
-    `send ${event.destination}`,
-    {
-      kind: SpanKind.PRODUCER,
-      attributes: {
-        [names.system]: messagingSystem,
-        [names.operationType]: 'send',
-        [names.operationName]: 'send',
-        [names.destinationName]: event.destination,
-        [names.messageId]: event.id,
-      },
-    },
-    context.active(),
-  );
+const producer = { kind: SpanKind.PRODUCER };
+
+/**
+ * Runs for every event, so without an SDK it makes no attributes: they are set once the span is
+ * known to record (a sampler sees the name and kind, not the attributes).
+ */
+function traceSend(tracer: Tracer, destination: string, eventId: string): string | undefined {
+  const span = tracer.startSpan(`send ${destination}`, producer);
+  if (span.isRecording()) {
+    span.setAttributes({
+      [names.system]: messagingSystem,
+      [names.operationType]: 'send',
+      [names.operationName]: 'send',
+      [names.destinationName]: destination,
+      [names.messageId]: eventId,
+    });
+  }
   // The send is over once the event is accepted; the commit of a unit of work is the caller's span.
   span.end();
   return formatStoredTraceContext(span.spanContext());

@@ -1,4 +1,4 @@
-import { createTraceState, isSpanContextValid, type SpanContext } from '@opentelemetry/api';
+import { createTraceState, INVALID_TRACEID, isSpanContextValid, type SpanContext } from '@opentelemetry/api';
 
 /**
  * The text kept with each event in the store: the W3C `traceparent` of its send span, followed by
@@ -6,7 +6,8 @@ import { createTraceState, isSpanContextValid, type SpanContext } from '@opentel
  * separates them; both travel unchanged to whichever process delivers the event.
  */
 export function formatStoredTraceContext(spanContext: SpanContext): string | undefined {
-  if (!isSpanContextValid(spanContext)) return undefined;
+  // A send outside any trace with no SDK: the cheap comparison answers before the full check.
+  if (spanContext.traceId === INVALID_TRACEID || !isSpanContextValid(spanContext)) return undefined;
   const traceparent = formatTraceparent(spanContext);
   const tracestate = spanContext.traceState?.serialize();
   return tracestate ? `${traceparent};${tracestate}` : traceparent;
