@@ -1,7 +1,11 @@
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createEgress, defineDestination, memoryStore, silentLogger, type Store } from '@egress/core';
 import { http } from '@egress/http';
+import { sqliteStore } from '@egress/store-sqlite';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { z } from 'zod';
@@ -44,8 +48,9 @@ afterAll(async () => {
   await recorder.shutdown();
 });
 
-function tracedEgress(options: { batch?: boolean; store?: Store } = {}) {
+function tracedEgress(options: { batch?: boolean; store?: Store; role?: 'producer' | 'worker' } = {}) {
   return createEgress({
+    role: options.role ?? 'both',
     destinations: [http({ batch: options.batch ?? false })],
     store: options.store ?? memoryStore(),
     logger: silentLogger,
@@ -163,6 +168,35 @@ describe('traces of sends and deliveries', () => {
     expect(replay!.links.map((link) => link.context.spanId)).toEqual([send!.spanContext().spanId]);
     expect(replay!.attributes['egress.delivery.delivered']).toBe(1);
     expect(received[1]!.headers.traceparent).toBe(traceparentOf(replay!));
+  });
+
+  test('the context outlives the process that sent: a worker opening the same SQLite queue later links its delivery to the send', async () => {
+    const directory = mkdtempSync(join(tmpdir(), 'egress-traces-'));
+    const path = join(directory, 'queue.db');
+    try {
+      const producer = tracedEgress({ store: sqliteStore({ path }), role: 'producer' });
+      await tracer().startActiveSpan('handle request', async (span) => {
+        await producer.run((send) => send.http({ url: `${origin}/later`, data: { n: 1 } }));
+        span.end();
+      });
+      await producer.close();
+      expect(received).toEqual([]);
+
+      const worker = tracedEgress({ store: sqliteStore({ path }), role: 'worker' });
+      try {
+        await worker.flush();
+      } finally {
+        await worker.close();
+      }
+    } finally {
+      rmSync(directory, { recursive: true, force: true });
+    }
+    const [request] = recorder.named('handle request');
+    const [send] = recorder.named('send http');
+    const [process] = recorder.named('process http');
+    expect(process!.links.map((link) => link.context.spanId)).toEqual([send!.spanContext().spanId]);
+    expect(process!.spanContext().traceId).toBe(request!.spanContext().traceId);
+    expect(received.map((entry) => entry.headers.traceparent)).toEqual([traceparentOf(process!)]);
   });
 
   test('with no SDK registered nothing is recorded and no traceparent is sent', async () => {
