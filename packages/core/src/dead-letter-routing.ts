@@ -81,6 +81,9 @@ function sampleDeadLetter(destination: string): RoutedDeadLetter {
  * before it records the settlement: a crash in between sends the record twice, never not at all.
  */
 export class DeadLetterRouter {
+  /** Records committed for routing so far in this process, so that `flush` can wait for them too. */
+  routed = 0;
+
   constructor(
     private readonly logger: Logger,
     /** Queues one input for a destination, as `$send` does. */
@@ -116,7 +119,14 @@ export class DeadLetterRouter {
         this.failed(destination.name, routing.routeTo, eventId, failure);
       }
     }
-    await Promise.all(receipts.map(({ eventId, receipt }) => receipt.committed().catch((failure: unknown) => this.failed(destination.name, routing.routeTo, eventId, failure))));
+    await Promise.all(
+      receipts.map(({ eventId, receipt }) =>
+        receipt.committed().then(
+          () => void (this.routed += 1),
+          (failure: unknown) => this.failed(destination.name, routing.routeTo, eventId, failure),
+        ),
+      ),
+    );
   }
 
   private failed(from: string, to: string, eventId: string, error: unknown): void {

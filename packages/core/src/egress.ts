@@ -564,15 +564,19 @@ class EgressEngine implements LaneHost {
     const giveUp = () => new EgressTimeoutError(`flush gave up after ${timeout} ms; undelivered events stay queued`);
     if (!(await beforeDeadline(this.started, deadline))) throw giveUp();
     if (!(await beforeDeadline(this.commits.drained(), deadline))) throw giveUp();
-    const mark = await this.store.watermark();
+    let mark = await this.store.watermark();
     this.forcingCount += 1;
     this.wake();
     // Settlements in this process wake us at once; the timer covers other workers and retry waits.
     const stopWaking = this.wakeEvery(250, deadline);
     try {
-      while (await this.store.pendingAtOrBelow(mark)) {
-        if (Date.now() >= deadline) throw giveUp();
-        await this.nextSettlement();
+      for (let routed = this.deadLetterRouter.routed; ; routed = this.deadLetterRouter.routed, mark = await this.store.watermark()) {
+        while (await this.store.pendingAtOrBelow(mark)) {
+          if (Date.now() >= deadline) throw giveUp();
+          await this.nextSettlement();
+        }
+        // A dead letter routed meanwhile belongs to what was enqueued: its record is waited for too.
+        if (this.deadLetterRouter.routed === routed) break;
       }
     } finally {
       stopWaking();
