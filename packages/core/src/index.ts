@@ -44,6 +44,8 @@ export type {
   RoutedDeadLetter,
 } from './policy-options.js';
 export { corePolicyDefaults, resolvePolicy, type ResolvedPolicy } from './policy.js';
+export { checkDeadLetterRoutes, type ResolvedDeadLetterRouting } from './dead-letter-routing.js';
+export { adaptiveConcurrencyDefaults } from './concurrency-policy.js';
 export type {
   ClaimRequest,
   ClaimResult,
