@@ -55,21 +55,24 @@ export const policySchema = z
     batch: batchPolicySchema.optional(),
     retry: retryPolicySchema.optional(),
     concurrency: z
-      .union([
-        positiveInteger,
-        z.literal('adaptive'),
-        z.strictObject({
-          adaptive: z
-            .strictObject({
-              initial: positiveInteger.optional().describe('The limit each partition starts with (default 1).'),
-              max: positiveInteger.optional().describe('Most batches in flight for the destination, all partitions together (default 64).'),
-              decrease: z.number().gt(0).lt(1).optional().describe('Factor applied to a limit when the receiver pushes back or slows down (default 0.9).'),
-              rttSmoothing: z.number().gt(0).max(1).optional().describe('Weight of the newest round-trip time in the moving average (default 0.4).'),
-              rttDeviationScale: z.number().min(0).optional().describe('Mean deviations above the average round-trip time that still count as steady (default 2.5).'),
-            })
-            .describe('Adaptive concurrency settings.'),
-        }),
-      ])
+      .union(
+        [
+          positiveInteger,
+          z.literal('adaptive'),
+          z.strictObject({
+            adaptive: z
+              .strictObject({
+                initial: positiveInteger.optional().describe('The limit each partition starts with (default 1).'),
+                max: positiveInteger.optional().describe('Most batches in flight for the destination, all partitions together (default 64).'),
+                decrease: z.number().gt(0).lt(1).optional().describe('Factor applied to a limit when the receiver pushes back or slows down (default 0.9).'),
+                rttSmoothing: z.number().gt(0).max(1).optional().describe('Weight of the newest round-trip time in the moving average (default 0.4).'),
+                rttDeviationScale: z.number().min(0).optional().describe('Mean deviations above the average round-trip time that still count as steady (default 2.5).'),
+              })
+              .describe('Adaptive concurrency settings.'),
+          }),
+        ],
+        { error: 'expected a whole number of at least 1, adaptive or { adaptive: { initial, max, decrease, rttSmoothing, rttDeviationScale } }' },
+      )
       .optional()
       .describe("Largest number of batches being delivered at once; or 'adaptive' (or { adaptive: {...} }) for a limit per partition that follows what the receiver can take."),
     rateLimit: z
