@@ -49,6 +49,9 @@ export function resolvePolicy(destination: AnyDestination, user: unknown, path: 
   checkShape(destination.defaults, `[${destination.name}] defaults`);
   checkShape(user, path);
   const adapter = destination.defaults ?? {};
+  if (adapter.deadLetters !== undefined) {
+    throw new EgressConfigurationError('an adapter cannot route dead letters: it does not know the other destinations; set deadLetters in the policy', `[${destination.name}] defaults.deadLetters`);
+  }
   const given = (user ?? {}) as PolicyOptions;
   const pick = <K extends string>(section: 'batch' | 'retry' | 'rateLimit', key: K): { value: unknown; at: string } => {
     const fromUser = (given[section] as Record<string, unknown> | undefined)?.[key];

@@ -33,6 +33,11 @@ describe('dead-letter routes are checked at createEgress', () => {
     expect(attempt(policies as Record<string, PolicyOptions>)).toThrow(message);
   });
 
+  test('refuses dead-letter routing in an adapter\'s defaults', () => {
+    const adapter = defineDestination({ name: 'routing', input: z.unknown(), defaults: { deadLetters: { routeTo: 'ops' } }, async deliver() {} });
+    expect(() => createEgress({ destinations: [adapter, ops], logger: silentLogger })).toThrow('[routing] defaults.deadLetters: an adapter cannot route dead letters');
+  });
+
   test('accepts fields with the record under recordField, and a function', async () => {
     const withFields = attempt({ orders: { deadLetters: { routeTo: 'webhook', fields: { url: 'https://ops.example/hook' }, recordField: 'data' } } })();
     const withFunction = attempt({ orders: { deadLetters: { routeTo: 'webhook', input: (letter) => ({ url: 'https://ops.example/hook', data: letter }) } } })();
