@@ -526,7 +526,10 @@ export class DeliveryLane {
     }
     // Routed before the settlement is recorded: a crash in between routes it twice, never not at all.
     if (dead.length > 0 && policy.deadLetters) {
-      await this.host.deadLetterRouter.route(destination, policy.deadLetters, claimed, dead, redactor ?? deliveryRedactor(destination, claimed.events.map((queued) => queued.payload)), now);
+      const routing = policy.deadLetters;
+      const route = () => this.host.deadLetterRouter.route(destination, routing, claimed, dead, redactor ?? deliveryRedactor(destination, claimed.events.map((queued) => queued.payload)), now);
+      // Inside the attempt's trace, so the routed record's send continues the trace that dead-lettered it.
+      await (flight.trace?.run ? flight.trace.run(route) : route());
     }
     await this.host.store.settle(claimed, { delivered, retry, dead });
     this.report(claimed, flight, now, delivered, retry, dead);

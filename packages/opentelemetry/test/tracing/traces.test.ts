@@ -199,6 +199,29 @@ describe('traces of sends and deliveries', () => {
     expect(received.map((entry) => entry.headers.traceparent)).toEqual([traceparentOf(process!)]);
   });
 
+  test('a dead letter routed to another destination is sent within the attempt that dead-lettered it, so its trace goes on', async () => {
+    answers.push(400);
+    const alerts = defineDestination({ name: 'alerts', input: z.looseObject({}), async deliver() {} });
+    const egress = createEgress({
+      destinations: [http(), alerts],
+      logger: silentLogger,
+      policies: { http: { deadLetters: { routeTo: 'alerts' } } },
+      tracing: openTelemetryTracing({ tracerProvider: recorder.provider }),
+    });
+    try {
+      egress.send.http({ url: `${origin}/refused` });
+      await egress.flush();
+    } finally {
+      await egress.close();
+    }
+    const [dead] = recorder.named('process http');
+    const [routed] = recorder.named('send alerts');
+    const [alerted] = recorder.named('process alerts');
+    expect(routed!.parentSpanContext?.spanId).toBe(dead!.spanContext().spanId);
+    expect(alerted!.links.map((link) => link.context.spanId)).toEqual([routed!.spanContext().spanId]);
+    expect(alerted!.spanContext().traceId).toBe(dead!.spanContext().traceId);
+  });
+
   test('with no SDK registered nothing is recorded and no traceparent is sent', async () => {
     const egress = createEgress({ destinations: [http()], logger: silentLogger, tracing: openTelemetryTracing() });
     try {
