@@ -1,0 +1,108 @@
+import { EgressConfigurationError, parseDuration, type Duration, type Egress, type ErrorRecord } from '@egress/core';
+import { metrics, type MeterProvider } from '@opentelemetry/api';
+import { attributeKeys, metricDefinitions, type MetricAttributes, type MetricDefinition } from './metric-definitions.js';
+import { MetricRegistry, type MetricSink, type Recorder } from './metric-registry.js';
+import { OpenTelemetryInstruments } from './opentelemetry-instruments.js';
+import { prometheusContentType, writePrometheusText } from './prometheus-exposition.js';
+import { QueueGauges, gaugeDefinitions, gaugeMetricReadings } from './queue-gauges.js';
+
+export interface EgressMetricsOptions {
+  /** Where the OpenTelemetry instruments come from; default the global provider of `@opentelemetry/api`, a no-op until an SDK registers one. */
+  meterProvider?: MeterProvider;
+  /** Destinations with at most this many partitions report queue gauges per partition; others one series per destination. Default 10. */
+  partitionLimit?: number;
+  /** How long one `egress.stats()` reading serves collections, so frequent scrapes do not each query the store. Default `'1s'`. */
+  statsMaxAge?: Duration;
+}
+
+/** Egress's metrics, recorded from its events and read from `stats()`: as OpenTelemetry instruments and as Prometheus text. */
+export interface EgressMetrics {
+  /** Every metric in the Prometheus text exposition format. */
+  prometheus(): Promise<string>;
+  /** The content type to serve `prometheus()` with. */
+  readonly prometheusContentType: string;
+  /** Stops recording and detaches the gauges from the Meter; idempotent. */
+  close(): void;
+}
+
+const instrumentationName = '@egress/opentelemetry';
+const instrumentationVersion = '0.1.0';
+const operation = { [attributeKeys.system]: 'egress', [attributeKeys.operationName]: 'deliver' } as const;
+
+/**
+ * Instruments an engine. Counters and histograms are recorded from its `delivered`, `retrying`,
+ * `dead`, `dropped` and `lost` events; queue gauges are read from `stats()` when collected.
+ */
+export function createEgressMetrics(egress: Egress, options: EgressMetricsOptions = {}): EgressMetrics {
+  const partitionLimit = options.partitionLimit ?? 10;
+  if (!Number.isInteger(partitionLimit) || partitionLimit < 0) throw new EgressConfigurationError(`must be a whole number of partitions, 0 or more (got ${String(partitionLimit)})`, '[opentelemetry] option "partitionLimit"');
+  const statsMaxAge = parseDuration(options.statsMaxAge ?? 1000);
+  if (typeof statsMaxAge !== 'number') throw new EgressConfigurationError(statsMaxAge.error, '[opentelemetry] option "statsMaxAge"');
+
+  const gauges = new QueueGauges(egress, partitionLimit, statsMaxAge);
+  const registry = new MetricRegistry();
+  const meter = (options.meterProvider ?? metrics.getMeterProvider()).getMeter(instrumentationName, instrumentationVersion);
+  const instruments = new OpenTelemetryInstruments(meter, gaugeDefinitions, () => gauges.read());
+  const sinks: MetricSink[] = [registry, instruments];
+  const recorder = (definition: MetricDefinition): Recorder => {
+    const [first, second] = sinks.map((sink) => sink.recorder(definition)) as [Recorder, Recorder];
+    return (value, attributes) => {
+      first(value, attributes);
+      second(value, attributes);
+    };
+  };
+  const sent = recorder(metricDefinitions.sentMessages);
+  const operationDuration = recorder(metricDefinitions.operationDuration);
+  const processDuration = recorder(metricDefinitions.processDuration);
+  const latency = recorder(metricDefinitions.deliveryLatency);
+  const retried = recorder(metricDefinitions.retries);
+  const deadLettered = recorder(metricDefinitions.deadLettered);
+  const dropped = recorder(metricDefinitions.dropped);
+  const lost = recorder(metricDefinitions.lost);
+
+  /**
+   * An attempt whose batch half-succeeded is reported by several events, one after the other: its
+   * events count under each outcome, its duration once, so the last attempt recorded is remembered.
+   */
+  let lastAttempt: { batchId: string; attempt: number } | undefined;
+  const attempt = (event: { destination: string; batchId: string; attempt: number; eventIds: string[]; duration: number }, error: ErrorRecord | undefined): void => {
+    const attributes: MetricAttributes = error ? { ...operation, [attributeKeys.destination]: event.destination, [attributeKeys.errorType]: error.name } : { ...operation, [attributeKeys.destination]: event.destination };
+    sent(event.eventIds.length, attributes);
+    if (lastAttempt?.batchId === event.batchId && lastAttempt.attempt === event.attempt) return;
+    lastAttempt = { batchId: event.batchId, attempt: event.attempt };
+    operationDuration(event.duration / 1000, attributes);
+    processDuration(event.duration / 1000, attributes);
+  };
+
+  const unsubscribe = [
+    egress.on('delivered', (event) => {
+      attempt(event, undefined);
+      latency(event.latency / 1000, { [attributeKeys.destination]: event.destination });
+    }),
+    egress.on('retrying', (event) => {
+      attempt(event, event.error);
+      retried(event.eventIds.length, { [attributeKeys.destination]: event.destination, [attributeKeys.errorType]: event.error.name });
+    }),
+    egress.on('dead', (event) => {
+      attempt(event, event.error);
+      deadLettered(event.eventIds.length, { [attributeKeys.destination]: event.destination, [attributeKeys.errorType]: event.error.name });
+    }),
+    egress.on('dropped', (event) => dropped(event.count, { [attributeKeys.destination]: event.destination, reason: event.reason })),
+    egress.on('lost', (event) => lost(event.count, { [attributeKeys.destination]: event.destination, reason: event.reason })),
+  ];
+
+  let closed = false;
+  return {
+    prometheusContentType,
+    async prometheus() {
+      const readings = gaugeMetricReadings(await gauges.read());
+      return writePrometheusText([...registry.readings(), ...readings]);
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      for (const stop of unsubscribe) stop();
+      instruments.close();
+    },
+  };
+}
