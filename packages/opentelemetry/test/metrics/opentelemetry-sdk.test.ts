@@ -70,7 +70,7 @@ describe('metrics through the OpenTelemetry SDK', () => {
       // Six attempts: three plain deliveries, the flaky event's two, the rejected event's one.
       expect(durations.reduce((total, point) => total + (point.value as Histogram).count, 0)).toBe(6);
       expect((pointWith(metrics.get(name), deliver)?.value as Histogram).count).toBe(4);
-      expect(durations.every((point) => (point.value as Histogram).sum > 0)).toBe(true);
+      expect(durations.every((point) => ((point.value as Histogram).sum ?? 0) > 0)).toBe(true);
     }
 
     const latency = pointWith(metrics.get('egress.delivery.latency'), { 'messaging.destination.name': 'http' })?.value as Histogram;
