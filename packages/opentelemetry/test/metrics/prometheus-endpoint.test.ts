@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import parsePrometheusTextFormat, { type ParsedFamily, type ParsedSample } from 'parse-prometheus-text-format';
@@ -80,6 +81,18 @@ describe('the Prometheus endpoint, scraped over HTTP', () => {
     expect(sample(family(families, 'egress_events_oldest_age_seconds'), partition)?.value).toBe('0');
     expect(sample(family(families, 'egress_events_buffered'), { messaging_destination_name: 'http' })?.value).toBe('0');
     expect(sample(family(families, 'egress_store_up'), { egress_store_kind: 'memory' })?.value).toBe('1');
+  });
+
+  test('every metric the Grafana dashboard in docs queries is one the endpoint serves', async () => {
+    await runKnownWorkload(egress, receiver.url);
+    const families = parsePrometheusTextFormat(await (await fetch(`${server.url}/metrics`)).text());
+    const served = new Set(families.map((found) => found.name));
+    const labels = new Set(families.flatMap((found) => found.metrics.flatMap((metric) => Object.keys(metric.labels ?? {}))));
+    const dashboard = readFileSync(new URL('../../../../docs/grafana/egress-dashboard.json', import.meta.url), 'utf8');
+    const names = [...dashboard.matchAll(/\b((?:egress|messaging)_[a-z_]+)\b/g)].map((match) => match[1]!);
+    const queried = new Set(names.filter((name) => !labels.has(name)).map((name) => name.replace(/_bucket$/, '')));
+    expect(queried.size).toBeGreaterThan(8);
+    for (const name of queried) expect(served, name).toContain(name);
   });
 
   test('/healthz answers alive, /readyz ready once started; other paths 404 and other methods 405', async () => {
