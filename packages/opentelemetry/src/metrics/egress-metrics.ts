@@ -60,32 +60,34 @@ export function createEgressMetrics(egress: Egress, options: EgressMetricsOption
   const dropped = recorder(metricDefinitions.dropped);
   const lost = recorder(metricDefinitions.lost);
 
+  const attributes = new AttributeCache();
+
   /**
    * An attempt whose batch half-succeeded is reported by several events, one after the other: its
    * events count under each outcome, its duration once, so the last attempt recorded is remembered.
    */
   let lastAttempt: { batchId: string; attempt: number } | undefined;
   const attempt = (event: { destination: string; batchId: string; attempt: number; eventIds: string[]; duration: number }, error: ErrorRecord | undefined): void => {
-    const attributes: MetricAttributes = error ? { ...operation, [attributeKeys.destination]: event.destination, [attributeKeys.errorType]: error.name } : { ...operation, [attributeKeys.destination]: event.destination };
-    sent(event.eventIds.length, attributes);
+    const operationAttributes = attributes.get('operation', event.destination, error?.name);
+    sent(event.eventIds.length, operationAttributes);
     if (lastAttempt?.batchId === event.batchId && lastAttempt.attempt === event.attempt) return;
     lastAttempt = { batchId: event.batchId, attempt: event.attempt };
-    operationDuration(event.duration / 1000, attributes);
-    processDuration(event.duration / 1000, attributes);
+    operationDuration(event.duration / 1000, operationAttributes);
+    processDuration(event.duration / 1000, operationAttributes);
   };
 
   const unsubscribe = [
     egress.on('delivered', (event) => {
       attempt(event, undefined);
-      latency(event.latency / 1000, { [attributeKeys.destination]: event.destination });
+      latency(event.latency / 1000, attributes.get('destination', event.destination));
     }),
     egress.on('retrying', (event) => {
       attempt(event, event.error);
-      retried(event.eventIds.length, { [attributeKeys.destination]: event.destination, [attributeKeys.errorType]: event.error.name });
+      retried(event.eventIds.length, attributes.get('destination', event.destination, event.error.name));
     }),
     egress.on('dead', (event) => {
       attempt(event, event.error);
-      deadLettered(event.eventIds.length, { [attributeKeys.destination]: event.destination, [attributeKeys.errorType]: event.error.name });
+      deadLettered(event.eventIds.length, attributes.get('destination', event.destination, event.error.name));
     }),
     egress.on('dropped', (event) => dropped(event.count, { [attributeKeys.destination]: event.destination, reason: event.reason })),
     egress.on('lost', (event) => lost(event.count, { [attributeKeys.destination]: event.destination, reason: event.reason })),
@@ -105,4 +107,25 @@ export function createEgressMetrics(egress: Egress, options: EgressMetricsOption
       instruments.close();
     },
   };
+}
+
+/**
+ * The attribute sets of the event metrics, made once per destination and error type: recording
+ * reuses them instead of building an object per delivery, and the registry finds a series by them.
+ */
+class AttributeCache {
+  private readonly sets = new Map<string, Map<string, MetricAttributes>>();
+
+  get(kind: 'operation' | 'destination', destination: string, errorType?: string): MetricAttributes {
+    const group = `${kind}\u0000${errorType ?? ''}`;
+    let byDestination = this.sets.get(group);
+    if (!byDestination) this.sets.set(group, (byDestination = new Map()));
+    let found = byDestination.get(destination);
+    if (!found) {
+      const base = kind === 'operation' ? { ...operation, [attributeKeys.destination]: destination } : { [attributeKeys.destination]: destination };
+      found = Object.freeze(errorType === undefined ? base : { ...base, [attributeKeys.errorType]: errorType });
+      byDestination.set(destination, found);
+    }
+    return found;
+  }
 }

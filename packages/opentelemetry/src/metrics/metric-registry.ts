@@ -38,12 +38,17 @@ export class MetricRegistry implements MetricSink {
 
   recorder(definition: MetricDefinition): Recorder {
     const series = new Map<string, Series>();
+    // Callers reuse attribute objects, so most measurements find their series without building a key.
+    const byObject = new WeakMap<MetricAttributes, Series>();
     this.metrics.set(definition, series);
     const boundaries = definition.boundaries ?? [];
     const entry = (attributes: MetricAttributes): Series => {
+      let found = byObject.get(attributes);
+      if (found) return found;
       const key = seriesKey(attributes);
-      let found = series.get(key);
+      found = series.get(key);
       if (!found) series.set(key, (found = { attributes, value: 0 }));
+      byObject.set(attributes, found);
       return found;
     };
     if (definition.kind === 'histogram') {
