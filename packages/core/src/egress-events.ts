@@ -16,29 +16,10 @@ export interface EgressEvents {
     /** Milliseconds the attempt took, from the `deliver` call to its outcome. */
     duration: number;
   };
-  /** A delivery failed and will be tried again. */
-  retrying: {
-    destination: string;
-    partition: string;
-    batchId: string;
-    eventIds: string[];
-    attempt: number;
-    error: ErrorRecord;
-    retryAt: number;
-    /** Milliseconds the failed attempt took, from the `deliver` call to its outcome. */
-    duration: number;
-  };
-  /** Events that will never be delivered; they wait in the dead-letter queue. */
-  dead: {
-    destination: string;
-    partition: string;
-    batchId: string;
-    eventIds: string[];
-    attempt: number;
-    error: ErrorRecord;
-    /** Milliseconds the last attempt took, from the `deliver` call to its outcome. */
-    duration: number;
-  };
+  /** A delivery failed and will be tried again; `duration` is the milliseconds the failed attempt took, `deliver` call to outcome. */
+  retrying: { destination: string; partition: string; batchId: string; eventIds: string[]; attempt: number; error: ErrorRecord; retryAt: number; duration: number };
+  /** Events that will never be delivered; they wait in the dead-letter queue. `duration` is the milliseconds the last attempt took. */
+  dead: { destination: string; partition: string; batchId: string; eventIds: string[]; attempt: number; error: ErrorRecord; duration: number };
   /** Events refused at `send` because the store or the commit buffer was full and `overflow` is `'drop'`. */
   dropped: { destination: string; count: number; reason: 'capacity'; message: string };
   /**
