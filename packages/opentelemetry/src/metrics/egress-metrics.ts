@@ -1,7 +1,7 @@
 import { EgressConfigurationError, parseDuration, type Duration, type Egress, type ErrorRecord } from '@egress/core';
 import { metrics, type MeterProvider } from '@opentelemetry/api';
 import { attributeKeys, metricDefinitions, type MetricAttributes, type MetricDefinition } from './metric-definitions.js';
-import { MetricRegistry, type MetricSink, type Recorder } from './metric-registry.js';
+import { MetricRegistry, type Recorder } from './metric-registry.js';
 import { OpenTelemetryInstruments } from './opentelemetry-instruments.js';
 import { prometheusContentType, writePrometheusText } from './prometheus-exposition.js';
 import { QueueGauges, gaugeDefinitions, gaugeMetricReadings } from './queue-gauges.js';
@@ -42,13 +42,20 @@ export function createEgressMetrics(egress: Egress, options: EgressMetricsOption
   const gauges = new QueueGauges(egress, partitionLimit, statsMaxAge);
   const registry = new MetricRegistry();
   const meter = (options.meterProvider ?? metrics.getMeterProvider()).getMeter(instrumentationName, instrumentationVersion);
-  const instruments = new OpenTelemetryInstruments(meter, gaugeDefinitions, () => gauges.read());
-  const sinks: MetricSink[] = [registry, instruments];
+  const counterDefinitions = Object.values(metricDefinitions).filter((definition) => definition.kind === 'counter');
+  const instruments = new OpenTelemetryInstruments(
+    meter,
+    { counters: counterDefinitions, gauges: gaugeDefinitions },
+    { counters: () => registry.readings().filter((reading) => reading.definition.kind === 'counter'), gauges: () => gauges.read() },
+  );
+  /** Counters are kept by the registry alone (the Meter observes its totals); histograms go to both. */
   const recorder = (definition: MetricDefinition): Recorder => {
-    const [first, second] = sinks.map((sink) => sink.recorder(definition)) as [Recorder, Recorder];
+    const kept = registry.recorder(definition);
+    if (definition.kind !== 'histogram') return kept;
+    const recorded = instruments.histogram(definition);
     return (value, attributes) => {
-      first(value, attributes);
-      second(value, attributes);
+      kept(value, attributes);
+      recorded(value, attributes);
     };
   };
   const sent = recorder(metricDefinitions.sentMessages);

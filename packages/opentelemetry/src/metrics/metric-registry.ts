@@ -3,11 +3,6 @@ import type { MetricAttributes, MetricDefinition } from './metric-definitions.js
 /** Records one measurement of one metric. */
 export type Recorder = (value: number, attributes: MetricAttributes) => void;
 
-/** Something that keeps or forwards measurements: the OpenTelemetry instruments, or the registry below. */
-export interface MetricSink {
-  recorder(definition: MetricDefinition): Recorder;
-}
-
 export interface HistogramValue {
   /** Count per bucket, not cumulative; the last bucket is above the highest boundary. */
   readonly bucketCounts: number[];
@@ -33,7 +28,7 @@ interface Series {
  * Sums counters and fills histogram buckets in memory, for the Prometheus exposition: Prometheus
  * scrapes cumulative totals, and keeping them here means no OpenTelemetry SDK is needed for it.
  */
-export class MetricRegistry implements MetricSink {
+export class MetricRegistry {
   private readonly metrics = new Map<MetricDefinition, Map<string, Series>>();
 
   recorder(definition: MetricDefinition): Recorder {
