@@ -1,5 +1,7 @@
 import { MeterProvider, MetricReader, type DataPoint, type Histogram, type MetricData } from '@opentelemetry/sdk-metrics';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { createEgress, memoryStore } from '@egress/core';
+import { http } from '@egress/http';
 import { createEgressMetrics, type EgressMetrics } from '../../src/index.js';
 import { runKnownWorkload, startReceiver, webhookEgress } from './delivery-workload.js';
 
@@ -119,6 +121,22 @@ describe('metrics through the OpenTelemetry SDK', () => {
     await runKnownWorkload(egress, receiver.url);
     const metrics = await reader.metrics();
     expect(pointWith(metrics.get('egress.dead_letters'), { 'messaging.destination.name': 'http' })?.value).toBe(1);
+  });
+
+  test('counts events dropped at send when the store is full, per destination and reason', async () => {
+    const full = createEgress({ destinations: [http()], store: memoryStore({ maxEvents: 2 }), overflow: 'drop' });
+    const fullMetrics = createEgressMetrics(full, { meterProvider: provider });
+    try {
+      await full.ready();
+      // Sent in one go, before the commit buffer hands anything to the store: the store admits two.
+      for (let n = 1; n <= 5; n += 1) full.send.http({ method: 'POST', url: receiver.url, data: { kind: 'ok', n } });
+      const dropped = points((await reader.metrics()).get('egress.events.dropped'));
+      expect(dropped.map((point) => [point.attributes, point.value])).toEqual([[{ 'messaging.destination.name': 'http', reason: 'capacity' }, 3]]);
+      expect(await fullMetrics.prometheus()).toMatch(/^egress_events_dropped_total\{messaging_destination_name="http",reason="capacity"\} 3$/m);
+    } finally {
+      fullMetrics.close();
+      await full.close({ timeout: 1000 });
+    }
   });
 
   test('rejects a partition limit that is not a whole number, naming the option', () => {
