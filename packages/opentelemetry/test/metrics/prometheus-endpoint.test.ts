@@ -2,7 +2,9 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import parsePrometheusTextFormat, { type ParsedFamily, type ParsedSample } from 'parse-prometheus-text-format';
+import { createEgress, defineDestination } from '@egress/core';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { z } from 'zod';
 import { createEgressHealth, createEgressMetrics, createObservabilityFetchHandler, createObservabilityHandler, parseListenAddress, serveObservability, type ObservabilityServer } from '../../src/index.js';
 import { runKnownWorkload, startReceiver, webhookEgress } from './delivery-workload.js';
 
@@ -167,6 +169,34 @@ describe('the handlers mounted in a server of your own', () => {
       metrics.close();
       await egress.close({ timeout: 1000 });
       await receiver.close();
+    }
+  });
+});
+
+describe('readiness and the destinations', () => {
+  test('/readyz is unready while a destination reports itself unhealthy, naming it and why, and ready once it recovers', async () => {
+    let healthy = false;
+    const warehouse = defineDestination({
+      name: 'warehouse',
+      input: z.object({ n: z.number() }),
+      async deliver() {},
+      async health() {
+        return healthy ? { ok: true } : { ok: false, message: 'bucket not reachable' };
+      },
+    });
+    const egress = createEgress({ destinations: [warehouse] });
+    const handle = createObservabilityFetchHandler({ health: createEgressHealth(egress) });
+    try {
+      await egress.ready();
+      const unready = (await handle(new Request('http://app.example/readyz')))!;
+      expect(unready.status).toBe(503);
+      expect(await unready.json()).toMatchObject({ status: 'unready', reasons: ['destination warehouse is unhealthy: bucket not reachable'], destinations: { warehouse: { ok: false } } });
+      healthy = true;
+      expect((await handle(new Request('http://app.example/readyz')))!.status).toBe(200);
+      // Without metrics given, /metrics is not served.
+      expect(await handle(new Request('http://app.example/metrics'))).toBeUndefined();
+    } finally {
+      await egress.close({ timeout: 1000 });
     }
   });
 });
