@@ -164,6 +164,7 @@ export const configFileSchema = z
     store: storeSchema.optional().describe('Where the queue lives (default: sqlite at .egress/queue.db).'),
     commitBuffer: commitBufferSchema.optional(),
     startup: startupSchema.optional(),
+    metrics: metricsSchema.optional(),
     destinations: z
       .record(z.string().regex(destinationNamePattern, 'expected a name of letters, digits and underscore, starting with a letter'), destinationEntrySchema)
       .refine((entries) => Object.keys(entries).length > 0, 'expected at least one destination')
@@ -172,7 +173,6 @@ export const configFileSchema = z
       .record(z.string(), policySchema)
       .optional()
       .describe('Per destination name: batching, retries, concurrency, rate limit, ordering, timeout.'),
-    metrics: metricsSchema.optional(),
   })
   .describe('Egress configuration (egress.config.yaml or egress.config.json).');
 
