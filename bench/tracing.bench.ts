@@ -6,7 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { z } from 'zod';
 import { createEgress, defineDestination, memoryStore, silentLogger, type Tracing } from '@egress/core';
 import { openTelemetryTracing } from '@egress/opentelemetry';
-import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
+import { TracerProvider } from '@opentelemetry/sdk-trace';
 
 const events = Number(process.env.EVENTS ?? 200_000);
 const batchSize = 100;
@@ -41,7 +41,7 @@ async function run(tracing: Tracing | undefined): Promise<number> {
 const variants: [string, () => Tracing | undefined][] = [
   ['no tracing option (baseline)', () => undefined],
   ['openTelemetryTracing(), no SDK', () => openTelemetryTracing()],
-  ['openTelemetryTracing(), recording SDK', () => openTelemetryTracing({ tracerProvider: new BasicTracerProvider() })],
+  ['openTelemetryTracing(), recording SDK', () => openTelemetryTracing({ tracerProvider: new TracerProvider() })],
   // The baseline again, last: how far two runs of the same code differ on this machine.
   ['no tracing option (again)', () => undefined],
 ];

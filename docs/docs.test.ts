@@ -53,7 +53,7 @@ function documentedPackage(page: string): string | undefined {
   if (section === 'stores') return join(repositoryRoot, 'packages', `store-${name}`);
   // The frameworks' examples import express, fastify, hono and koa, which the middleware package holds.
   if (section === 'sending-from-your-application.md') return join(repositoryRoot, 'packages', 'middleware');
-  // The tracing example sets up the OpenTelemetry SDK, a dev dependency of the opentelemetry package.
+  // The observability examples import @opentelemetry/api and set up its SDK, which the opentelemetry package holds.
   if (section === 'observability.md') return join(repositoryRoot, 'packages', 'opentelemetry');
   return undefined;
 }

@@ -12,6 +12,7 @@ import {
   type AnyDestination,
   type Destination,
   type DestinationInput,
+  type Duration,
   type Logger,
   type PolicyOptions,
   type ResolvedPolicy,
@@ -68,6 +69,13 @@ export interface ConfigListener {
   host: string;
 }
 
+/** Where `egress worker` serves its metrics and health endpoints, from the file's `metrics`. */
+export interface ConfigMetrics {
+  listen: string;
+  partitionLimit?: number;
+  statsMaxAge?: Duration;
+}
+
 export interface ConfigCheck {
   /** The file as given, relative to the working directory when inside it. */
   file: string;
@@ -79,6 +87,8 @@ export interface ConfigCheck {
   config?: EgressConfig;
   /** Destinations with `listen`: the worker serves them at these addresses. */
   listeners: ConfigListener[];
+  /** The file's `metrics`, when it has them. */
+  metrics?: ConfigMetrics;
   /** Masks the values this file read from the environment in any text, before it is shown. */
   redact(text: string): string;
 }
@@ -235,6 +245,7 @@ export async function checkConfig(
   if (check.problems.length === 0 && store !== undefined) {
     const startup = raw.startup as EgressConfig['startup'];
     check.config = { store, destinations, policies, ...(commitBuffer === undefined ? {} : { commitBuffer }), ...(startup === undefined ? {} : { startup }) };
+    if (isRecord(raw.metrics)) check.metrics = raw.metrics as unknown as ConfigMetrics;
   } else await store?.close().catch(() => undefined);
   // Shape problems are found before the adapters' own: a reader goes down the file, so do they.
   check.problems.sort((first, second) => (first.line ?? 0) - (second.line ?? 0));

@@ -55,6 +55,9 @@ class Flight implements DeliveryContext {
   private controller: AbortController | undefined;
   private abandonedWith: { reason: unknown } | undefined;
   private finished = false;
+  private readonly startedAt = performance.now();
+  /** Milliseconds from the `deliver` call to the outcome, once there is one. */
+  duration = 0;
   /** The attempt's trace, when tracing is on; cleared once told how the attempt ended. */
   trace: DeliveryTrace | undefined;
 
@@ -124,6 +127,7 @@ class Flight implements DeliveryContext {
   private finish(outcome: FlightOutcome): void {
     if (this.finished) return;
     this.finished = true;
+    this.duration = performance.now() - this.startedAt;
     this.onOutcome(this, outcome);
   }
 }
@@ -537,11 +541,11 @@ export class DeliveryLane {
 
   private report(claimed: ClaimedBatch, flight: Flight, now: number, delivered: string[], retry: Settlement['retry'], dead: { eventId: string; error: ErrorRecord }[]): void {
     const { events, statistics } = this.host;
-    const { attempt } = flight;
+    const { attempt, duration } = flight;
     if (flight.trace !== undefined) {
       flight.traceEnded({ delivered: delivered.length, retrying: retry?.eventIds.length ?? 0, dead: dead.length, error: retry?.error ?? dead[0]?.error });
     }
-    const base = { destination: this.destination.name, partition: claimed.partition, batchId: claimed.id, attempt };
+    const base = { destination: this.destination.name, partition: claimed.partition, batchId: claimed.id, attempt, duration };
     const outcomes: EventOutcome[] = [];
     if (delivered.length > 0) {
       const arrived = delivered.length === claimed.events.length ? undefined : new Set(delivered);
