@@ -379,6 +379,7 @@ class PostgresStore implements Store {
       ? await claimSingleEventBatches(this.statements('claiming batches'), this.names, request, lease)
       : await this.transaction((client) => claimBatches(client, this.names, request, lease));
     for (const batch of result.batches) this.leases.set(batch.id, lease.token);
+    this.notifications.claimed(request.destination, result.batches.length > 0);
     return result;
   }
 
