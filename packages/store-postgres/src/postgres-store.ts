@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomInt, randomUUID } from 'node:crypto';
 import {
   EgressCapacityError,
   EgressConfigurationError,
@@ -70,6 +70,8 @@ const capacityRefreshMin = 1000;
 const capacityRefreshFactor = 50;
 /** How often a store deletes the round-robin rows of partitions that have nothing queued. */
 const partitionPruneInterval = 10 * 60_000;
+/** Rows each partition's counters are spread over; workers that picked different ones never wait for each other's. */
+const counterSlots = 16;
 /** How long the row of a producer that stopped writing is kept. */
 const producerRetention = 7 * 24 * 60 * 60_000;
 /**
@@ -79,7 +81,7 @@ const producerRetention = 7 * 24 * 60 * 60_000;
 const writeConcurrency = 1;
 /**
  * One settlement write in flight at a time: the settlements that arrive meanwhile share the next
- * one, and two writes of one process never wait for each other's lock on a partition's counters.
+ * one, and two writes of one process never wait for each other's lock on a partition's counters row.
  */
 const settleConcurrency = 1;
 
@@ -178,6 +180,8 @@ class PostgresStore implements Store {
   private context: StoreContext | undefined;
   private opening: Promise<void> | undefined;
   private readonly recovery: OutageRecovery;
+  /** The row of each partition's counters this store adds to (see migration 4). */
+  private readonly counterSlot = randomInt(counterSlots);
   /** Identifies this store's notifications, so it does not wake itself. */
   private readonly source = randomUUID();
   private readonly notifications: WorkNotifications;
@@ -194,6 +198,12 @@ class PostgresStore implements Store {
   private refreshTimer: NodeJS.Timeout | undefined;
   /** Set once the periodic capacity count has started. */
   private counting = false;
+  /**
+   * Whether `admit` was asked since the last count. A process that only delivers never is, and does
+   * not scan the tables every second for an estimate nobody reads; its first `admit` turns the
+   * counting back on (until the next count it answers from the last one).
+   */
+  private admitting = true;
   private partitionsPrunedAt = Date.now();
   private opened = false;
   private closed = false;
@@ -270,6 +280,7 @@ class PostgresStore implements Store {
 
   /** The engine counts the events it has accepted and not yet committed itself, so those in `enqueue` now are not added again here. */
   admit(events: number, bytes: number): boolean {
+    this.admitting = true;
     return this.heldEvents + events <= this.options.maxEvents && this.heldBytes + bytes <= this.options.maxBytes;
   }
 
@@ -395,15 +406,15 @@ class PostgresStore implements Store {
   /** One group of settlements: fully delivered batches in one statement, the others one by one, all in one transaction. */
   private async writeSettlements(requests: readonly SettlementRequest[]): Promise<Removed[]> {
     const whole = requests.filter(deliversWholeBatch);
-    if (whole.length === requests.length) return settleDelivered(this.statements('settling batches'), this.names, requests);
+    if (whole.length === requests.length) return settleDelivered(this.statements('settling batches'), this.names, this.counterSlot, requests);
     return this.transaction(async (client) => {
       const removed = new Map<SettlementRequest, Removed>();
       if (whole.length > 0) {
-        const wholeRemoved = await settleDelivered(client, this.names, whole);
+        const wholeRemoved = await settleDelivered(client, this.names, this.counterSlot, whole);
         whole.forEach((request, index) => removed.set(request, wholeRemoved[index]!));
       }
       for (const request of requests) {
-        if (!removed.has(request)) removed.set(request, await settleBatch(client, this.names, request, (destination) => this.notify(client, destination)));
+        if (!removed.has(request)) removed.set(request, await settleBatch(client, this.names, this.counterSlot, request, (destination) => this.notify(client, destination)));
       }
       return requests.map((request) => removed.get(request)!);
     });
@@ -567,17 +578,21 @@ class PostgresStore implements Store {
     const { table } = this.names;
     const started = Date.now();
     let took = 0;
-    try {
-      const result = await this.pool.query<{ events: string; bytes: string }>(
-        `SELECT (SELECT count(*) FROM ${table('events')}) + (SELECT count(*) FROM ${table('dead_letters')}) AS events,
-                (SELECT coalesce(sum(size), 0) FROM ${table('events')}) + (SELECT coalesce(sum(size), 0) FROM ${table('dead_letters')}) AS bytes`,
-      );
-      // Spooled events are not in the tables yet but count against capacity all the same.
-      this.heldEvents = Number(result.rows[0]!.events) + (this.spool?.count ?? 0);
-      this.heldBytes = Number(result.rows[0]!.bytes);
-      took = Date.now() - started;
-    } catch {
-      // Keep the local estimate; the next count may succeed.
+    if (this.admitting) {
+      this.admitting = false;
+      try {
+        const result = await this.pool.query<{ events: string; bytes: string }>(
+          `SELECT (SELECT count(*) FROM ${table('events')}) + (SELECT count(*) FROM ${table('dead_letters')}) AS events,
+                  (SELECT coalesce(sum(size), 0) FROM ${table('events')}) + (SELECT coalesce(sum(size), 0) FROM ${table('dead_letters')}) AS bytes`,
+        );
+        // Spooled events are not in the tables yet but count against capacity all the same.
+        this.heldEvents = Number(result.rows[0]!.events) + (this.spool?.count ?? 0);
+        this.heldBytes = Number(result.rows[0]!.bytes);
+        took = Date.now() - started;
+      } catch {
+        // Keep the local estimate; the next count may succeed.
+        this.admitting = true;
+      }
     }
     if (Date.now() - this.partitionsPrunedAt >= partitionPruneInterval) {
       this.partitionsPrunedAt = Date.now();

@@ -91,16 +91,21 @@ const migrations: readonly Migration[] = [
   },
   {
     version: 4,
-    description: 'record each producer\'s last enqueue write',
-    // An enqueue is one statement that also records its write number here, so that a write whose
-    // answer was lost can be looked up afterwards (and fenced off, should it still be running).
+    description: 'record each producer\'s last enqueue write; spread each partition\'s counters over slots',
     statements: ({ table }) => [
+      // An enqueue is one statement that also records its write number here, so that a write whose
+      // answer was lost can be looked up afterwards (and fenced off, should it still be running).
       `CREATE TABLE ${table('producers')} (
         producer text PRIMARY KEY,
         last_write bigint NOT NULL DEFAULT 0,
         fence bigint NOT NULL DEFAULT 0,
         written_at bigint NOT NULL
       )`,
+      // Each worker adds to the row of its own slot, so that workers settling batches of one
+      // partition do not queue for one row lock; a partition's totals are the sum of its rows.
+      `ALTER TABLE ${table('counters')} ADD COLUMN slot smallint NOT NULL DEFAULT 0`,
+      `ALTER TABLE ${table('counters')} DROP CONSTRAINT counters_pkey`,
+      `ALTER TABLE ${table('counters')} ADD PRIMARY KEY (destination, partition, slot)`,
     ],
   },
 ];

@@ -91,7 +91,7 @@ describe.skipIf(!postgresUrl)('postgres store schema', () => {
     }
     const versions = await query<{ version: number }>(`SELECT version FROM "${schema}".migrations ORDER BY version`);
     expect(versions.map((row) => row.version)).toEqual(Array.from({ length: SCHEMA_VERSION }, (_, index) => index + 1));
-    const counters = await query<{ delivered: string; failed: string }>(`SELECT delivered, failed FROM "${schema}".counters WHERE destination = 'd' AND partition = 'p'`);
+    const counters = await query<{ delivered: string; failed: string }>(`SELECT sum(delivered)::text AS delivered, sum(failed)::text AS failed FROM "${schema}".counters WHERE destination = 'd' AND partition = 'p'`);
     expect(counters).toEqual([{ delivered: '1', failed: '2' }]);
   });
 
