@@ -89,13 +89,32 @@ const migrations: readonly Migration[] = [
     // Single-event claims lease due batches across every partition of a destination at once.
     statements: ({ table }) => [`CREATE INDEX batches_due ON ${table('batches')} (destination, (coalesce(lease_until, available_at)))`],
   },
+  {
+    version: 4,
+    description: 'record each producer\'s last enqueue write; spread each partition\'s counters over slots',
+    statements: ({ table }) => [
+      // An enqueue is one statement that also records its write number here, so that a write whose
+      // answer was lost can be looked up afterwards (and fenced off, should it still be running).
+      `CREATE TABLE ${table('producers')} (
+        producer text PRIMARY KEY,
+        last_write bigint NOT NULL DEFAULT 0,
+        fence bigint NOT NULL DEFAULT 0,
+        written_at bigint NOT NULL
+      )`,
+      // Each worker adds to the row of its own slot, so that workers settling batches of one
+      // partition do not queue for one row lock; a partition's totals are the sum of its rows.
+      `ALTER TABLE ${table('counters')} ADD COLUMN slot smallint NOT NULL DEFAULT 0`,
+      `ALTER TABLE ${table('counters')} DROP CONSTRAINT counters_pkey`,
+      `ALTER TABLE ${table('counters')} ADD PRIMARY KEY (destination, partition, slot)`,
+    ],
+  },
 ];
 
 /** The schema version this release writes and understands. */
 export const SCHEMA_VERSION = migrations[migrations.length - 1]!.version;
 
 /** Tables the store reads and writes at run time, with the rights it needs on each. */
-export const runtimeTables = ['partitions', 'events', 'batches', 'dead_letters', 'counters'] as const;
+export const runtimeTables = ['partitions', 'events', 'batches', 'dead_letters', 'counters', 'producers'] as const;
 const runtimeSequences = ['event_seq', 'serve_seq'] as const;
 
 /**
