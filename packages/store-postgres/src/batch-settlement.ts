@@ -40,7 +40,7 @@ export function deliversWholeBatch({ claimed, settlement }: SettlementRequest): 
  * The commit does not wait for the WAL to reach disk: a settlement lost to a database crash leaves
  * its batches leased, and they are delivered again when the lease runs out, as after a worker crash.
  */
-export async function settleDelivered(executor: Queryable, names: SchemaNames, requests: readonly SettlementRequest[]): Promise<Removed[]> {
+export async function settleDelivered(executor: Queryable, names: SchemaNames, counterSlot: number, requests: readonly SettlementRequest[]): Promise<Removed[]> {
   const { table } = names;
   const text = `WITH relaxed AS (
        SELECT set_config('synchronous_commit', 'off', true) AS setting
@@ -56,12 +56,12 @@ export async function settleDelivered(executor: Queryable, names: SchemaNames, r
      ), dropped AS (
        DELETE FROM ${table('batches')} b USING batch WHERE b.id = batch.id
      ), counted AS (
-       INSERT INTO ${table('counters')} AS c (destination, partition, delivered)
-       SELECT destination, partition, count(*) FROM removed GROUP BY destination, partition ORDER BY destination, partition
-       ON CONFLICT (destination, partition) DO UPDATE SET delivered = c.delivered + EXCLUDED.delivered
+       INSERT INTO ${table('counters')} AS c (destination, partition, slot, delivered)
+       SELECT destination, partition, $3, count(*) FROM removed GROUP BY destination, partition ORDER BY destination, partition
+       ON CONFLICT (destination, partition, slot) DO UPDATE SET delivered = c.delivered + EXCLUDED.delivered
      )
      SELECT batch_id, count(*) AS count, coalesce(sum(size), 0) AS bytes FROM removed GROUP BY batch_id`;
-  const result = await executor.query<{ batch_id: string; count: string; bytes: string }>(prepared(text, [requests.map((request) => request.claimed.id), requests.map((request) => request.token ?? null)]));
+  const result = await executor.query<{ batch_id: string; count: string; bytes: string }>(prepared(text, [requests.map((request) => request.claimed.id), requests.map((request) => request.token ?? null), counterSlot]));
   const byBatch = new Map(result.rows.map((row) => [row.batch_id, { events: Number(row.count), bytes: Number(row.bytes) }]));
   return requests.map((request) => byBatch.get(request.claimed.id) ?? nothingRemoved);
 }
@@ -70,7 +70,7 @@ export async function settleDelivered(executor: Queryable, names: SchemaNames, r
  * Any settlement, inside the caller's transaction: delivered events leave, dead ones move to the
  * dead letters, retried ones wait in their retry batch, and events it does not mention wait again.
  */
-export async function settleBatch(client: PoolClient, names: SchemaNames, request: SettlementRequest, notify: (destination: string) => Promise<void>): Promise<Removed> {
+export async function settleBatch(client: PoolClient, names: SchemaNames, counterSlot: number, request: SettlementRequest, notify: (destination: string) => Promise<void>): Promise<Removed> {
   const { claimed, token, settlement } = request;
   const { table } = names;
   const batch = await client.query<{ lease_token: string | null }>(`SELECT lease_token FROM ${table('batches')} WHERE id = $1 FOR UPDATE`, [claimed.id]);
@@ -141,9 +141,9 @@ export async function settleBatch(client: PoolClient, names: SchemaNames, reques
   }
   if (delivered.rows.length + failed > 0) {
     await client.query(
-      `INSERT INTO ${table('counters')} AS c (destination, partition, delivered, failed) VALUES ($1, $2, $3, $4)
-       ON CONFLICT (destination, partition) DO UPDATE SET delivered = c.delivered + EXCLUDED.delivered, failed = c.failed + EXCLUDED.failed`,
-      [claimed.destination, claimed.partition, delivered.rows.length, failed],
+      `INSERT INTO ${table('counters')} AS c (destination, partition, slot, delivered, failed) VALUES ($1, $2, $5, $3, $4)
+       ON CONFLICT (destination, partition, slot) DO UPDATE SET delivered = c.delivered + EXCLUDED.delivered, failed = c.failed + EXCLUDED.failed`,
+      [claimed.destination, claimed.partition, delivered.rows.length, failed, counterSlot],
     );
   }
   if (returned > 0) await notify(claimed.destination);

@@ -1,4 +1,4 @@
-import pg, { type Pool, type PoolClient, type QueryResult, type QueryResultRow } from 'pg';
+import pg, { type Pool, type PoolClient, type QueryConfig, type QueryResult, type QueryResultRow } from 'pg';
 import { ConnectionStatus } from './connection-status.js';
 import { ConnectionTimeout, asStoreError, describeConnectionFailure, isConnectionFailure } from './connection-failure.js';
 
@@ -80,28 +80,15 @@ export class DatabaseConnection {
     return this.schemaReady;
   }
 
-  /** One statement on a pooled connection. */
-  query<Row extends QueryResultRow = QueryResultRow>(text: string, values?: readonly unknown[], doing = 'running a statement'): Promise<QueryResult<Row>> {
-    return this.withClient((client) => client.query<Row>(text, values as unknown[] | undefined), doing, false);
+  /** One statement on a pooled connection (a transaction of its own). */
+  query<Row extends QueryResultRow = QueryResultRow>(statement: string | QueryConfig, values?: readonly unknown[], doing = 'running a statement'): Promise<QueryResult<Row>> {
+    if (typeof statement !== 'string') return this.withClient((client) => client.query<Row>(statement), doing, false);
+    return this.withClient((client) => client.query<Row>(statement, values as unknown[] | undefined), doing, false);
   }
 
-  /**
-   * Runs `work` between BEGIN and COMMIT on one connection; anything that fails leaves nothing
-   * written. `begun` hears the transaction's id before any work is sent, so that a caller whose
-   * COMMIT went unanswered can ask later whether it happened (`txid_status`).
-   */
-  async transaction<T>(work: (client: PoolClient) => Promise<T>, doing = 'running a transaction', begun?: (transactionId: string) => void): Promise<T> {
-    if (!begun) return this.withClient(work, doing, true);
-    if (!this.schemaReady) await this.open();
-    return this.run(
-      async (client) => {
-        const [, identified] = (await client.query('BEGIN; SELECT txid_current()::text AS id')) as unknown as QueryResult<{ id: string }>[];
-        begun(identified!.rows[0]!.id);
-        return work(client);
-      },
-      doing,
-      'begun',
-    );
+  /** Runs `work` between BEGIN and COMMIT on one connection; anything that fails leaves nothing written. */
+  transaction<T>(work: (client: PoolClient) => Promise<T>, doing = 'running a transaction'): Promise<T> {
+    return this.withClient(work, doing, true);
   }
 
   /**
@@ -113,8 +100,8 @@ export class DatabaseConnection {
     return this.run(work, doing, transaction);
   }
 
-  /** `transaction`: true to wrap `work` in BEGIN and COMMIT, 'begun' when `work` sends BEGIN itself. */
-  private async run<T>(work: (client: PoolClient) => Promise<T>, doing: string, transaction: boolean | 'begun'): Promise<T> {
+  /** `transaction`: true to wrap `work` in BEGIN and COMMIT. */
+  private async run<T>(work: (client: PoolClient) => Promise<T>, doing: string, transaction: boolean): Promise<T> {
     const client = await this.checkOut(doing);
     let lost: unknown;
     const onError = (error: unknown) => {
@@ -128,7 +115,7 @@ export class DatabaseConnection {
     }, this.options.queryTimeout);
     let discard: unknown;
     try {
-      if (transaction === true) await client.query('BEGIN');
+      if (transaction) await client.query('BEGIN');
       const result = await work(client);
       if (transaction) await client.query('COMMIT');
       if (lost !== undefined) discard = lost;

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomInt, randomUUID } from 'node:crypto';
 import {
   EgressCapacityError,
   EgressConfigurationError,
@@ -19,7 +19,7 @@ import {
   type StoreStatus,
   type StoredDeadLetter,
 } from '@egress/core';
-import type { Pool, PoolClient } from 'pg';
+import type { Pool, PoolClient, QueryConfig } from 'pg';
 import { claimBatches, toQueuedEvent } from './batch-claim.js';
 import { deliversWholeBatch, settleBatch, settleDelivered, type Queryable, type Removed, type SettlementRequest } from './batch-settlement.js';
 import { describeError } from './connection-failure.js';
@@ -28,6 +28,7 @@ import { DatabaseConnection } from './database-connection.js';
 import { GroupCommit } from './group-commit.js';
 import { LocalSpool } from './local-spool.js';
 import { OutageRecovery } from './outage-recovery.js';
+import { prepared } from './prepared-statement.js';
 import { UncertainWrites } from './uncertain-writes.js';
 import { migrate } from './schema-migrations.js';
 import { schemaNamePattern, schemaNames, type SchemaNames } from './schema-names.js';
@@ -69,6 +70,10 @@ const capacityRefreshMin = 1000;
 const capacityRefreshFactor = 50;
 /** How often a store deletes the round-robin rows of partitions that have nothing queued. */
 const partitionPruneInterval = 10 * 60_000;
+/** Rows each partition's counters are spread over; workers that picked different ones never wait for each other's. */
+const counterSlots = 16;
+/** How long the row of a producer that stopped writing is kept. */
+const producerRetention = 7 * 24 * 60 * 60_000;
 /**
  * One write in flight at a time keeps events in the order `enqueue` was called (a later call never
  * commits first); calls that arrive meanwhile share the next write, which is where the speed comes from.
@@ -76,7 +81,7 @@ const partitionPruneInterval = 10 * 60_000;
 const writeConcurrency = 1;
 /**
  * One settlement write in flight at a time: the settlements that arrive meanwhile share the next
- * one, and two writes of one process never wait for each other's lock on a partition's counters.
+ * one, and two writes of one process never wait for each other's lock on a partition's counters row.
  */
 const settleConcurrency = 1;
 
@@ -169,11 +174,15 @@ class PostgresStore implements Store {
   /** The pool behind error handling, timeouts and status: every statement goes through it. */
   private readonly pool: DatabaseConnection;
   private readonly connectionStatus = new ConnectionStatus();
-  private readonly uncertainWrites = new UncertainWrites();
+  private readonly uncertainWrites: UncertainWrites;
+  /** Number of this store's last enqueue write, recorded with it in the producer's row. */
+  private writes = 0;
   private readonly spool: LocalSpool | undefined;
   private context: StoreContext | undefined;
   private opening: Promise<void> | undefined;
   private readonly recovery: OutageRecovery;
+  /** The row of each partition's counters this store adds to (see migration 4). */
+  private readonly counterSlot = randomInt(counterSlots);
   /** Identifies this store's notifications, so it does not wake itself. */
   private readonly source = randomUUID();
   private readonly notifications: WorkNotifications;
@@ -190,12 +199,19 @@ class PostgresStore implements Store {
   private refreshTimer: NodeJS.Timeout | undefined;
   /** Set once the periodic capacity count has started. */
   private counting = false;
+  /**
+   * Whether `admit` was asked since the last count. A process that only delivers never is, and does
+   * not scan the tables every second for an estimate nobody reads; its first `admit` turns the
+   * counting back on (until the next count it answers from the last one).
+   */
+  private admitting = true;
   private partitionsPrunedAt = Date.now();
   private opened = false;
   private closed = false;
 
   constructor(private readonly options: ResolvedOptions) {
     this.names = schemaNames(options.schema);
+    this.uncertainWrites = new UncertainWrites(this.names, this.source);
     this.pool = new DatabaseConnection(options, this.connectionStatus, (client) => migrate(client, this.names));
     this.spool = options.spoolPath === undefined ? undefined : new LocalSpool(options.spoolPath, options.schema);
     this.recovery = new OutageRecovery({
@@ -265,6 +281,7 @@ class PostgresStore implements Store {
 
   /** The engine counts the events it has accepted and not yet committed itself, so those in `enqueue` now are not added again here. */
   admit(events: number, bytes: number): boolean {
+    this.admitting = true;
     return this.heldEvents + events <= this.options.maxEvents && this.heldBytes + bytes <= this.options.maxBytes;
   }
 
@@ -316,38 +333,39 @@ class PostgresStore implements Store {
   }
 
   /**
-   * One statement: insert the events in order and notify listening workers at commit. It runs in a
-   * transaction whose id is known before the INSERT is sent, so that a write whose answer was lost is
-   * not written a second time after its events were delivered.
+   * One statement, one round trip: insert the events in order, record the write's number in the
+   * producer's row and notify listening workers at commit. The number is what lets a write whose
+   * answer was lost be looked up before its events are written again (`UncertainWrites`).
    */
   private async insertEvents(all: readonly QueuedEvent[]): Promise<void> {
-    const events = this.uncertainWrites.size > 0 ? await this.uncertainWrites.withoutCommitted(all, this.pool) : all;
+    const events = this.uncertainWrites.outstanding ? await this.uncertainWrites.withoutCommitted(all, this.pool) : all;
     if (events.length === 0) return;
-    let transactionId: string | undefined;
+    const write = ++this.writes;
     try {
-      await this.pool.transaction(
-        (client) => this.insertStatement(client, events),
-        'enqueueing events',
-        (id) => (transactionId = id),
-      );
+      await this.pool.query(this.insertStatement(events, write), undefined, 'enqueueing events');
     } catch (error) {
-      if (transactionId !== undefined && EgressStoreUnavailableError.isInstance(error)) this.uncertainWrites.remember(transactionId, events);
+      if (EgressStoreUnavailableError.isInstance(error)) this.uncertainWrites.remember(write, events);
       throw error;
     }
   }
 
-  private async insertStatement(client: PoolClient, events: readonly QueuedEvent[]): Promise<void> {
+  private insertStatement(events: readonly QueuedEvent[], write: number): QueryConfig {
     const { table } = this.names;
-    await client.query(
+    return prepared(
       `WITH input AS (
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::bigint[], $7::int[], $10::text[])
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::bigint[], $7::int[], $12::text[])
            WITH ORDINALITY AS t(id, destination, partition, payload, size, sent_at, attempts, trace, position)
+       ), recorded AS (
+         INSERT INTO ${table('producers')} AS p (producer, last_write, written_at) VALUES ($9, $10, $11)
+         ON CONFLICT (producer) DO UPDATE SET last_write = EXCLUDED.last_write, written_at = EXCLUDED.written_at
+         WHERE p.fence < EXCLUDED.last_write
+         RETURNING 1
        ), notified AS (
          SELECT pg_notify($8, $9 || ' ' || destination) FROM (SELECT DISTINCT destination FROM input) AS destinations
        )
        INSERT INTO ${table('events')} (id, destination, partition, payload, size, sent_at, attempts, trace)
        SELECT id, destination, partition, payload, size, sent_at, attempts, trace FROM input
-       WHERE (SELECT count(*) FROM notified) >= 0
+       WHERE EXISTS (SELECT 1 FROM recorded) AND (SELECT count(*) FROM notified) >= 0
        ORDER BY position
        ON CONFLICT (id) DO NOTHING`,
       [
@@ -361,6 +379,8 @@ class PostgresStore implements Store {
         events.map((event) => event.attempts),
         this.names.channel,
         this.source,
+        write,
+        Date.now(),
         events.map((event) => event.trace ?? null),
       ],
     );
@@ -372,6 +392,7 @@ class PostgresStore implements Store {
       ? await claimSingleEventBatches(this.statements('claiming batches'), this.names, request, lease)
       : await this.transaction((client) => claimBatches(client, this.names, request, lease));
     for (const batch of result.batches) this.leases.set(batch.id, lease.token);
+    this.notifications.claimed(request.destination, result.batches.length > 0);
     return result;
   }
 
@@ -387,15 +408,15 @@ class PostgresStore implements Store {
   /** One group of settlements: fully delivered batches in one statement, the others one by one, all in one transaction. */
   private async writeSettlements(requests: readonly SettlementRequest[]): Promise<Removed[]> {
     const whole = requests.filter(deliversWholeBatch);
-    if (whole.length === requests.length) return settleDelivered(this.statements('settling batches'), this.names, requests);
+    if (whole.length === requests.length) return settleDelivered(this.statements('settling batches'), this.names, this.counterSlot, requests);
     return this.transaction(async (client) => {
       const removed = new Map<SettlementRequest, Removed>();
       if (whole.length > 0) {
-        const wholeRemoved = await settleDelivered(client, this.names, whole);
+        const wholeRemoved = await settleDelivered(client, this.names, this.counterSlot, whole);
         whole.forEach((request, index) => removed.set(request, wholeRemoved[index]!));
       }
       for (const request of requests) {
-        if (!removed.has(request)) removed.set(request, await settleBatch(client, this.names, request, (destination) => this.notify(client, destination)));
+        if (!removed.has(request)) removed.set(request, await settleBatch(client, this.names, this.counterSlot, request, (destination) => this.notify(client, destination)));
       }
       return requests.map((request) => removed.get(request)!);
     });
@@ -559,17 +580,21 @@ class PostgresStore implements Store {
     const { table } = this.names;
     const started = Date.now();
     let took = 0;
-    try {
-      const result = await this.pool.query<{ events: string; bytes: string }>(
-        `SELECT (SELECT count(*) FROM ${table('events')}) + (SELECT count(*) FROM ${table('dead_letters')}) AS events,
-                (SELECT coalesce(sum(size), 0) FROM ${table('events')}) + (SELECT coalesce(sum(size), 0) FROM ${table('dead_letters')}) AS bytes`,
-      );
-      // Spooled events are not in the tables yet but count against capacity all the same.
-      this.heldEvents = Number(result.rows[0]!.events) + (this.spool?.count ?? 0);
-      this.heldBytes = Number(result.rows[0]!.bytes);
-      took = Date.now() - started;
-    } catch {
-      // Keep the local estimate; the next count may succeed.
+    if (this.admitting) {
+      this.admitting = false;
+      try {
+        const result = await this.pool.query<{ events: string; bytes: string }>(
+          `SELECT (SELECT count(*) FROM ${table('events')}) + (SELECT count(*) FROM ${table('dead_letters')}) AS events,
+                  (SELECT coalesce(sum(size), 0) FROM ${table('events')}) + (SELECT coalesce(sum(size), 0) FROM ${table('dead_letters')}) AS bytes`,
+        );
+        // Spooled events are not in the tables yet but count against capacity all the same.
+        this.heldEvents = Number(result.rows[0]!.events) + (this.spool?.count ?? 0);
+        this.heldBytes = Number(result.rows[0]!.bytes);
+        took = Date.now() - started;
+      } catch {
+        // Keep the local estimate; the next count may succeed.
+        this.admitting = true;
+      }
     }
     if (Date.now() - this.partitionsPrunedAt >= partitionPruneInterval) {
       this.partitionsPrunedAt = Date.now();
@@ -582,6 +607,9 @@ class PostgresStore implements Store {
              AND NOT EXISTS (SELECT 1 FROM ${table('batches')} b WHERE b.destination = p.destination AND b.partition = p.partition)`,
         )
         .catch(() => undefined);
+      // A producer's row is only read after one of its writes went unanswered, which that process
+      // settles as soon as the database answers again; rows of producers long gone only take room.
+      await this.pool.query(`DELETE FROM ${table('producers')} WHERE written_at < $1`, [Date.now() - producerRetention]).catch(() => undefined);
     }
     if (this.closed) return;
     // Only a count that ran says how costly counting is; one that waited for an unreachable database does not.

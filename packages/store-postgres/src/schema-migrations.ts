@@ -90,6 +90,25 @@ const migrations: readonly Migration[] = [
     statements: ({ table }) => [`CREATE INDEX batches_due ON ${table('batches')} (destination, (coalesce(lease_until, available_at)))`],
   },
   {
+    version: 4,
+    description: 'record each producer\'s last enqueue write; spread each partition\'s counters over slots',
+    statements: ({ table }) => [
+      // An enqueue is one statement that also records its write number here, so that a write whose
+      // answer was lost can be looked up afterwards (and fenced off, should it still be running).
+      `CREATE TABLE ${table('producers')} (
+        producer text PRIMARY KEY,
+        last_write bigint NOT NULL DEFAULT 0,
+        fence bigint NOT NULL DEFAULT 0,
+        written_at bigint NOT NULL
+      )`,
+      // Each worker adds to the row of its own slot, so that workers settling batches of one
+      // partition do not queue for one row lock; a partition's totals are the sum of its rows.
+      `ALTER TABLE ${table('counters')} ADD COLUMN slot smallint NOT NULL DEFAULT 0`,
+      `ALTER TABLE ${table('counters')} DROP CONSTRAINT counters_pkey`,
+      `ALTER TABLE ${table('counters')} ADD PRIMARY KEY (destination, partition, slot)`,
+    ],
+  },
+  {
     version: 5,
     description: "keep each event's trace context",
     // What `Tracing.sent` returned at the send, NULL when tracing is off; a nullable column without a default rewrites no rows.
@@ -100,11 +119,8 @@ const migrations: readonly Migration[] = [
 /** The schema version this release writes and understands. */
 export const SCHEMA_VERSION = migrations[migrations.length - 1]!.version;
 
-/** Every version a schema migrated by this release has recorded, in order. */
-export const migrationVersions: readonly number[] = migrations.map((migration) => migration.version);
-
 /** Tables the store reads and writes at run time, with the rights it needs on each. */
-export const runtimeTables = ['partitions', 'events', 'batches', 'dead_letters', 'counters'] as const;
+export const runtimeTables = ['partitions', 'events', 'batches', 'dead_letters', 'counters', 'producers'] as const;
 const runtimeSequences = ['event_seq', 'serve_seq'] as const;
 
 /**

@@ -1,55 +1,81 @@
 import { EgressStoreUnavailableError, type QueuedEvent } from '@egress/core';
 import type { DatabaseConnection } from './database-connection.js';
+import type { SchemaNames } from './schema-names.js';
+
+/** How long the check waits for an interrupted write that is still running on the server. */
+const stillRunningWait = 1000;
+
+/** PostgreSQL's code for a lock that was not granted within `lock_timeout`. */
+const lockNotAvailable = '55P03';
 
 /**
- * Enqueue writes whose connection broke after their transaction began: PostgreSQL may have
+ * Enqueue writes whose connection broke after the statement may have been sent: PostgreSQL may have
  * committed them with the answer lost on the way. Writing such events again is not harmless, because
  * by then workers may have delivered and deleted them, and the second copy would be delivered again
- * under a new batch. So before events are written again, the fate of the earlier attempt is asked of
- * PostgreSQL (`txid_status`): committed events are not written twice.
+ * under a new batch.
+ *
+ * Each write is one statement that also sets its producer's row in `producers` to the write's
+ * number, and writes nothing when that row is fenced at or past its number. Before this store writes
+ * again, the fate of an interrupted write is settled by raising the fence to its number: a write
+ * still running holds the row's lock, so the fence waits for it; afterwards the row says whether it
+ * committed (`last_write` reached its number), and a write that had not started yet never will.
+ * Writes of one store are one at a time, and none is sent while an earlier one is unsettled, so the
+ * row's last write is always the one in question.
  */
 export class UncertainWrites {
-  /** Transaction id of the broken attempt that carried each event. */
-  private readonly attempts = new Map<string, string>();
+  /** The interrupted write not yet settled, and the events it carried. */
+  private pending: { write: number; eventIds: ReadonlySet<string> } | undefined;
+  /** Events of an interrupted write that did commit: they are not written again when they come back. */
+  private readonly committed = new Set<string>();
 
-  get size(): number {
-    return this.attempts.size;
+  constructor(
+    private readonly names: SchemaNames,
+    /** The producer's key in `producers`. */
+    private readonly producer: string,
+  ) {}
+
+  /** Whether a write must look here first. */
+  get outstanding(): boolean {
+    return this.pending !== undefined || this.committed.size > 0;
   }
 
-  remember(transactionId: string, events: readonly QueuedEvent[]): void {
-    for (const event of events) this.attempts.set(event.id, transactionId);
+  remember(write: number, events: readonly QueuedEvent[]): void {
+    this.pending = { write, eventIds: new Set(events.map((event) => event.id)) };
   }
 
   /**
-   * `events` without those an earlier attempt committed. Rejects with `EgressStoreUnavailableError`
-   * while that attempt is still open on the server (its connection not yet noticed as gone).
+   * `events` without those an interrupted write committed. Rejects with `EgressStoreUnavailableError`
+   * while that write is still open on the server (its connection not yet noticed as gone).
    */
   async withoutCommitted(events: readonly QueuedEvent[], pool: DatabaseConnection): Promise<readonly QueuedEvent[]> {
-    const transactionIds = new Set<string>();
-    for (const event of events) {
-      const transactionId = this.attempts.get(event.id);
-      if (transactionId !== undefined) transactionIds.add(transactionId);
-    }
-    if (transactionIds.size === 0) return events;
-    const result = await pool.query<{ id: string; status: string | null }>(
-      'SELECT id, txid_status(id::bigint) AS status FROM unnest($1::text[]) AS id',
-      [[...transactionIds]],
-      'checking whether an interrupted write was committed',
-    );
-    const committed = new Set<string>();
-    for (const row of result.rows) {
-      if (row.status === 'in progress') {
-        throw new EgressStoreUnavailableError('postgres', 'an earlier write of these events is still open on a connection that broke; waiting for PostgreSQL to end it');
-      }
-      // 'aborted', or too old to know (null): nothing of it is visible, so writing again is right.
-      if (row.status === 'committed') committed.add(row.id);
-    }
+    if (this.pending) await this.settle(this.pending, pool);
+    if (this.committed.size === 0) return events;
     const remaining: QueuedEvent[] = [];
     for (const event of events) {
-      const transactionId = this.attempts.get(event.id);
-      this.attempts.delete(event.id);
-      if (transactionId === undefined || !committed.has(transactionId)) remaining.push(event);
+      if (!this.committed.delete(event.id)) remaining.push(event);
     }
     return remaining;
+  }
+
+  private async settle(pending: { write: number; eventIds: ReadonlySet<string> }, pool: DatabaseConnection): Promise<void> {
+    let lastWrite: number;
+    try {
+      const result = await pool.query<{ last_write: string }>(
+        `INSERT INTO ${this.names.table('producers')} AS p (producer, fence, written_at)
+         SELECT $1, $2, $3 FROM (SELECT set_config('lock_timeout', '${stillRunningWait}', true)) AS bounded
+         ON CONFLICT (producer) DO UPDATE SET fence = greatest(p.fence, EXCLUDED.fence)
+         RETURNING last_write`,
+        [this.producer, pending.write, Date.now()],
+        'checking whether an interrupted write was committed',
+      );
+      lastWrite = Number(result.rows[0]!.last_write);
+    } catch (error) {
+      if ((error as { code?: unknown }).code === lockNotAvailable) {
+        throw new EgressStoreUnavailableError('postgres', 'an earlier write of these events is still open on a connection that broke; waiting for PostgreSQL to end it', { cause: error });
+      }
+      throw error;
+    }
+    this.pending = undefined;
+    if (lastWrite >= pending.write) for (const id of pending.eventIds) this.committed.add(id);
   }
 }

@@ -1,11 +1,14 @@
 import type { PoolClient } from 'pg';
 import type { DatabaseConnection } from './database-connection.js';
+import { EmptyClaimBackoff } from './empty-claim-backoff.js';
 
 type Listener = (destination: string | undefined) => void;
 
 /**
  * Wakes idle workers when another process enqueues or releases work: one connection per store
- * LISTENs on the schema's channel. A timer calls listeners every `pollInterval` as a fallback for
+ * LISTENs on the schema's channel, and each notification names the destination that has work. A
+ * worker whose last claims for a destination found nothing hears of it a moment later
+ * (`EmptyClaimBackoff`). A timer calls listeners every `pollInterval` as a fallback for
  * notifications lost while the connection was down.
  */
 export class WorkNotifications {
@@ -15,6 +18,7 @@ export class WorkNotifications {
   private pollTimer: NodeJS.Timeout | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private stopped = false;
+  private readonly backoff = new EmptyClaimBackoff((destination) => this.emit(destination));
 
   constructor(
     private readonly pool: DatabaseConnection,
@@ -31,6 +35,11 @@ export class WorkNotifications {
       this.listeners.delete(listener);
       if (this.listeners.size === 0) this.stopPolling();
     };
+  }
+
+  /** Records what a claim for `destination` found, which decides how soon its next notification wakes this store's worker. */
+  claimed(destination: string, found: boolean): void {
+    this.backoff.claimed(destination, found);
   }
 
   private emit(destination: string | undefined): void {
@@ -61,7 +70,9 @@ export class WorkNotifications {
         if (message.channel !== this.channel || !message.payload) return;
         const space = message.payload.indexOf(' ');
         if (message.payload.slice(0, space) === this.source) return;
-        this.emit(message.payload.slice(space + 1) || undefined);
+        const destination = message.payload.slice(space + 1);
+        if (destination) this.backoff.notified(destination);
+        else this.emit(undefined);
       });
       connected.on('error', () => this.lost(connected));
       connected.on('end', () => this.lost(connected));
@@ -114,6 +125,7 @@ export class WorkNotifications {
     this.stopped = true;
     this.listeners.clear();
     this.stopPolling();
+    this.backoff.stop();
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     await this.connecting;
     const client = this.client;

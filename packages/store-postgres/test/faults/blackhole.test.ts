@@ -34,11 +34,13 @@ describe.skipIf(!postgresUrl)('postgres store when the database stops answering'
     try {
       await store.open();
       const event = () => ({ id: createEventId(), destination: 'd', partition: '', payload: '{}', size: 2, sentAt: Date.now(), attempts: 0 });
-      await store.enqueue([event()]);
+      const before = event();
+      await store.enqueue([before]);
       proxy.blackhole();
+      const lost = event();
       const request = { destination: 'd', now: Date.now(), owner: 'w', maxBatches: 1, maxEvents: 10, maxBytes: 1000, maxDelay: 0, force: true, fifo: false, leaseMs: 5000 };
       // Pooled connections hang (queryTimeout), new ones never finish their handshake (connectTimeout).
-      const [enqueued, claimed, another] = await Promise.all([failure(store.enqueue([event()])), failure(store.claim(request)), failure(store.stats(Date.now()))]);
+      const [enqueued, claimed, another] = await Promise.all([failure(store.enqueue([lost])), failure(store.claim(request)), failure(store.stats(Date.now()))]);
       for (const { error, ms } of [enqueued, claimed, another]) {
         expect(EgressStoreUnavailableError.isInstance(error), String(error)).toBe(true);
         expect(ms).toBeLessThan(2500);
@@ -46,8 +48,14 @@ describe.skipIf(!postgresUrl)('postgres store when the database stops answering'
       expect(store.status!().state).toBe('unreachable');
       proxy.restore();
       await until(() => store.status!().state === 'connected', 5000, 'the store saw the database again');
-      await store.enqueue([event()]);
-      expect((await store.claim({ ...request, now: Date.now(), maxBatches: 5 })).batches.flatMap((batch) => batch.events)).toHaveLength(2);
+      const after = event();
+      await store.enqueue([after]);
+      const ids = (await store.claim({ ...request, now: Date.now(), maxBatches: 5 })).batches.flatMap((batch) => batch.events.map((queued) => queued.id));
+      expect(ids).toEqual(expect.arrayContaining([before.id, after.id]));
+      // The enqueue sent into the blackhole was on its way when the route healed: the server may have
+      // run it then (before the store fenced its write number) or never, but it is there once at most.
+      expect(ids.filter((id) => id === lost.id).length).toBeLessThanOrEqual(1);
+      expect(ids.length).toBeLessThanOrEqual(3);
       proxy.blackhole();
       // Closing does not wait on a database that does not answer.
       const closing = Date.now();

@@ -1,4 +1,5 @@
 import { createBatchId, createEventId, EgressStoreUnavailableError, type ClaimedBatch, type QueuedEvent, type Settlement, type Store } from '@egress/core';
+import pg from 'pg';
 import { afterAll, describe, expect, test } from 'vitest';
 import { postgresStore } from '../../src/index.js';
 import { dropSchemas, postgresUrl, query, randomSchema } from '../postgres-test-schema.js';
@@ -54,7 +55,7 @@ async function countStatements(proxy: TcpProxy, operation: () => Promise<unknown
 }
 
 async function counters(schema: string, destination: string) {
-  const rows = await query<{ delivered: string; failed: string }>(`SELECT delivered, failed FROM "${schema}".counters WHERE destination = $1`, [destination]);
+  const rows = await query<{ delivered: string; failed: string }>(`SELECT sum(delivered) AS delivered, sum(failed) AS failed FROM "${schema}".counters WHERE destination = $1`, [destination]);
   return { delivered: Number(rows[0]?.delivered ?? 0), failed: Number(rows[0]?.failed ?? 0) };
 }
 
@@ -188,6 +189,38 @@ describe.skipIf(!postgresUrl)('postgres store: a connection cut in the middle of
       await proxy.close();
     }
   }, 60_000);
+
+  test('an enqueue whose cut write may still be running waits for it rather than writing its events a second time', async () => {
+    const schema = randomSchema();
+    schemas.add(schema);
+    const { proxy, url } = await proxiedDatabase();
+    const producer = postgresStore({ connectionString: url, schema, connectTimeout: 1000, queryTimeout: 2000 });
+    const running = new pg.Client({ connectionString: postgresUrl! });
+    try {
+      await producer.open();
+      await producer.enqueue(events('d', 1));
+      const queued = events('d', 3);
+      expect(await cutAt(proxy, 1, false, () => producer.enqueue(queued))).toBe(true);
+      // Another transaction holds the producer's row, as the cut write would while PostgreSQL still runs it.
+      await running.connect();
+      await running.query('BEGIN');
+      await running.query(`SELECT * FROM "${schema}".producers FOR UPDATE`);
+      const waiting = await producer.enqueue(queued).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      expect(EgressStoreUnavailableError.isInstance(waiting), String(waiting)).toBe(true);
+      expect(String((waiting as Error).message)).toContain('still open');
+      await running.query('COMMIT');
+      await producer.enqueue(queued);
+      const rows = await query<{ count: string }>(`SELECT count(*) AS count FROM "${schema}".events WHERE id = ANY($1)`, [queued.map((event) => event.id)]);
+      expect(Number(rows[0]!.count)).toBe(3);
+    } finally {
+      await running.end();
+      await producer.close();
+      await proxy.close();
+    }
+  }, 30_000);
 
   test('a settlement retried after its lease was taken over by another worker is ignored', async () => {
     const schema = randomSchema();
