@@ -133,6 +133,14 @@ interface Prefetched {
 export class DeliveryLane {
   private readonly inFlight = new Set<Flight>();
   /**
+   * Deliveries that ended and whose outcome the store is still recording. A delivery's slot frees
+   * when the receiver answers, not when the store has written the answer down: with a shared store
+   * the write takes a round trip or a group-commit window, and holding the slot for it left the
+   * receiver idle that long on every delivery. Up to `concurrency` settlements may trail the
+   * deliveries; beyond that they hold slots, so a store that stops answering stops new deliveries.
+   */
+  private settling = 0;
+  /**
    * Batches claimed ahead, oldest first: a claim asks for the free slots plus this many more, so a
    * slot that frees starts its next batch at once and one claim (one round trip to a shared store)
    * serves many deliveries.
@@ -182,7 +190,12 @@ export class DeliveryLane {
 
   /** True when nothing is being claimed, held or delivered. */
   get idle(): boolean {
-    return !this.pumping && this.inFlight.size === 0 && this.prefetched.length === 0 && this.givingBack === 0;
+    return !this.pumping && this.inFlight.size === 0 && this.settling === 0 && this.prefetched.length === 0 && this.givingBack === 0;
+  }
+
+  /** Slots taken: deliveries running, plus settlements pending beyond the `concurrency` that may trail them. */
+  private get slotsTaken(): number {
+    return this.inFlight.size + Math.max(0, this.settling - this.policy.concurrency);
   }
 
   wake(): void {
@@ -229,8 +242,7 @@ export class DeliveryLane {
    * delivering a trickle of events makes one claim per event, not two.
    */
   private slotFreed(outcome: FlightOutcome): void {
-    const whole = 'report' in outcome && (!outcome.report || outcome.report.failures.length === 0);
-    if (!whole || this.lastClaimFull || this.policy.ordering === 'fifo') this.wake();
+    if (!arrivedWhole(outcome) || this.lastClaimFull || this.policy.ordering === 'fifo') this.wake();
     else if (!this.stopped) this.startPrefetched();
   }
 
@@ -238,7 +250,7 @@ export class DeliveryLane {
   private startPrefetched(): void {
     const now = Date.now();
     if (this.adaptive) return this.startHeld(now);
-    while (this.prefetched.length > 0 && this.inFlight.size < this.policy.concurrency) {
+    while (this.prefetched.length > 0 && this.slotsTaken < this.policy.concurrency) {
       const { batch, leaseUntil } = this.prefetched.shift()!;
       if (now + this.policy.timeout > leaseUntil) void this.giveBack(batch);
       else this.start(batch, leaseUntil);
@@ -247,7 +259,7 @@ export class DeliveryLane {
 
   /** With adaptive limits, a batch held ahead waits only for its own partition: the others start past it. */
   private startHeld(now: number): void {
-    for (let index = 0; index < this.prefetched.length && this.inFlight.size < this.policy.concurrency; ) {
+    for (let index = 0; index < this.prefetched.length && this.slotsTaken < this.policy.concurrency; ) {
       const { batch, leaseUntil } = this.prefetched[index]!;
       if (!this.adaptive!.hasRoom(batch.partition)) {
         index += 1;
@@ -261,7 +273,7 @@ export class DeliveryLane {
 
   /** Whether a batch of this partition may start now. */
   private hasSlotFor(partition: string): boolean {
-    return this.inFlight.size < this.policy.concurrency && (this.adaptive?.hasRoom(partition) ?? true);
+    return this.slotsTaken < this.policy.concurrency && (this.adaptive?.hasRoom(partition) ?? true);
   }
 
   private async pump(): Promise<void> {
@@ -288,7 +300,7 @@ export class DeliveryLane {
     while (!this.stopped) {
       this.startPrefetched();
       const now = Date.now();
-      const ceilingFree = policy.concurrency - this.inFlight.size;
+      const ceilingFree = policy.concurrency - this.slotsTaken;
       const free = this.adaptive ? Math.min(ceilingFree, this.adaptive.headroom()) : ceilingFree;
       let maxBatches = free + this.prefetch - this.prefetched.length;
       // Batches held for a partition at its limit never take the ceiling's last places.
@@ -391,6 +403,17 @@ export class DeliveryLane {
    * a settlement is all or nothing, so a retried one never counts twice or half.
    */
   private async landed(flight: Flight, outcome: FlightOutcome): Promise<void> {
+    this.inFlight.delete(flight);
+    this.settling += 1;
+    this.measured(flight, outcome);
+    // The next delivery may start while this one's outcome is written. A FIFO partition's next
+    // batch is not ready before the write, so FIFO lanes wait for it; so does a claim that would
+    // learn a retry time, which is only in the store once written.
+    const fifo = this.policy.ordering === 'fifo';
+    if (!fifo && this.settling <= this.policy.concurrency) {
+      if (arrivedWhole(outcome)) this.slotFreed(outcome);
+      else if (!this.stopped) this.startPrefetched();
+    }
     try {
       for (let failures = 1; ; failures += 1) {
         try {
@@ -412,9 +435,11 @@ export class DeliveryLane {
         }
       }
     } finally {
-      this.inFlight.delete(flight);
-      this.measured(flight, outcome);
-      this.slotFreed(outcome);
+      const heldSlot = this.settling > this.policy.concurrency;
+      this.settling -= 1;
+      if (fifo || heldSlot) this.slotFreed(outcome);
+      // A retry time or events given back are in the store only now: ask it again.
+      else if (!arrivedWhole(outcome)) this.wake();
     }
   }
 
@@ -568,6 +593,11 @@ function classify(destination: string, error: unknown, now: number, redactor: Se
   if (EgressTimeoutError.isInstance(error)) return { permanent: false, record: record(error.name, error.message) };
   const wrapped = new EgressDeliveryError(destination, error);
   return { permanent: false, record: record(wrapped.name, wrapped.message) };
+}
+
+/** Whether every event of the batch arrived. */
+function arrivedWhole(outcome: FlightOutcome): boolean {
+  return 'report' in outcome && (!outcome.report || outcome.report.failures.length === 0);
 }
 
 /**
