@@ -12,6 +12,7 @@ import type { DeliveryStatistics } from './delivery-statistics.js';
 import { deliveryRedactor } from './destination-secrets.js';
 import type { SecretRedactor } from './secret-redaction.js';
 import type { ClaimedBatch, ErrorRecord, QueuedEvent, Settlement, Store } from './store.js';
+import { PartitionControl, type DeliveryVerdict } from './partition-control.js';
 
 /** What a lane needs from the engine around it. */
 export interface LaneHost {
@@ -147,6 +148,8 @@ export class DeliveryLane {
   /** Failed claims in a row: the wait before the next one grows with them, and only the first is logged. */
   private claimFailures = 0;
   private readonly flightEnded = (flight: Flight, outcome: FlightOutcome) => void this.landed(flight, outcome);
+  /** Circuit breaking, when the policy asks for it. */
+  private readonly control: PartitionControl | undefined;
 
   constructor(
     private readonly host: LaneHost,
@@ -159,6 +162,12 @@ export class DeliveryLane {
     this.eventBucket = limit?.events !== undefined ? new TokenBucket(limit.events, limit.per, now) : undefined;
     // A rate limit spends its tokens at claim time, so a rate-limited lane claims only what it starts.
     this.prefetch = limit ? 0 : policy.concurrency;
+    if (policy.circuit) {
+      const probe = (partition: string, claimed: (batchId: string) => void) => this.probe(partition, claimed);
+      const controlHost = { store: host.store, logger: host.logger, events: host.events, probe, wake: () => this.wake() };
+      this.control = new PartitionControl(controlHost, destination.name, policy.circuit, policy.timeout + leaseMargin);
+      this.control.start();
+    }
   }
 
   /** True when nothing is being claimed, held or delivered. */
@@ -181,6 +190,7 @@ export class DeliveryLane {
   /** Stops claiming; aborts deliveries still running and gives their batches back to the store. */
   async stop(abortInFlight: boolean): Promise<void> {
     this.stopped = true;
+    this.control?.stop();
     if (this.timer) clearTimeout(this.timer);
     if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
     this.deadlineTimer = undefined;
@@ -297,6 +307,32 @@ export class DeliveryLane {
     }
   }
 
+  /** Claims one batch of a paused partition and delivers it, whatever the free slots: the circuit breaker's probe. */
+  private async probe(partition: string, claimed: (batchId: string) => void): Promise<boolean> {
+    if (this.stopped) return true;
+    const { policy } = this;
+    const now = Date.now();
+    const leaseMs = policy.timeout + leaseMargin;
+    const result = await this.host.store.claim({
+      destination: this.destination.name,
+      now,
+      owner: this.host.owner,
+      maxBatches: 1,
+      maxEvents: policy.batch.maxEvents,
+      maxBytes: policy.batch.maxBytes,
+      maxDelay: policy.batch.maxDelay,
+      force: true,
+      fifo: policy.ordering === 'fifo',
+      leaseMs,
+      partition,
+    });
+    const batch = result.batches[0];
+    if (!batch) return false;
+    claimed(batch.id);
+    this.start(batch, Math.min(now + leaseMs, batch.leaseUntil ?? Number.POSITIVE_INFINITY));
+    return true;
+  }
+
   private wakeAt(time: number): void {
     if (this.stopped || time >= this.timerAt) return;
     if (this.timer) clearTimeout(this.timer);
@@ -391,6 +427,7 @@ export class DeliveryLane {
       const delivered = claimed.events.map((event) => event.id);
       await this.host.store.settle(claimed, { delivered, dead: [] });
       this.report(claimed, attempt, now, delivered, undefined, []);
+      this.control?.settled(claimed, 'answered', undefined);
       return;
     }
     const delivered: string[] = [];
@@ -430,8 +467,18 @@ export class DeliveryLane {
         retry = { batchId, eventIds: keep, availableAt, error: retryError };
       }
     }
+    // The receiver did not answer for any event: what the circuit breaker counts as a failure.
+    const verdict: DeliveryVerdict = delivered.length === 0 && retryIds.length > 0 ? 'failed' : 'answered';
+    if (this.control?.isProbe(claimed.id) && verdict === 'failed' && dead.length === 0) {
+      // A failed probe spends no attempt: the events wait, paused, for the next probe.
+      await this.host.store.release(claimed);
+      this.control.settled(claimed, verdict, retryError);
+      this.host.settled([]);
+      return;
+    }
     await this.host.store.settle(claimed, { delivered, retry, dead });
     this.report(claimed, attempt, now, delivered, retry, dead);
+    this.control?.settled(claimed, verdict, retryError);
   }
 
   private report(claimed: ClaimedBatch, attempt: number, now: number, delivered: string[], retry: Settlement['retry'], dead: { eventId: string; error: ErrorRecord }[]): void {

@@ -36,6 +36,10 @@ import { redactingLogger } from './redacting-logger.js';
 import { SecretRedactor } from './secret-redaction.js';
 import { inputLimitsOf, snapshotInput, unencodableIssue } from './input-snapshot.js';
 import { validateInput } from './validation.js';
+import { AlertDispatcher } from './alerts/alert-dispatcher.js';
+import { resolveAlertRules, type AlertRule } from './alerts/alert-rule.js';
+import { PartitionAdmin } from './partition-admin.js';
+import type { PartitionState } from './store.js';
 
 export interface EgressOptions<Destinations extends readonly AnyDestination[]> {
   /** The destinations `send` can reach; each name becomes `send.<name>`. */
@@ -72,6 +76,8 @@ export interface EgressOptions<Destinations extends readonly AnyDestination[]> {
    * never otherwise.
    */
   pollInterval?: Duration;
+  /** Alert rules: what to watch for (dead letters, paused or disabled partitions, an old waiting event) and where to send it. */
+  alerts?: readonly AlertRule[];
 }
 
 /** `send.<name>(input)` for every registered destination, typed from its input schema. */
@@ -164,7 +170,13 @@ export interface Egress<Destinations extends readonly AnyDestination[] = readonl
     /** Deletes dead letters (all, or these ids); returns how many. */
     purge(ids?: readonly string[], query?: { destination?: string }): Promise<number>;
   };
-  /** Subscribes to `delivered`, `retrying`, `dead`, `dropped`, `lost` or `store`; returns the unsubscribe function. */
+  /** Paused and disabled partitions, as the store keeps them: every process sharing the store sees the same. */
+  partitions(query?: { destination?: string }): Promise<PartitionState[]>;
+  /** Puts a paused or disabled partition back to delivery, or every one of the destination when none is named; returns how many. */
+  enable(destination: string, partition?: string): Promise<number>;
+  /** Stops delivering one partition until it is enabled (its events wait); returns false when it was disabled already. */
+  disable(destination: string, partition: string, reason?: string): Promise<boolean>;
+  /** Subscribes to `delivered`, `retrying`, `dead`, `dropped`, `lost`, `paused`, `resumed`, `disabled` or `store`; returns the unsubscribe function. */
   on<Name extends EgressEventName>(name: Name, listener: (event: EgressEvents[Name]) => void): () => void;
 }
 
@@ -217,6 +229,8 @@ class EgressEngine implements LaneHost {
   private unsubscribeStore: (() => void) | undefined;
   private readonly pollInterval: number | undefined;
   private poller: NodeJS.Timeout | undefined;
+  private readonly partitionAdmin: PartitionAdmin;
+  private readonly alerts: AlertDispatcher | undefined;
 
   constructor(options: EgressOptions<readonly AnyDestination[]>) {
     if (typeof options !== 'object' || options === null) throw new EgressConfigurationError('expected an options object', 'createEgress');
@@ -248,6 +262,29 @@ class EgressEngine implements LaneHost {
       if (!this.registrations.has(name)) {
         throw new EgressConfigurationError(`no destination is named "${name}" (registered: ${[...this.registrations.keys()].join(', ')})`, `policies.${name}`);
       }
+    }
+    for (const { destination, policy } of this.registrations.values()) {
+      if (policy.circuit && !(this.store.setPartitionState && this.store.partitionStates)) {
+        throw new EgressConfigurationError(`the ${this.store.kind} store keeps no partition states, which circuit breaking needs`, `policies.${destination.name}.circuit`);
+      }
+    }
+    this.partitionAdmin = new PartitionAdmin(this.store, this.events, (name, at) => this.checkDestinationName(name, at));
+    const alertRules = resolveAlertRules(options.alerts, new Set(this.registrations.keys()));
+    if (alertRules.length > 0) {
+      this.alerts = new AlertDispatcher(
+        {
+          events: this.events,
+          logger: this.logger,
+          redact: (text) => this.logRedactor().redact(text),
+          // An alert is sent on its own, never as part of whatever unit of work was running.
+          send: (destination, input) => void this.units.exit(() => this.send[destination]!(input)).committed().catch(() => {}),
+          stats: async () => {
+            await this.connection.whenOpen();
+            return this.store.stats(Date.now());
+          },
+        },
+        alertRules,
+      );
     }
     this.send = this.createSendFunctions();
     this.deadLetters = {
@@ -290,6 +327,7 @@ class EgressEngine implements LaneHost {
       registration.lane = new DeliveryLane(this, registration.destination, registration.policy);
       registration.lane.wake();
     }
+    this.alerts?.start();
     this.unsubscribeStore = this.store.subscribe?.((destination) => this.wake(destination));
     if (this.pollInterval !== undefined && this.state === 'open') this.poller = setInterval(() => this.wake(), this.pollInterval);
   }
@@ -571,6 +609,7 @@ class EgressEngine implements LaneHost {
 
   private async shutdown(timeout: number): Promise<void> {
     this.state = 'closing';
+    this.alerts?.stop();
     const deadline = Date.now() + timeout;
     clearInterval(this.poller);
     // What waits for the store gets until the deadline; a memory buffer does not outlive the process.
@@ -697,6 +736,29 @@ class EgressEngine implements LaneHost {
         deadAt,
       };
     });
+  }
+
+  async partitions(query?: { destination?: string }): Promise<PartitionState[]> {
+    await this.connection.whenOpen();
+    return this.partitionAdmin.list(query);
+  }
+
+  async enable(destination: string, partition?: string): Promise<number> {
+    await this.connection.whenOpen();
+    const enabled = await this.partitionAdmin.enable(destination, partition);
+    this.wake(destination);
+    return enabled;
+  }
+
+  async disable(destination: string, partition: string, reason?: string): Promise<boolean> {
+    await this.connection.whenOpen();
+    return this.partitionAdmin.disable(destination, partition, reason);
+  }
+
+  private checkDestinationName(name: string, at: string): void {
+    if (!this.registrations.has(name)) {
+      throw new EgressConfigurationError(`no destination is named ${JSON.stringify(name)} (registered: ${[...this.registrations.keys()].join(', ')})`, at);
+    }
   }
 
   private async retryDead(ids: readonly string[] | undefined, query: { destination?: string } = {}): Promise<number> {

@@ -34,7 +34,9 @@ export { createEventId, eventIdTime } from './event-id.js';
 export { consoleLogger, silentLogger, type Logger } from './logger.js';
 export { memoryStore, type MemoryStoreOptions } from './memory-store.js';
 export { decodePayload, encodePayload } from './payload-codec.js';
-export type { BatchPolicyOptions, PolicyOptions, RateLimitOptions, RetryPolicyOptions } from './policy-options.js';
+export type { BatchPolicyOptions, CircuitPolicyOptions, PolicyOptions, RateLimitOptions, RetryPolicyOptions } from './policy-options.js';
+export { claimable, meetsExpectation } from './partition-state.js';
+export type { Alert, AlertRule, AlertTarget, AlertTrigger } from './alerts/alert-rule.js';
 export { corePolicyDefaults, resolvePolicy, type ResolvedPolicy } from './policy.js';
 export type {
   ClaimRequest,
@@ -42,6 +44,8 @@ export type {
   ClaimedBatch,
   DeadLetterQuery,
   ErrorRecord,
+  PartitionState,
+  PartitionStateChange,
   QueuedEvent,
   Settlement,
   Store,

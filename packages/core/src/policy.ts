@@ -1,5 +1,6 @@
 import type { AnyDestination } from './destination.js';
 import { EgressConfigurationError } from './errors.js';
+import { resolveCircuit, type ResolvedCircuitPolicy } from './circuit-policy.js';
 import type { Logger } from './logger.js';
 import type { PolicyOptions } from './policy-options.js';
 import { parseDuration, parseSize } from './units.js';
@@ -12,6 +13,8 @@ export interface ResolvedPolicy {
   rateLimit: { events: number | undefined; requests: number | undefined; per: number } | undefined;
   ordering: 'fifo' | 'none';
   timeout: number;
+  /** Undefined when circuit breaking is off. */
+  circuit: ResolvedCircuitPolicy | undefined;
 }
 
 /**
@@ -27,7 +30,7 @@ export const corePolicyDefaults = {
 } as const;
 
 const allowedKeys: Record<string, readonly string[]> = {
-  '': ['batch', 'retry', 'concurrency', 'rateLimit', 'ordering', 'timeout'],
+  '': ['batch', 'retry', 'concurrency', 'rateLimit', 'ordering', 'timeout', 'circuit'],
   batch: ['maxEvents', 'maxBytes', 'maxDelay', 'partitionBy'],
   retry: ['maxAttempts', 'initialDelay', 'maxDelay', 'maxAge'],
   rateLimit: ['events', 'requests', 'per'],
@@ -48,7 +51,7 @@ export function resolvePolicy(destination: AnyDestination, user: unknown, path: 
     if (fromUser !== undefined) return { value: fromUser, at: `${path}.${section}.${key}` };
     return { value: (adapter[section] as Record<string, unknown> | undefined)?.[key], at: `[${destination.name}] defaults.${section}.${key}` };
   };
-  const top = (key: 'concurrency' | 'ordering' | 'timeout'): { value: unknown; at: string } =>
+  const top = (key: 'concurrency' | 'ordering' | 'timeout' | 'circuit'): { value: unknown; at: string } =>
     given[key] !== undefined ? { value: given[key], at: `${path}.${key}` } : { value: adapter[key], at: `[${destination.name}] defaults.${key}` };
 
   const limits = destination.limits ?? {};
@@ -111,6 +114,7 @@ export function resolvePolicy(destination: AnyDestination, user: unknown, path: 
     rateLimit,
     ordering: (ordering.value as 'fifo' | 'none' | undefined) ?? corePolicyDefaults.ordering,
     timeout: quantity(top('timeout'), parseDuration, corePolicyDefaults.timeout) || corePolicyDefaults.timeout,
+    circuit: resolveCircuit(top('circuit').value, top('circuit').at),
   };
 }
 
