@@ -18,6 +18,8 @@ import {
   type StoreStats,
   type StoreStatus,
   type StoredDeadLetter,
+  type PartitionState,
+  type PartitionStateChange,
 } from '@egress/core';
 import type { Pool, PoolClient } from 'pg';
 import { claimBatches, toQueuedEvent } from './batch-claim.js';
@@ -30,6 +32,7 @@ import { LocalSpool } from './local-spool.js';
 import { OutageRecovery } from './outage-recovery.js';
 import { UncertainWrites } from './uncertain-writes.js';
 import { migrate } from './schema-migrations.js';
+import { readPartitionStates, writePartitionState } from './partition-states.js';
 import { schemaNamePattern, schemaNames, type SchemaNames } from './schema-names.js';
 import { SettlementGroup } from './settlement-group.js';
 import { claimSingleEventBatches, claimsSingleEvents } from './single-event-claim.js';
@@ -420,6 +423,14 @@ class PostgresStore implements Store {
 
   private async notify(client: PoolClient, destination: string): Promise<void> {
     await client.query('SELECT pg_notify($1, $2)', [this.names.channel, `${this.source} ${destination}`]);
+  }
+
+  async partitionStates(query: { destination?: string }): Promise<PartitionState[]> {
+    return readPartitionStates(this.statements('reading partition states'), this.names, query.destination);
+  }
+
+  async setPartitionState(change: PartitionStateChange): Promise<boolean> {
+    return writePartitionState(this.statements('writing a partition state'), this.names, change);
   }
 
   async watermark(): Promise<number> {
