@@ -108,6 +108,9 @@ const migrations: readonly Migration[] = [
   },
 ];
 
+/** Every version this release knows, in order. */
+export const schemaVersions: readonly number[] = migrations.map((migration) => migration.version);
+
 /** The schema version this release writes and understands. */
 export const SCHEMA_VERSION = migrations[migrations.length - 1]!.version;
 

@@ -1,0 +1,136 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { afterAll, describe, expect, test } from 'vitest';
+import { dropSchemas, postgresUrl, query, randomSchema } from './postgres-test-schema.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const script = join(here, 'fixtures', 'circuit-worker.ts');
+const tsxLoader = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+const rootTsconfig = resolve(here, '..', '..', '..', 'tsconfig.json');
+
+interface Request {
+  worker: string;
+  n: number;
+  /** Order of arrival, and how many requests were open at the sink when it arrived (itself included). */
+  index: number;
+  openAtArrival: number;
+  answered: number;
+}
+
+/** A real receiver that is down (503) or up (200), recording every request and how many were open at once. */
+function startSink() {
+  const requests: Request[] = [];
+  let open = 0;
+  let up = false;
+  const server: Server = createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      open += 1;
+      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { worker: string; events: { n: number }[] };
+      const status = up ? 200 : 503;
+      requests.push({ worker: body.worker, n: body.events[0]!.n, index: requests.length, openAtArrival: open, answered: status });
+      // A short wait keeps each request open long enough for a second one to overlap it, if any were sent.
+      setTimeout(() => {
+        open -= 1;
+        response.statusCode = status;
+        response.end(up ? 'ok' : 'down');
+      }, 20);
+    });
+  });
+  return {
+    requests,
+    setUp: (value: boolean) => (up = value),
+    listen: () => new Promise<string>((done) => server.listen(0, '127.0.0.1', () => done(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`))),
+    close: () => new Promise<void>((done) => server.close(() => done())),
+  };
+}
+
+function startWorker(options: Record<string, unknown>): ChildProcess {
+  return fork(script, [JSON.stringify(options)], {
+    execArgv: ['--import', tsxLoader],
+    env: { ...process.env, TSX_TSCONFIG_PATH: rootTsconfig },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+}
+
+function nextMessage(child: ChildProcess, type: string, timeout = 60_000): Promise<void> {
+  return new Promise((done, fail) => {
+    const timer = setTimeout(() => fail(new Error(`no "${type}" message from the child within ${timeout} ms`)), timeout);
+    const onMessage = (message: { type?: string }) => {
+      if (message.type !== type) return;
+      clearTimeout(timer);
+      child.off('message', onMessage);
+      done();
+    };
+    child.on('message', onMessage);
+  });
+}
+
+async function until(condition: () => boolean | Promise<boolean>, timeout: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeout;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`${what}: not reached within ${timeout} ms`);
+    await new Promise((done) => setTimeout(done, 25));
+  }
+}
+
+const children: ChildProcess[] = [];
+const schemas = new Set<string>();
+
+describe.skipIf(!postgresUrl)('circuit breaking shared by worker processes on one PostgreSQL queue', () => {
+  afterAll(async () => {
+    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await dropSchemas(schemas);
+  });
+
+  test(
+    'one pause for both workers; while paused only one probe at a time reaches the receiver, no event spends its attempts, and one answered probe resumes both',
+    async () => {
+      const schema = randomSchema();
+      schemas.add(schema);
+      const sink = startSink();
+      const sinkUrl = await sink.listen();
+      const workers = ['worker-0', 'worker-1'].map((name) => startWorker({ name, connectionString: postgresUrl, schema, sinkUrl }));
+      children.push(...workers);
+      const events: { name: string; worker: string }[] = [];
+      for (const worker of workers) worker.on('message', (message: { type: string; name: string; worker: string }) => message.type === 'event' && events.push(message));
+      await Promise.all(workers.map((worker) => nextMessage(worker, 'ready')));
+
+      const total = 30;
+      workers[0]!.send({ type: 'send', count: total });
+      await nextMessage(workers[0]!, 'sent');
+      await until(() => events.some((event) => event.name === 'paused'), 30_000, 'the partition paused');
+      const pausedAt = sink.requests.length;
+      const stateRows = await query<{ state: string }>(`SELECT state FROM "${schema}".partition_states`);
+      expect(stateRows).toEqual([{ state: 'paused' }]);
+
+      // Deliveries both workers had started before the pause land first (two slots each); every
+      // request after them is a probe, and at least ten probes fail while the receiver is down.
+      const inFlightAtPause = 4;
+      await until(() => sink.requests.length >= pausedAt + inFlightAtPause + 10, 30_000, 'ten probes while down');
+      sink.setUp(true);
+      await until(() => events.some((event) => event.name === 'resumed'), 30_000, 'the partition resumed');
+      const delivered = () => new Set(sink.requests.filter((request) => request.answered === 200).map((request) => request.n));
+      await until(() => delivered().size === total, 60_000, `all ${total} events delivered`);
+
+      const probes = sink.requests.slice(pausedAt + inFlightAtPause).filter((request) => request.answered === 503);
+      expect(probes.length).toBeGreaterThanOrEqual(10);
+      expect(probes.filter((request) => request.openAtArrival > 1)).toEqual([]);
+      // Probes given back spend no attempt: with three attempts each, nothing was dead-lettered.
+      expect(await query(`SELECT id FROM "${schema}".dead_letters`)).toEqual([]);
+      expect(await query(`SELECT * FROM "${schema}".partition_states`)).toEqual([]);
+      expect(events.filter((event) => event.name === 'paused')).toHaveLength(1);
+      expect(events.filter((event) => event.name === 'resumed')).toHaveLength(1);
+
+      for (const worker of workers) worker.send({ type: 'close' });
+      await Promise.all(workers.map((worker) => new Promise((done) => worker.once('exit', done))));
+      await sink.close();
+    },
+    180_000,
+  );
+});
