@@ -13,23 +13,25 @@ export class CircuitBreaker {
 
   constructor(private readonly policy: ResolvedCircuitPolicy) {}
 
-  /** Failed deliveries in a row. */
-  get failuresInARow(): number {
-    return this.consecutive;
+  /** Failed deliveries counted: in a row, or within the window when that is more. */
+  get failures(): number {
+    return Math.max(this.consecutive, this.failedInWindow);
   }
 
-  /** Records one delivery; returns whether the partition should pause now. */
+  /** Records one delivery; returns whether the partition should pause now (only ever on a failure). */
   record(failed: boolean, now: number): boolean {
     this.consecutive = failed ? this.consecutive + 1 : 0;
-    if (this.consecutive >= this.policy.failures) return true;
     const ratio = this.policy.failureRatio;
-    if (ratio === undefined) return false;
-    this.recent.push({ at: now, failed });
-    if (failed) this.failedInWindow += 1;
-    while (this.recent.length > 0 && this.recent[0]!.at <= now - this.policy.window) {
-      if (this.recent.shift()!.failed) this.failedInWindow -= 1;
+    if (ratio !== undefined) {
+      this.recent.push({ at: now, failed });
+      if (failed) this.failedInWindow += 1;
+      while (this.recent.length > 0 && this.recent[0]!.at <= now - this.policy.window) {
+        if (this.recent.shift()!.failed) this.failedInWindow -= 1;
+      }
     }
-    return this.recent.length >= this.policy.failures && this.failedInWindow / this.recent.length >= ratio;
+    if (!failed) return false;
+    if (this.consecutive >= this.policy.failures) return true;
+    return ratio !== undefined && this.recent.length >= this.policy.failures && this.failedInWindow / this.recent.length >= ratio;
   }
 
   /** Whether it holds nothing worth keeping (so the partition's entry can go). */

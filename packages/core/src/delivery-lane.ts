@@ -451,6 +451,15 @@ export class DeliveryLane {
       retryError ??= failure.record;
       if (failure.retryAfter !== undefined) retryAfter = Math.max(retryAfter ?? 0, failure.retryAfter);
     }
+    // The receiver did not answer for any event: what the circuit breaker counts as a failure.
+    const verdict: DeliveryVerdict = delivered.length === 0 && retryIds.length > 0 ? 'failed' : 'answered';
+    if (this.control?.isProbe(claimed.id) && retryIds.length === claimed.events.length) {
+      // A failed probe spends no attempt: the events wait, paused, for the next probe.
+      await this.host.store.release(claimed);
+      this.control.settled(claimed, verdict, retryError);
+      this.host.settled([]);
+      return;
+    }
     let retry: Settlement['retry'];
     if (retryIds.length > 0 && retryError) {
       const availableAt = now + retryDelay(policy.retry, attempt, retryAfter);
@@ -466,15 +475,6 @@ export class DeliveryLane {
         const batchId = keep.length === claimed.events.length ? claimed.id : createBatchId(destination.name, keep);
         retry = { batchId, eventIds: keep, availableAt, error: retryError };
       }
-    }
-    // The receiver did not answer for any event: what the circuit breaker counts as a failure.
-    const verdict: DeliveryVerdict = delivered.length === 0 && retryIds.length > 0 ? 'failed' : 'answered';
-    if (this.control?.isProbe(claimed.id) && verdict === 'failed' && dead.length === 0) {
-      // A failed probe spends no attempt: the events wait, paused, for the next probe.
-      await this.host.store.release(claimed);
-      this.control.settled(claimed, verdict, retryError);
-      this.host.settled([]);
-      return;
     }
     await this.host.store.settle(claimed, { delivered, retry, dead });
     this.report(claimed, attempt, now, delivered, retry, dead);

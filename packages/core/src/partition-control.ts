@@ -79,7 +79,7 @@ export class PartitionControl {
     if (breaker.record(verdict === 'failed', now)) {
       this.breakers.delete(batch.partition);
       this.held.add(batch.partition);
-      this.guard(this.pause(batch.partition, breaker.failuresInARow, error, now));
+      this.guard(this.pause(batch.partition, breaker.failures, error, now));
     } else if (breaker.clear) {
       this.breakers.delete(batch.partition);
     }

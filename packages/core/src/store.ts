@@ -155,7 +155,7 @@ export interface PartitionState {
   readonly since: number;
   /** When the next probe may start, Unix milliseconds (a probe in flight holds it at its lease's end). */
   readonly probeAt: number;
-  /** Failed deliveries in a row, probes included. */
+  /** Failed deliveries counted when it paused (in a row, or within the window of a failure ratio), plus one per failed probe. */
   readonly failures: number;
   /** Why: the last error, free of secrets, or who disabled it. */
   readonly reason: string;
