@@ -430,7 +430,12 @@ class PostgresStore implements Store {
   }
 
   async setPartitionState(change: PartitionStateChange): Promise<boolean> {
-    return writePartitionState(this.statements('writing a partition state'), this.names, change);
+    const written = await writePartitionState(this.statements('writing a partition state'), this.names, change);
+    // Workers waiting for work hear at once that a partition delivers again.
+    if (written && change.next === undefined) {
+      await this.statements('announcing an enabled partition').query({ text: 'SELECT pg_notify($1, $2)', values: [this.names.channel, `${this.source} ${change.destination}`] });
+    }
+    return written;
   }
 
   async watermark(): Promise<number> {
