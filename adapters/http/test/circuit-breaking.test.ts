@@ -81,12 +81,15 @@ describe('circuit breaking per partition', () => {
     for (let n = 0; n < 20; n++) egress.send.http({ url: `${failing.origin}/hook`, data: { n } });
     await until(() => seen.some((entry) => entry.name === 'paused'), 'paused');
     const atPause = failing.requests.length;
-    receiver.mostOpen = 0;
 
     for (let n = 0; n < 5; n++) egress.send.http({ url: `${healthy.origin}/hook`, data: { n } });
     await until(() => healthy.requests.length === 5, 'the healthy origin served while the other is paused');
-    // Up to four deliveries were in flight at the pause; ten more requests are probes, each alone.
-    await until(() => failing.requests.length >= atPause + 4 + 10, 'ten probes');
+    // Up to eight deliveries were claimed at the pause (four slots, four claimed ahead); the
+    // requests after them are probes, each alone at the receiver.
+    await until(() => failing.requests.length >= atPause + 8, 'what was claimed before the pause');
+    receiver.mostOpen = 0;
+    await until(() => failing.requests.length >= atPause + 8 + 10, 'ten probes');
+    expect(receiver.mostOpen).toBe(1);
     const [stats] = await egress.stats();
     expect(stats!.dead).toBe(0);
 

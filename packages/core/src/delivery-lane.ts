@@ -13,6 +13,7 @@ import { deliveryRedactor } from './destination-secrets.js';
 import type { SecretRedactor } from './secret-redaction.js';
 import type { ClaimedBatch, ErrorRecord, QueuedEvent, Settlement, Store } from './store.js';
 import { PartitionControl, type DeliveryVerdict } from './partition-control.js';
+import { EarliestTimer } from './earliest-timer.js';
 
 /** What a lane needs from the engine around it. */
 export interface LaneHost {
@@ -140,8 +141,7 @@ export class DeliveryLane {
   private readonly eventBucket: TokenBucket | undefined;
   private pumping = false;
   private pumpAgain = false;
-  private timer: NodeJS.Timeout | undefined;
-  private timerAt = Number.POSITIVE_INFINITY;
+  private readonly timer = new EarliestTimer(() => this.wake());
   /** One timer for every flight's deadline: flights start in deadline order, so it tracks the first. */
   private deadlineTimer: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -191,7 +191,7 @@ export class DeliveryLane {
   async stop(abortInFlight: boolean): Promise<void> {
     this.stopped = true;
     this.control?.stop();
-    if (this.timer) clearTimeout(this.timer);
+    this.timer.cancel();
     if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
     this.deadlineTimer = undefined;
     // Batches claimed ahead and never started go back for the next worker, untouched.
@@ -334,14 +334,7 @@ export class DeliveryLane {
   }
 
   private wakeAt(time: number): void {
-    if (this.stopped || time >= this.timerAt) return;
-    if (this.timer) clearTimeout(this.timer);
-    this.timerAt = time;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.timerAt = Number.POSITIVE_INFINITY;
-      this.wake();
-    }, Math.max(0, time - Date.now()));
+    if (!this.stopped) this.timer.at(time);
   }
 
   private start(claimed: ClaimedBatch, leaseEnds: number): void {

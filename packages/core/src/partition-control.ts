@@ -2,6 +2,7 @@ import { CircuitBreaker } from './circuit-breaker.js';
 import type { ResolvedCircuitPolicy } from './circuit-policy.js';
 import type { EventHub } from './egress-events.js';
 import type { Logger } from './logger.js';
+import { EarliestTimer } from './earliest-timer.js';
 import type { ClaimedBatch, ErrorRecord, PartitionState, Store } from './store.js';
 
 /** What partition control needs from the lane it watches. */
@@ -32,8 +33,7 @@ export class PartitionControl {
   private readonly probes = new Map<string, PartitionState>();
   /** Partitions paused or disabled as this process last saw the store. */
   private readonly held = new Set<string>();
-  private timer: NodeJS.Timeout | undefined;
-  private timerAt = Number.POSITIVE_INFINITY;
+  private readonly timer = new EarliestTimer(() => void this.poll(), false);
   private polling = false;
   private stopped = false;
 
@@ -52,7 +52,7 @@ export class PartitionControl {
 
   stop(): void {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
+    this.timer.cancel();
   }
 
   /** Whether the batch is a probe this process runs. */
@@ -124,15 +124,7 @@ export class PartitionControl {
   }
 
   private pollAt(time: number): void {
-    if (this.stopped || time >= this.timerAt) return;
-    if (this.timer) clearTimeout(this.timer);
-    this.timerAt = time;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.timerAt = Number.POSITIVE_INFINITY;
-      void this.poll();
-    }, Math.max(0, time - Date.now()));
-    this.timer.unref?.();
+    if (!this.stopped) this.timer.at(time);
   }
 
   /** Reads the destination's partition states, starts the probes that are due and plans the next look. */

@@ -1,16 +1,10 @@
-import { fork, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createRequire } from 'node:module';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, test } from 'vitest';
+import { exited, nextMessage, startFixture, until } from './child-processes.js';
 import { dropSchemas, postgresUrl, query, randomSchema } from './postgres-test-schema.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const script = join(here, 'fixtures', 'circuit-worker.ts');
-const tsxLoader = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
-const rootTsconfig = resolve(here, '..', '..', '..', 'tsconfig.json');
 
 interface Request {
   worker: string;
@@ -50,35 +44,6 @@ function startSink() {
   };
 }
 
-function startWorker(options: Record<string, unknown>): ChildProcess {
-  return fork(script, [JSON.stringify(options)], {
-    execArgv: ['--import', tsxLoader],
-    env: { ...process.env, TSX_TSCONFIG_PATH: rootTsconfig },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-}
-
-function nextMessage(child: ChildProcess, type: string, timeout = 60_000): Promise<void> {
-  return new Promise((done, fail) => {
-    const timer = setTimeout(() => fail(new Error(`no "${type}" message from the child within ${timeout} ms`)), timeout);
-    const onMessage = (message: { type?: string }) => {
-      if (message.type !== type) return;
-      clearTimeout(timer);
-      child.off('message', onMessage);
-      done();
-    };
-    child.on('message', onMessage);
-  });
-}
-
-async function until(condition: () => boolean | Promise<boolean>, timeout: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeout;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`${what}: not reached within ${timeout} ms`);
-    await new Promise((done) => setTimeout(done, 25));
-  }
-}
-
 const children: ChildProcess[] = [];
 const schemas = new Set<string>();
 
@@ -95,7 +60,7 @@ describe.skipIf(!postgresUrl)('circuit breaking shared by worker processes on on
       schemas.add(schema);
       const sink = startSink();
       const sinkUrl = await sink.listen();
-      const workers = ['worker-0', 'worker-1'].map((name) => startWorker({ name, connectionString: postgresUrl, schema, sinkUrl }));
+      const workers = ['worker-0', 'worker-1'].map((name) => startFixture('circuit-worker.ts', { name, connectionString: postgresUrl, schema, sinkUrl }));
       children.push(...workers);
       const events: { name: string; worker: string }[] = [];
       for (const worker of workers) worker.on('message', (message: { type: string; name: string; worker: string }) => message.type === 'event' && events.push(message));
@@ -109,9 +74,9 @@ describe.skipIf(!postgresUrl)('circuit breaking shared by worker processes on on
       const stateRows = await query<{ state: string }>(`SELECT state FROM "${schema}".partition_states`);
       expect(stateRows).toEqual([{ state: 'paused' }]);
 
-      // Deliveries both workers had started before the pause land first (two slots each); every
-      // request after them is a probe, and at least ten probes fail while the receiver is down.
-      const inFlightAtPause = 4;
+      // Deliveries both workers had claimed before the pause land first (two slots and two claimed
+      // ahead each); every request after them is a probe, and ten probes fail while it is down.
+      const inFlightAtPause = 8;
       await until(() => sink.requests.length >= pausedAt + inFlightAtPause + 10, 30_000, 'ten probes while down');
       sink.setUp(true);
       await until(() => events.some((event) => event.name === 'resumed'), 30_000, 'the partition resumed');
@@ -128,7 +93,7 @@ describe.skipIf(!postgresUrl)('circuit breaking shared by worker processes on on
       expect(events.filter((event) => event.name === 'resumed')).toHaveLength(1);
 
       for (const worker of workers) worker.send({ type: 'close' });
-      await Promise.all(workers.map((worker) => new Promise((done) => worker.once('exit', done))));
+      await Promise.all(workers.map(exited));
       await sink.close();
     },
     180_000,
