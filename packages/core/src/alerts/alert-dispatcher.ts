@@ -158,7 +158,9 @@ export class AlertDispatcher {
   }
 
   private summary(kind: Alert['kind'], destination: string, partitions: ReadonlySet<string>, count: number, age: number | undefined): string {
-    const where = partitions.size === 1 ? `${destination} (partition ${[...partitions][0]})` : `${destination} (${partitions.size} partitions)`;
+    const [only] = partitions;
+    // A destination without partitioning has one partition, named by the empty string.
+    const where = partitions.size > 1 ? `${destination} (${partitions.size} partitions)` : only ? `${destination} (partition ${only})` : destination;
     switch (kind) {
       case 'dead':
         return `${count} event${count === 1 ? '' : 's'} of ${where} dead-lettered`;
