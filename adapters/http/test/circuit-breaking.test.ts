@@ -167,6 +167,8 @@ describe('circuit breaking per partition', () => {
     egress.send.http({ url: `${failing.origin}/hook`, data: { n: 2 } });
     await until(() => failing.requests.length === 1, 'the other origin delivered');
     expect(healthy.requests).toHaveLength(0);
+    const [stats] = await egress.stats();
+    expect(stats!.partitions.find((partition) => partition.partition === healthy.origin)).toMatchObject({ waiting: 1, state: 'disabled' });
     expect(seen).toEqual([{ name: 'disabled', event: { destination: 'http', partition: healthy.origin, failures: 0, reason: 'receiver migrating', by: 'disable' } }]);
     expect(await egress.enable('http')).toBe(1);
     await egress.flush();

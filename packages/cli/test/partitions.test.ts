@@ -43,6 +43,20 @@ test('egress disable, partitions and enable: the state is kept in the store and 
   expect(again.code).toBe(1);
 });
 
+test('egress status marks a disabled partition that holds events', async () => {
+  const queue = queueFolder();
+  const config = await loadConfig(queue.file);
+  const producer = createEgress({ ...config, role: 'producer', logger: silentLogger });
+  await producer.ready();
+  await producer.disable('audit', '');
+  await (producer.send as Record<string, (input: unknown) => { committed(): Promise<void> }>).audit!({ message: 'held' }).committed();
+  await producer.close();
+  const status = await runEgress(['status', '-c', queue.file]);
+  expect(status.stdout).toMatch(/\naudit +- \(disabled\) +1 +0 /);
+  const json = await runEgress(['status', '-c', queue.file, '--json']);
+  expect(JSON.parse(json.stdout)).toEqual([expect.objectContaining({ destination: 'audit', partitions: [expect.objectContaining({ partition: '', state: 'disabled', waiting: 1 })] }), expect.objectContaining({ destination: 'ops' })]);
+});
+
 test('egress enable and disable say what is missing, and name an unknown destination', async () => {
   const queue = queueFolder();
   const missing = await runEgress(['disable', 'audit', '-c', queue.file]);

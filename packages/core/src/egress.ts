@@ -125,6 +125,8 @@ export interface PartitionStats {
   oldestAge: number | undefined;
   /** Delivery latency of the events this process delivered. */
   latency: LatencySummary | undefined;
+  /** Set while the partition is paused by circuit breaking or disabled (see `partitions()`). */
+  state?: 'paused' | 'disabled';
 }
 
 export interface DestinationStats extends Omit<PartitionStats, 'partition'> {
@@ -666,6 +668,7 @@ class EgressEngine implements LaneHost {
     const buffered = this.commits.bufferedByDestination();
     const now = Date.now();
     const rows = await this.store.stats(now);
+    const states = new Map((await this.partitionAdmin.list()).map((entry) => [`${entry.destination}\n${entry.partition}`, entry.state]));
     return [...this.registrations.keys()].map((name) => {
       const totals = this.statistics.destination(name);
       const latencies = this.statistics.partitions(name);
@@ -681,6 +684,7 @@ class EgressEngine implements LaneHost {
           dead: row.dead,
           oldestAge: row.oldestSentAt === undefined ? undefined : now - row.oldestSentAt,
           latency: latencies.get(row.partition),
+          ...(states.has(`${name}\n${row.partition}`) ? { state: states.get(`${name}\n${row.partition}`) } : {}),
         });
       }
       const list = [...partitions.values()];
