@@ -1,7 +1,10 @@
 import type { ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { createEgress, defineDestination, silentLogger } from '@egress/core';
+import { postgresStore } from '@egress/store-postgres';
 import { afterAll, describe, expect, test } from 'vitest';
+import { z } from 'zod';
 import { exited, nextMessage, startFixture, until } from './child-processes.js';
 import { dropSchemas, postgresUrl, query, randomSchema } from './postgres-test-schema.js';
 
@@ -54,7 +57,7 @@ describe.skipIf(!postgresUrl)('circuit breaking shared by worker processes on on
   });
 
   test(
-    'one pause for both workers; while paused only one probe at a time reaches the receiver, no event spends its attempts, and one answered probe resumes both',
+    'one pause for both workers; while paused only one probe at a time reaches the receiver, no event spends its attempts, and one answered probe resumes both; a partition disabled by a third process is delivered by neither until enabled',
     async () => {
       const schema = randomSchema();
       schemas.add(schema);
@@ -91,6 +94,27 @@ describe.skipIf(!postgresUrl)('circuit breaking shared by worker processes on on
       expect(await query(`SELECT * FROM "${schema}".partition_states`)).toEqual([]);
       expect(events.filter((event) => event.name === 'paused')).toHaveLength(1);
       expect(events.filter((event) => event.name === 'resumed')).toHaveLength(1);
+
+      // Disabled from a third process, through the store: neither worker delivers the partition.
+      const admin = createEgress({
+        role: 'producer',
+        destinations: [defineDestination({ name: 'sink', input: z.strictObject({ n: z.number().int() }), partition: (payload) => (payload.n >= 1000 ? 'other' : ''), deliver: async () => {} })],
+        store: postgresStore({ connectionString: postgresUrl!, schema }),
+        logger: silentLogger,
+      });
+      await admin.ready();
+      expect(await admin.disable('sink', '', 'receiver migrating')).toBe(true);
+      expect(await query(`SELECT partition, state FROM "${schema}".partition_states`)).toEqual([{ partition: '', state: 'disabled' }]);
+      // One commit: a claim that delivers the second partition's events saw the disabled ones too.
+      await admin.run((send) => {
+        for (let n = 100; n < 105; n++) send.sink({ n });
+        for (let n = 1000; n < 1005; n++) send.sink({ n });
+      });
+      await until(() => [1000, 1001, 1002, 1003, 1004].every((n) => delivered().has(n)), 30_000, 'the other partition delivered');
+      expect(sink.requests.filter((request) => request.n >= 100 && request.n < 105)).toEqual([]);
+      expect(await admin.enable('sink')).toBe(1);
+      await until(() => [100, 101, 102, 103, 104].every((n) => delivered().has(n)), 30_000, 'the enabled partition delivered');
+      await admin.close();
 
       for (const worker of workers) worker.send({ type: 'close' });
       await Promise.all(workers.map(exited));
