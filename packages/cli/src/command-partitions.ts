@@ -44,7 +44,7 @@ Options:
         )}\n`,
       );
       return exitCodes.ok;
-    });
+    }, 'store');
   },
 };
 
@@ -71,7 +71,7 @@ Examples:
       const enabled = await egress.enable(destination, partition);
       io.stdout.write(values.json ? `${JSON.stringify({ enabled })}\n` : `${enabled} partition${enabled === 1 ? '' : 's'} enabled.\n`);
       return partition !== undefined && enabled === 0 ? exitCodes.failure : exitCodes.ok;
-    });
+    }, 'store');
   },
 };
 
@@ -96,7 +96,7 @@ Example:
       const disabled = await egress.disable(destination, partition, typeof values.reason === 'string' ? values.reason : undefined);
       io.stdout.write(values.json ? `${JSON.stringify({ disabled })}\n` : disabled ? 'Partition disabled.\n' : 'The partition was disabled already.\n');
       return exitCodes.ok;
-    });
+    }, 'store');
   },
 };
 

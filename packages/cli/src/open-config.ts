@@ -46,8 +46,8 @@ export async function openEngine(
 }
 
 /** Runs a one-off action on an engine that never delivers (see `openEngine`), closing it afterwards. */
-export async function withProducerEngine(config: unknown, io: CommandIo, action: (egress: Egress) => Promise<number>): Promise<number> {
-  const { egress } = await openEngine(config, io, 'producer');
+export async function withProducerEngine(config: unknown, io: CommandIo, action: (egress: Egress) => Promise<number>, scope: ConfigScope = 'everything'): Promise<number> {
+  const { egress } = await openEngine(config, io, 'producer', scope);
   try {
     return await action(egress);
   } finally {

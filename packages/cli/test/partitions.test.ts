@@ -57,6 +57,17 @@ test('egress status marks a disabled partition that holds events', async () => {
   expect(JSON.parse(json.stdout)).toEqual([expect.objectContaining({ destination: 'audit', partitions: [expect.objectContaining({ partition: '', state: 'disabled', waiting: 1 })] }), expect.objectContaining({ destination: 'ops' })]);
 });
 
+test('egress partitions, enable and disable need only the store, not the destinations\' secrets', async () => {
+  const folder = folderWith({});
+  const file = join(folder, 'egress.config.yaml');
+  writeFileSync(file, `store: { kind: sqlite, path: queue.db }\ndestinations:\n  audit: { module: ${auditModule}, file: '\${env:AUDIT_FILE}' }\n`);
+  expect((await runEgress(['disable', 'audit', 'tenant-3', '-c', file], { environment: {} })).code).toBe(0);
+  const listed = await runEgress(['partitions', '-c', file, '--json'], { environment: {} });
+  expect(listed.stderr).toBe('');
+  expect(JSON.parse(listed.stdout)).toEqual([expect.objectContaining({ partition: 'tenant-3', state: 'disabled' })]);
+  expect((await runEgress(['enable', 'audit', '-c', file], { environment: {} })).stdout).toBe('1 partition enabled.\n');
+});
+
 test('egress enable and disable say what is missing, and name an unknown destination', async () => {
   const queue = queueFolder();
   const missing = await runEgress(['disable', 'audit', '-c', queue.file]);
