@@ -3,6 +3,7 @@ import type { ResolvedCircuitPolicy } from './circuit-policy.js';
 import type { EventHub } from './egress-events.js';
 import type { Logger } from './logger.js';
 import { EarliestTimer } from './earliest-timer.js';
+import { EgressStoreUnavailableError } from './errors.js';
 import type { ClaimedBatch, ErrorRecord, PartitionState, Store } from './store.js';
 
 /** What partition control needs from the lane it watches. */
@@ -147,7 +148,10 @@ export class PartitionControl {
         await this.startProbe(state, now);
       }
     } catch (error) {
-      this.host.logger.error({ destination: this.destination, error }, 'could not read the partition states; looking again later');
+      // An unreachable store is reported once per outage by the engine.
+      if (!EgressStoreUnavailableError.isInstance(error)) {
+        this.host.logger.error({ destination: this.destination, error }, 'could not look at the paused partitions or start a probe; looking again later');
+      }
     } finally {
       this.polling = false;
     }
