@@ -4,6 +4,7 @@ import { pathToFileURL } from 'node:url';
 import {
   EgressConfigurationError,
   assertDestination,
+  checkDeadLetterRoutes,
   defineDestination,
   memoryStore,
   parseSize,
@@ -14,6 +15,7 @@ import {
   type DestinationInput,
   type Logger,
   type PolicyOptions,
+  type ResolvedPolicy,
   type Size,
   type Store,
 } from '@egress/core';
@@ -194,7 +196,12 @@ export async function checkConfig(
     else check.listeners.push({ destination: name, port: listen.port, host: listen.host ?? '127.0.0.1' });
   }
 
+  const reportConfigurationError = (error: unknown, fallback: string[]) => {
+    const path = EgressConfigurationError.isInstance(error) ? error.path.split('.') : fallback;
+    report(check.problems, path, stripPrefix(error, EgressConfigurationError.isInstance(error) ? error.path : ''));
+  };
   const policies: Record<string, PolicyOptions> = {};
+  const routes = new Map(destinations.map((destination) => [destination.name, { destination, routing: undefined as ResolvedPolicy['deadLetters'] }]));
   const names = new Set(entries.map(([name]) => name));
   for (const [name, policy] of isRecord(raw.policies) ? Object.entries(raw.policies) : []) {
     if (!names.has(name)) {
@@ -206,10 +213,19 @@ export async function checkConfig(
     // A destination that could not be built still gets its policy checked, without adapter defaults.
     const destination = destinations.find((candidate) => candidate.name === name) ?? bareDestination(name);
     try {
-      resolvePolicy(destination, policy, `policies.${name}`, warningCollector((message) => check.warnings.push({ path: `policies.${name}`, message: redactSecrets(message, secrets) })));
+      const resolved = resolvePolicy(destination, policy, `policies.${name}`, warningCollector((message) => check.warnings.push({ path: `policies.${name}`, message: redactSecrets(message, secrets) })));
+      const route = routes.get(name);
+      if (route) route.routing = resolved.deadLetters;
     } catch (error) {
-      const path = EgressConfigurationError.isInstance(error) ? error.path.split('.') : ['policies', name];
-      report(check.problems, path, stripPrefix(error, EgressConfigurationError.isInstance(error) ? error.path : ''));
+      reportConfigurationError(error, ['policies', name]);
+    }
+  }
+  // Dead-letter routes name other destinations: checked once every destination is known.
+  if (check.problems.length === 0) {
+    try {
+      checkDeadLetterRoutes(routes);
+    } catch (error) {
+      reportConfigurationError(error, ['policies']);
     }
   }
 

@@ -88,7 +88,27 @@ export const policySchema = z
   .strictObject({
     batch: batchPolicySchema.optional(),
     retry: retryPolicySchema.optional(),
-    concurrency: positiveInteger.optional().describe('Largest number of batches being delivered at once.'),
+    concurrency: z
+      .union(
+        [
+          positiveInteger,
+          z.literal('adaptive'),
+          z.strictObject({
+            adaptive: z
+              .strictObject({
+                initial: positiveInteger.optional().describe('The limit each partition starts with (default 1).'),
+                max: positiveInteger.optional().describe('Most batches in flight for the destination, all partitions together (default 64).'),
+                decrease: z.number().gt(0).lt(1).optional().describe('Factor applied to a limit when the receiver pushes back or slows down (default 0.9).'),
+                rttSmoothing: z.number().gt(0).max(1).optional().describe('Weight of the newest round-trip time in the moving average (default 0.4).'),
+                rttDeviationScale: z.number().min(0).optional().describe('Mean deviations above the average round-trip time that still count as steady (default 2.5).'),
+              })
+              .describe('Adaptive concurrency settings.'),
+          }),
+        ],
+        { error: 'expected a whole number of at least 1, adaptive or { adaptive: { initial, max, decrease, rttSmoothing, rttDeviationScale } }' },
+      )
+      .optional()
+      .describe("Largest number of batches being delivered at once; or 'adaptive' (or { adaptive: {...} }) for a limit per partition that follows what the receiver can take."),
     rateLimit: z
       .strictObject({
         events: positiveInteger.optional().describe('Events delivered per interval.'),
@@ -99,6 +119,14 @@ export const policySchema = z
       .describe('Ceiling on events or requests per interval.'),
     ordering: z.enum(['fifo', 'none']).optional().describe("'fifo' keeps each partition's order across retries (one batch in flight per partition)."),
     timeout: duration.optional().describe('How long one delivery may take before it is aborted and retried.'),
+    deadLetters: z
+      .strictObject({
+        routeTo: z.string().min(1).describe('The destination that also receives each dead letter, redacted (not this one, and not one that routes its own).'),
+        fields: z.record(z.string(), z.unknown()).optional().describe("Fixed fields of that destination's input, e.g. { url } for http."),
+        recordField: z.string().min(1).optional().describe("The input field that holds the dead letter when fields are given (default 'deadLetter'), e.g. 'data' for http."),
+      })
+      .optional()
+      .describe('Also send each dead letter of this destination to another destination, through the queue.'),
     circuit: z.union([circuitPolicySchema, z.literal(false)]).optional(),
   })
   .describe('How one destination is batched, retried, paced and ordered.');
@@ -195,7 +223,7 @@ export const configFileSchema = z
     policies: z
       .record(z.string(), policySchema)
       .optional()
-      .describe('Per destination name: batching, retries, concurrency, rate limit, ordering, timeout, circuit breaking.'),
+      .describe('Per destination name: batching, retries, concurrency, rate limit, ordering, timeout, dead-letter routing, circuit breaking.'),
     alerts: z.array(alertRuleSchema).optional().describe('Alert rules: dead letters, paused or disabled partitions, an old waiting event, sent through a destination.'),
   })
   .describe('Egress configuration (egress.config.yaml or egress.config.json).');

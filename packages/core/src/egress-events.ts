@@ -33,6 +33,21 @@ export interface EgressEvents {
   disabled: { destination: string; partition: string; failures: number; reason: string; by: 'circuit' | 'disable' };
   /** The store's state changed (connecting, connected, unreachable, failed), or its spool grew or shrank. */
   store: EgressStoreStatus;
+  /** With adaptive concurrency: a partition's limit in this process changed. */
+  concurrency: ConcurrencyChange;
+}
+
+/** A partition's adaptive concurrency limit moved: up by one while the receiver kept up, down when it slowed or pushed back. */
+export interface ConcurrencyChange {
+  destination: string;
+  partition: string;
+  /** Batches this partition may now have in flight in this process. */
+  limit: number;
+  previous: number;
+  /** `'increase'`; `'latency'` when the round-trip time rose; `'back-pressure'` on retryable refusals (429, 503, timeouts). */
+  reason: 'increase' | 'latency' | 'back-pressure';
+  /** The smoothed round-trip time, milliseconds, once measured. */
+  rtt: number | undefined;
 }
 
 /** Where the store stands, and what waits for it in this process: `egress.storeStatus()` and the `store` event. */
