@@ -53,6 +53,8 @@ function documentedPackage(page: string): string | undefined {
   if (section === 'stores') return join(repositoryRoot, 'packages', `store-${name}`);
   // The frameworks' examples import express, fastify, hono and koa, which the middleware package holds.
   if (section === 'sending-from-your-application.md') return join(repositoryRoot, 'packages', 'middleware');
+  // The observability examples import @opentelemetry/api, which the opentelemetry package holds.
+  if (section === 'observability.md') return join(repositoryRoot, 'packages', 'opentelemetry');
   return undefined;
 }
 

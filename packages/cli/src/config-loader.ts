@@ -13,6 +13,7 @@ import {
   type AnyDestination,
   type Destination,
   type DestinationInput,
+  type Duration,
   type Logger,
   type PolicyOptions,
   type ResolvedPolicy,
@@ -71,6 +72,13 @@ export interface ConfigListener {
   host: string;
 }
 
+/** Where `egress worker` serves its metrics and health endpoints, from the file's `metrics`. */
+export interface ConfigMetrics {
+  listen: string;
+  partitionLimit?: number;
+  statsMaxAge?: Duration;
+}
+
 export interface ConfigCheck {
   /** The file as given, relative to the working directory when inside it. */
   file: string;
@@ -82,6 +90,8 @@ export interface ConfigCheck {
   config?: EgressConfig;
   /** Destinations with `listen`: the worker serves them at these addresses. */
   listeners: ConfigListener[];
+  /** The file's `metrics`, when it has them. */
+  metrics?: ConfigMetrics;
   /** Masks the values this file read from the environment in any text, before it is shown. */
   redact(text: string): string;
 }
@@ -255,6 +265,7 @@ export async function checkConfig(
       ...(startup === undefined ? {} : { startup }),
       ...(alerts === undefined ? {} : { alerts }),
     };
+    if (isRecord(raw.metrics)) check.metrics = raw.metrics as unknown as ConfigMetrics;
   } else await store?.close().catch(() => undefined);
   // Shape problems are found before the adapters' own: a reader goes down the file, so do they.
   check.problems.sort((first, second) => (first.line ?? 0) - (second.line ?? 0));

@@ -187,6 +187,17 @@ export const startupSchema = z
     "'retry' (default) opens the store in the background, again with backoff while its database is unreachable; 'fail-fast' makes ready() reject at the first failure. For loadConfig: egress worker always waits for its store, and the other commands never do.",
   );
 
+export const metricsSchema = z
+  .strictObject({
+    listen: z
+      .string()
+      .regex(/^(\[[^\]]+\]|[^:[\]]+):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:9464 or 0.0.0.0:9464')
+      .describe('Where `egress worker` serves /metrics (Prometheus), /healthz and /readyz; `--metrics` overrides it.'),
+    partitionLimit: z.number().int().min(0).optional().describe('Destinations with at most this many partitions report queue gauges per partition (default 10).'),
+    statsMaxAge: duration.optional().describe("How long one reading of the store's counts serves scrapes (default '1s')."),
+  })
+  .describe('Metrics and health endpoints of `egress worker` (package @egress/opentelemetry).');
+
 export const destinationEntrySchema = z
   .looseObject({
     type: z
@@ -216,6 +227,7 @@ export const configFileSchema = z
     store: storeSchema.optional().describe('Where the queue lives (default: sqlite at .egress/queue.db).'),
     commitBuffer: commitBufferSchema.optional(),
     startup: startupSchema.optional(),
+    metrics: metricsSchema.optional(),
     destinations: z
       .record(z.string().regex(destinationNamePattern, 'expected a name of letters, digits and underscore, starting with a letter'), destinationEntrySchema)
       .refine((entries) => Object.keys(entries).length > 0, 'expected at least one destination')

@@ -54,6 +54,9 @@ class Flight implements DeliveryContext {
   private controller: AbortController | undefined;
   private abandonedWith: { reason: unknown } | undefined;
   private finished = false;
+  private readonly startedAt = performance.now();
+  /** Milliseconds from the `deliver` call to the outcome, once there is one. */
+  duration = 0;
 
   constructor(
     readonly batch: ClaimedBatch,
@@ -105,6 +108,7 @@ class Flight implements DeliveryContext {
   private finish(outcome: FlightOutcome): void {
     if (this.finished) return;
     this.finished = true;
+    this.duration = performance.now() - this.startedAt;
     this.onOutcome(this, outcome);
   }
 }
@@ -463,16 +467,16 @@ export class DeliveryLane {
     let failures: Map<string, unknown> | undefined;
     if ('error' in outcome) failures = new Map(claimed.events.map((event) => [event.id, outcome.error]));
     else if (outcome.report && outcome.report.failures.length > 0) failures = new Map(outcome.report.failures.map((failure) => [failure.eventId, failure.error]));
-    return this.settle(claimed, flight.attempt, failures);
+    return this.settle(claimed, flight.attempt, flight.duration, failures);
   }
 
-  private async settle(claimed: ClaimedBatch, attempt: number, failures: Map<string, unknown> | undefined): Promise<void> {
+  private async settle(claimed: ClaimedBatch, attempt: number, duration: number, failures: Map<string, unknown> | undefined): Promise<void> {
     const { destination, policy } = this;
     const now = Date.now();
     if (!failures) {
       const delivered = claimed.events.map((event) => event.id);
       await this.host.store.settle(claimed, { delivered, dead: [] });
-      this.report(claimed, attempt, now, delivered, undefined, []);
+      this.report(claimed, attempt, duration, now, delivered, undefined, []);
       this.control?.settled(claimed, 'answered', undefined);
       return;
     }
@@ -527,13 +531,13 @@ export class DeliveryLane {
       await this.host.deadLetterRouter.route(destination, policy.deadLetters, claimed, dead, redactor ?? deliveryRedactor(destination, claimed.events.map((queued) => queued.payload)), now);
     }
     await this.host.store.settle(claimed, { delivered, retry, dead });
-    this.report(claimed, attempt, now, delivered, retry, dead);
+    this.report(claimed, attempt, duration, now, delivered, retry, dead);
     this.control?.settled(claimed, verdict, retryError);
   }
 
-  private report(claimed: ClaimedBatch, attempt: number, now: number, delivered: string[], retry: Settlement['retry'], dead: { eventId: string; error: ErrorRecord }[]): void {
+  private report(claimed: ClaimedBatch, attempt: number, duration: number, now: number, delivered: string[], retry: Settlement['retry'], dead: { eventId: string; error: ErrorRecord }[]): void {
     const { events, statistics } = this.host;
-    const base = { destination: this.destination.name, partition: claimed.partition, batchId: claimed.id, attempt };
+    const base = { destination: this.destination.name, partition: claimed.partition, batchId: claimed.id, attempt, duration };
     const outcomes: EventOutcome[] = [];
     if (delivered.length > 0) {
       const arrived = delivered.length === claimed.events.length ? undefined : new Set(delivered);

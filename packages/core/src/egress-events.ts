@@ -13,11 +13,13 @@ export interface EgressEvents {
     attempt: number;
     /** Milliseconds from the oldest event's `$send` to confirmed delivery. */
     latency: number;
+    /** Milliseconds the attempt took, from the `deliver` call to its outcome. */
+    duration: number;
   };
-  /** A delivery failed and will be tried again. */
-  retrying: { destination: string; partition: string; batchId: string; eventIds: string[]; attempt: number; error: ErrorRecord; retryAt: number };
-  /** Events that will never be delivered; they wait in the dead-letter queue. */
-  dead: { destination: string; partition: string; batchId: string; eventIds: string[]; attempt: number; error: ErrorRecord };
+  /** A delivery failed and will be tried again; `duration` is the milliseconds the failed attempt took, `deliver` call to outcome. */
+  retrying: { destination: string; partition: string; batchId: string; eventIds: string[]; attempt: number; error: ErrorRecord; retryAt: number; duration: number };
+  /** Events that will never be delivered; they wait in the dead-letter queue. `duration` is the milliseconds the last attempt took. */
+  dead: { destination: string; partition: string; batchId: string; eventIds: string[]; attempt: number; error: ErrorRecord; duration: number };
   /** Events refused at `send` because the store or the commit buffer was full and `overflow` is `'drop'`. */
   dropped: { destination: string; count: number; reason: 'capacity'; message: string };
   /**
