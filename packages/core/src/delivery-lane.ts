@@ -14,6 +14,8 @@ import type { DeliveryStatistics } from './delivery-statistics.js';
 import { deliveryRedactor } from './destination-secrets.js';
 import type { SecretRedactor } from './secret-redaction.js';
 import type { ClaimedBatch, ErrorRecord, QueuedEvent, Settlement, Store } from './store.js';
+import { PartitionControl, type DeliveryVerdict } from './partition-control.js';
+import { EarliestTimer } from './earliest-timer.js';
 
 /** What a lane needs from the engine around it. */
 export interface LaneHost {
@@ -155,14 +157,15 @@ export class DeliveryLane {
   private readonly eventBucket: TokenBucket | undefined;
   private pumping = false;
   private pumpAgain = false;
-  private timer: NodeJS.Timeout | undefined;
-  private timerAt = Number.POSITIVE_INFINITY;
+  private readonly timer = new EarliestTimer(() => this.wake());
   /** One timer for every flight's deadline: flights start in deadline order, so it tracks the first. */
   private deadlineTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   /** Failed claims in a row: the wait before the next one grows with them, and only the first is logged. */
   private claimFailures = 0;
   private readonly flightEnded = (flight: Flight, outcome: FlightOutcome) => void this.landed(flight, outcome);
+  /** Circuit breaking, when the policy asks for it. */
+  private readonly control: PartitionControl | undefined;
   /** Each partition's limit, when concurrency adapts to the receiver. */
   readonly adaptive: AdaptiveConcurrency | undefined;
 
@@ -181,6 +184,12 @@ export class DeliveryLane {
     this.adaptive = policy.adaptiveConcurrency
       ? new AdaptiveConcurrency(policy.adaptiveConcurrency, (change) => host.events.emit('concurrency', { destination: destination.name, ...change }))
       : undefined;
+    if (policy.circuit) {
+      const probe = (partition: string, claimed: (batchId: string) => void) => this.probe(partition, claimed);
+      const controlHost = { store: host.store, logger: host.logger, events: host.events, probe, wake: () => this.wake() };
+      this.control = new PartitionControl(controlHost, destination.name, policy.circuit, policy.timeout + leaseMargin);
+      this.control.start();
+    }
   }
 
   /** Batches this process may have in flight now: the fixed limit, or the adaptive limits' sum within the ceiling. */
@@ -213,7 +222,8 @@ export class DeliveryLane {
   /** Stops claiming; aborts deliveries still running and gives their batches back to the store. */
   async stop(abortInFlight: boolean): Promise<void> {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
+    this.control?.stop();
+    this.timer.cancel();
     if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
     this.deadlineTimer = undefined;
     // Batches claimed ahead and never started go back for the next worker, untouched.
@@ -351,15 +361,34 @@ export class DeliveryLane {
     }
   }
 
+  /** Claims one batch of a paused partition and delivers it, whatever the free slots: the circuit breaker's probe. */
+  private async probe(partition: string, claimed: (batchId: string) => void): Promise<boolean> {
+    if (this.stopped) return true;
+    const { policy } = this;
+    const now = Date.now();
+    const leaseMs = policy.timeout + leaseMargin;
+    const result = await this.host.store.claim({
+      destination: this.destination.name,
+      now,
+      owner: this.host.owner,
+      maxBatches: 1,
+      maxEvents: policy.batch.maxEvents,
+      maxBytes: policy.batch.maxBytes,
+      maxDelay: policy.batch.maxDelay,
+      force: true,
+      fifo: policy.ordering === 'fifo',
+      leaseMs,
+      partition,
+    });
+    const batch = result.batches[0];
+    if (!batch) return false;
+    claimed(batch.id);
+    this.start(batch, Math.min(now + leaseMs, batch.leaseUntil ?? Number.POSITIVE_INFINITY));
+    return true;
+  }
+
   private wakeAt(time: number): void {
-    if (this.stopped || time >= this.timerAt) return;
-    if (this.timer) clearTimeout(this.timer);
-    this.timerAt = time;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.timerAt = Number.POSITIVE_INFINITY;
-      this.wake();
-    }, Math.max(0, time - Date.now()));
+    if (!this.stopped) this.timer.at(time);
   }
 
   private start(claimed: ClaimedBatch, leaseEnds: number): void {
@@ -473,6 +502,7 @@ export class DeliveryLane {
       const delivered = claimed.events.map((event) => event.id);
       await this.host.store.settle(claimed, { delivered, dead: [] });
       this.report(claimed, attempt, duration, now, delivered, undefined, []);
+      this.control?.settled(claimed, 'answered', undefined);
       return;
     }
     const delivered: string[] = [];
@@ -496,6 +526,15 @@ export class DeliveryLane {
       retryError ??= failure.record;
       if (failure.retryAfter !== undefined) retryAfter = Math.max(retryAfter ?? 0, failure.retryAfter);
     }
+    // The receiver did not answer for any event: what the circuit breaker counts as a failure.
+    const verdict: DeliveryVerdict = delivered.length === 0 && retryIds.length > 0 ? 'failed' : 'answered';
+    if (this.control?.isProbe(claimed.id) && retryIds.length === claimed.events.length) {
+      // A failed probe spends no attempt: the events wait, paused, for the next probe.
+      await this.host.store.release(claimed);
+      this.control.settled(claimed, verdict, retryError);
+      this.host.settled([]);
+      return;
+    }
     let retry: Settlement['retry'];
     if (retryIds.length > 0 && retryError) {
       const availableAt = now + retryDelay(policy.retry, attempt, retryAfter);
@@ -518,6 +557,7 @@ export class DeliveryLane {
     }
     await this.host.store.settle(claimed, { delivered, retry, dead });
     this.report(claimed, attempt, duration, now, delivered, retry, dead);
+    this.control?.settled(claimed, verdict, retryError);
   }
 
   private report(claimed: ClaimedBatch, attempt: number, duration: number, now: number, delivered: string[], retry: Settlement['retry'], dead: { eventId: string; error: ErrorRecord }[]): void {
