@@ -33,6 +33,19 @@ export function parseRetryAfter(value: string | string[] | undefined, now = Date
   return Math.max(0, date - now);
 }
 
+/**
+ * The answer a receiver gives to stop the retries of one message (Svix's convention): a response
+ * other than 2xx with this header and value dead-letters the message at once.
+ */
+export const abortHeader = { name: 'webhook-delivery', value: 'abort-message' } as const;
+
+/** Whether the receiver asked, with `webhook-delivery: abort-message`, not to be sent this message again. */
+export function asksToAbort(headers: Record<string, string | string[] | undefined>): boolean {
+  const given = headers[abortHeader.name];
+  const values = Array.isArray(given) ? given : given === undefined ? [] : [given];
+  return values.some((value) => value.split(',').some((part) => part.trim().toLowerCase() === abortHeader.value));
+}
+
 /** Whether a status is worth retrying: the receiver timed out, throttled us or failed on its side. */
 export function isRetryableStatus(status: number): boolean {
   return status === 408 || status === 429 || status >= 500;
@@ -57,6 +70,9 @@ export function statusError(request: { method: string; target: { origin: string 
   }
   if (excerpt) message += `: ${excerpt}`;
   const cause = new HttpStatusError(message, status, excerpt);
+  if (asksToAbort(headers)) {
+    return new PermanentError(`${message} (the receiver answered ${abortHeader.name}: ${abortHeader.value}, so the message is not retried)`, { cause });
+  }
   if (isRetryableStatus(status)) {
     const retryAfter = parseRetryAfter(headers['retry-after']);
     return new RetryableError(message, retryAfter === undefined ? { cause } : { retryAfter, cause });

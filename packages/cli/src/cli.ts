@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { EgressConfigurationError } from '@egress/core';
 import { deadListCommand, deadPurgeCommand, deadRetryCommand, deadShowCommand } from './command-dead.js';
 import { demoCommand } from './command-demo.js';
+import { disableCommand, enableCommand, partitionsCommand } from './command-partitions.js';
 import { statusCommand } from './command-status.js';
 import { tailCommand } from './command-tail.js';
 import { validateCommand } from './command-validate.js';
@@ -17,6 +18,9 @@ const commands: Command[] = [
   deadShowCommand,
   deadRetryCommand,
   deadPurgeCommand,
+  partitionsCommand,
+  enableCommand,
+  disableCommand,
   validateCommand,
   tailCommand,
   demoCommand,

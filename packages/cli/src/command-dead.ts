@@ -1,7 +1,7 @@
 import type { DeadLetter, Egress } from '@egress/core';
 import { configOption, jsonOption, type Command, type CommandContext } from './command.js';
 import { partitionLabel } from './command-status.js';
-import { openEngine } from './open-config.js';
+import { withProducerEngine } from './open-config.js';
 import { UsageError, confirm, exitCodes, formatAge, formatTable} from './terminal-output.js';
 
 const destinationOption = { destination: { type: 'string', short: 'd' } } as const;
@@ -20,7 +20,7 @@ Options:
   async run({ values, io }) {
     const limit = Number(values.limit ?? 100);
     if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`--limit: expected a positive integer, got "${String(values.limit)}"`);
-    return withEngine(values, io, async (egress) => {
+    return withProducerEngine(values.config, io, async (egress) => {
       const letters = await egress.deadLetters.list({ destination: stringOption(values.destination), limit });
       if (values.json) {
         io.stdout.write(`${JSON.stringify(letters, null, 2)}\n`);
@@ -56,7 +56,7 @@ Options:
   async run({ values, positionals, io }) {
     const [id, ...extra] = positionals;
     if (id === undefined || extra.length > 0) throw new UsageError('expected exactly one dead letter id');
-    return withEngine(values, io, async (egress) => {
+    return withProducerEngine(values.config, io, async (egress) => {
       const letter = await findDeadLetter(egress, id);
       if (letter === undefined) {
         io.stderr.write(`egress dead show: no dead letter with id ${id}\n`);
@@ -104,7 +104,7 @@ Examples:
   positionals: true,
   async run(context) {
     const ids = selection(context);
-    return withEngine(context.values, context.io, async (egress) => {
+    return withProducerEngine(context.values.config, context.io, async (egress) => {
       const unknown = ids === undefined ? [] : await unknownIds(egress, ids);
       const retried = await egress.deadLetters.retry(ids, { destination: stringOption(context.values.destination) });
       for (const id of unknown) context.io.stderr.write(`egress dead retry: no dead letter with id ${id}\n`);
@@ -133,7 +133,7 @@ Options:
   async run(context) {
     const { values, io } = context;
     const ids = selection(context);
-    return withEngine(values, io, async (egress) => {
+    return withProducerEngine(values.config, io, async (egress) => {
       const destination = stringOption(values.destination);
       const count = ids?.length ?? (await countDead(egress, destination));
       if (count === 0) {
@@ -160,14 +160,6 @@ Options:
   },
 };
 
-async function withEngine(values: CommandContext['values'], io: CommandContext['io'], action: (egress: Egress) => Promise<number>): Promise<number> {
-  const { egress } = await openEngine(values.config, io, 'producer');
-  try {
-    return await action(egress);
-  } finally {
-    await egress.close({ timeout: 1000 });
-  }
-}
 
 /** Ids given as arguments, or undefined for `--all`; one of the two is required. */
 function selection({ values, positionals }: CommandContext): string[] | undefined {

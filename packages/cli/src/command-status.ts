@@ -80,10 +80,10 @@ export function statusTable(stats: readonly DestinationStats[]): string {
   const rows: (string | number)[][] = [];
   for (const destination of stats) {
     const age = destination.oldestAge === undefined ? '-' : formatAge(destination.oldestAge);
-    rows.push([destination.destination, destination.partitions.length > 1 ? '(all)' : partitionLabel(destination.partitions[0]?.partition), destination.waiting, destination.inFlight, destination.delivered, destination.failed, destination.dead, age]);
+    rows.push([destination.destination, destination.partitions.length > 1 ? '(all)' : stateLabel(destination.partitions[0]), destination.waiting, destination.inFlight, destination.delivered, destination.failed, destination.dead, age]);
     if (destination.partitions.length > 1) {
       for (const partition of destination.partitions) {
-        rows.push(['', partitionLabel(partition.partition), partition.waiting, partition.inFlight, partition.delivered, partition.failed, partition.dead, partition.oldestAge === undefined ? '-' : formatAge(partition.oldestAge)]);
+        rows.push(['', stateLabel(partition), partition.waiting, partition.inFlight, partition.delivered, partition.failed, partition.dead, partition.oldestAge === undefined ? '-' : formatAge(partition.oldestAge)]);
       }
     }
   }
@@ -101,6 +101,12 @@ export function storeLine(status: EgressStoreStatus, now: number): string {
   if (status.buffered > 0) waiting.push(`${status.buffered} event${status.buffered === 1 ? '' : 's'} buffered in this process`);
   if (status.spooled !== undefined) waiting.push(`${status.spooled} event${status.spooled === 1 ? '' : 's'} in the local spool`);
   return waiting.length > 0 ? `${line}; ${waiting.join(', ')}` : line;
+}
+
+/** A partition's name, and its state while it is paused or disabled. */
+function stateLabel(partition: { partition: string; state?: string } | undefined): string {
+  const label = partitionLabel(partition?.partition);
+  return partition?.state ? `${label} (${partition.state})` : label;
 }
 
 /** Destinations that do not partition put every event in the partition named ''. */

@@ -9,6 +9,7 @@ import {
   memoryStore,
   parseSize,
   resolvePolicy,
+  type AlertRule,
   type AnyDestination,
   type Destination,
   type DestinationInput,
@@ -34,6 +35,8 @@ export interface EgressConfig<Destinations extends readonly AnyDestination[] = A
   commitBuffer?: { maxEvents?: number; maxBytes?: Size };
   /** How the store is opened when its database is unreachable; present when the file sets it. */
   startup?: 'retry' | 'fail-fast';
+  /** Alert rules; present when the file sets them. */
+  alerts?: AlertRule[];
 }
 
 /** A destination factory as the adapters export them (`http`, `s3`, ...). */
@@ -236,6 +239,16 @@ export async function checkConfig(
     }
   }
 
+  const alerts = Array.isArray(raw.alerts) ? (raw.alerts as AlertRule[]) : undefined;
+  alerts?.forEach((rule, index) => {
+    if (badPaths.has(`alerts.${index}`)) return;
+    const named: { name: string; path: (string | number)[] }[] = (rule.destinations ?? []).map((name, position) => ({ name, path: ['alerts', index, 'destinations', position] }));
+    if (typeof rule.send === 'object') named.push({ name: rule.send.destination, path: ['alerts', index, 'send', 'destination'] });
+    for (const { name, path } of named) {
+      if (!names.has(name)) report(check.problems, path, `no destination named "${name}" (destinations: ${[...names].join(', ') || 'none'})`);
+    }
+  });
+
   const store = badPaths.has('store') ? undefined : await buildStore(raw.store ?? defaultStore, baseDirectory, (path, message) => report(check.problems, ['store', ...path], message), options.spool !== false);
 
   // The schema takes '0KiB' as a size; the engine would refuse it only when it is created.
@@ -244,7 +257,14 @@ export async function checkConfig(
 
   if (check.problems.length === 0 && store !== undefined) {
     const startup = raw.startup as EgressConfig['startup'];
-    check.config = { store, destinations, policies, ...(commitBuffer === undefined ? {} : { commitBuffer }), ...(startup === undefined ? {} : { startup }) };
+    check.config = {
+      store,
+      destinations,
+      policies,
+      ...(commitBuffer === undefined ? {} : { commitBuffer }),
+      ...(startup === undefined ? {} : { startup }),
+      ...(alerts === undefined ? {} : { alerts }),
+    };
     if (isRecord(raw.metrics)) check.metrics = raw.metrics as unknown as ConfigMetrics;
   } else await store?.close().catch(() => undefined);
   // Shape problems are found before the adapters' own: a reader goes down the file, so do they.

@@ -50,6 +50,40 @@ export const retryPolicySchema = z
   })
   .describe('What happens after a failed delivery.');
 
+export const circuitPolicySchema = z
+  .strictObject({
+    failures: positiveInteger.optional().describe('Failed deliveries in a row that pause a partition (default 5); also the fewest deliveries failureRatio judges.'),
+    failureRatio: z.number().gt(0).max(1).optional().describe('Also pause when at least this share of the deliveries within window failed.'),
+    window: duration.optional().describe('How far back failureRatio looks (default 1 minute).'),
+    probeInterval: duration.optional().describe('Wait between probes of a paused partition (default 30 s).'),
+    disableAfter: z
+      .union([duration, z.strictObject({ failures: positiveInteger.describe('Failed deliveries in a row, probes included.') })], {
+        error: "expected a duration like '5d', or { failures: 100 }",
+      })
+      .optional()
+      .describe("Disable a paused partition once it has failed this long ('5d') or this many deliveries in a row ({ failures: 100 }); `egress enable` puts it back."),
+  })
+  .describe('Circuit breaking per partition: pause a partition that keeps failing and probe it one delivery at a time.');
+
+export const alertRuleSchema = z
+  .strictObject({
+    on: z
+      .union([z.enum(['dead', 'paused', 'disabled']), z.strictObject({ oldestWaiting: duration.describe('Alert when an event has waited longer than this.') })], {
+        error: "expected 'dead', 'paused', 'disabled' or { oldestWaiting: '10m' }",
+      })
+      .describe('What to watch for.'),
+    destinations: z.array(z.string().min(1)).optional().describe('Only about these destinations (default: all).'),
+    send: z
+      .strictObject({
+        destination: z.string().min(1).describe('The registered destination the alert goes through (an email, a chat webhook).'),
+        input: z.unknown().optional().describe("Its send input; '{{summary}}', '{{reason}}', '{{destination}}', '{{partitions}}', '{{count}}', '{{kind}}' in strings are filled in, and a string '{{alert}}' becomes the whole alert."),
+      })
+      .describe('Where the alert goes.'),
+    every: duration.optional().describe("At most one alert per group this often (default '15m'); what happens meanwhile is summed into the next."),
+    group: z.boolean().optional().describe('true (default): one group per destination; false: one per destination and partition.'),
+  })
+  .describe('An alert rule.');
+
 export const policySchema = z
   .strictObject({
     batch: batchPolicySchema.optional(),
@@ -93,6 +127,7 @@ export const policySchema = z
       })
       .optional()
       .describe('Also send each dead letter of this destination to another destination, through the queue.'),
+    circuit: z.union([circuitPolicySchema, z.literal(false)]).optional(),
   })
   .describe('How one destination is batched, retried, paced and ordered.');
 
@@ -200,7 +235,8 @@ export const configFileSchema = z
     policies: z
       .record(z.string(), policySchema)
       .optional()
-      .describe('Per destination name: batching, retries, concurrency, rate limit, ordering, timeout, dead-letter routing.'),
+      .describe('Per destination name: batching, retries, concurrency, rate limit, ordering, timeout, dead-letter routing, circuit breaking.'),
+    alerts: z.array(alertRuleSchema).optional().describe('Alert rules: dead letters, paused or disabled partitions, an old waiting event, sent through a destination.'),
   })
   .describe('Egress configuration (egress.config.yaml or egress.config.json).');
 

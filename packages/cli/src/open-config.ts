@@ -49,6 +49,16 @@ export async function openEngine(
   return { file, config, listeners, ...(metrics ? { metrics } : {}), egress };
 }
 
+/** Runs a one-off action on an engine that never delivers (see `openEngine`), closing it afterwards. */
+export async function withProducerEngine(config: unknown, io: CommandIo, action: (egress: Egress) => Promise<number>, scope: ConfigScope = 'everything'): Promise<number> {
+  const { egress } = await openEngine(config, io, 'producer', scope);
+  try {
+    return await action(egress);
+  } finally {
+    await egress.close({ timeout: 1000 });
+  }
+}
+
 /** Warnings and errors on stderr, one line each; the fields' errors are already redacted by adapters. */
 export function stderrLogger(io: CommandIo): Logger {
   const line = (level: string, fields: Record<string, unknown>, message: string) => {

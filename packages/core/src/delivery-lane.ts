@@ -14,6 +14,8 @@ import type { DeliveryStatistics } from './delivery-statistics.js';
 import { deliveryRedactor } from './destination-secrets.js';
 import type { SecretRedactor } from './secret-redaction.js';
 import type { ClaimedBatch, ErrorRecord, QueuedEvent, Settlement, Store } from './store.js';
+import { PartitionControl, type DeliveryVerdict } from './partition-control.js';
+import { EarliestTimer } from './earliest-timer.js';
 import type { DeliveryTrace, DeliveryTraceOutcome, Tracing } from './tracing.js';
 
 /** What a lane needs from the engine around it. */
@@ -154,6 +156,14 @@ interface Prefetched {
 export class DeliveryLane {
   private readonly inFlight = new Set<Flight>();
   /**
+   * Deliveries that ended and whose outcome the store is still recording. A delivery's slot frees
+   * when the receiver answers, not when the store has written the answer down: with a shared store
+   * the write takes a round trip or a group-commit window, and holding the slot for it left the
+   * receiver idle that long on every delivery. Up to `concurrency` settlements may trail the
+   * deliveries; beyond that they hold slots, so a store that stops answering stops new deliveries.
+   */
+  private settling = 0;
+  /**
    * Batches claimed ahead, oldest first: a claim asks for the free slots plus this many more, so a
    * slot that frees starts its next batch at once and one claim (one round trip to a shared store)
    * serves many deliveries.
@@ -168,14 +178,15 @@ export class DeliveryLane {
   private readonly eventBucket: TokenBucket | undefined;
   private pumping = false;
   private pumpAgain = false;
-  private timer: NodeJS.Timeout | undefined;
-  private timerAt = Number.POSITIVE_INFINITY;
+  private readonly timer = new EarliestTimer(() => this.wake());
   /** One timer for every flight's deadline: flights start in deadline order, so it tracks the first. */
   private deadlineTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   /** Failed claims in a row: the wait before the next one grows with them, and only the first is logged. */
   private claimFailures = 0;
   private readonly flightEnded = (flight: Flight, outcome: FlightOutcome) => void this.landed(flight, outcome);
+  /** Circuit breaking, when the policy asks for it. */
+  private readonly control: PartitionControl | undefined;
   /** Each partition's limit, when concurrency adapts to the receiver. */
   readonly adaptive: AdaptiveConcurrency | undefined;
 
@@ -194,6 +205,12 @@ export class DeliveryLane {
     this.adaptive = policy.adaptiveConcurrency
       ? new AdaptiveConcurrency(policy.adaptiveConcurrency, (change) => host.events.emit('concurrency', { destination: destination.name, ...change }))
       : undefined;
+    if (policy.circuit) {
+      const probe = (partition: string, claimed: (batchId: string) => void) => this.probe(partition, claimed);
+      const controlHost = { store: host.store, logger: host.logger, events: host.events, probe, wake: () => this.wake() };
+      this.control = new PartitionControl(controlHost, destination.name, policy.circuit, policy.timeout + leaseMargin);
+      this.control.start();
+    }
   }
 
   /** Batches this process may have in flight now: the fixed limit, or the adaptive limits' sum within the ceiling. */
@@ -203,7 +220,12 @@ export class DeliveryLane {
 
   /** True when nothing is being claimed, held or delivered. */
   get idle(): boolean {
-    return !this.pumping && this.inFlight.size === 0 && this.prefetched.length === 0 && this.givingBack === 0;
+    return !this.pumping && this.inFlight.size === 0 && this.settling === 0 && this.prefetched.length === 0 && this.givingBack === 0;
+  }
+
+  /** Slots taken: deliveries running, plus settlements pending beyond the `concurrency` that may trail them. */
+  private get slotsTaken(): number {
+    return this.inFlight.size + Math.max(0, this.settling - this.policy.concurrency);
   }
 
   wake(): void {
@@ -221,7 +243,8 @@ export class DeliveryLane {
   /** Stops claiming; aborts deliveries still running and gives their batches back to the store. */
   async stop(abortInFlight: boolean): Promise<void> {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
+    this.control?.stop();
+    this.timer.cancel();
     if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
     this.deadlineTimer = undefined;
     // Batches claimed ahead and never started go back for the next worker, untouched.
@@ -250,8 +273,7 @@ export class DeliveryLane {
    * delivering a trickle of events makes one claim per event, not two.
    */
   private slotFreed(outcome: FlightOutcome): void {
-    const whole = 'report' in outcome && (!outcome.report || outcome.report.failures.length === 0);
-    if (!whole || this.lastClaimFull || this.policy.ordering === 'fifo') this.wake();
+    if (!arrivedWhole(outcome) || this.lastClaimFull || this.policy.ordering === 'fifo') this.wake();
     else if (!this.stopped) this.startPrefetched();
   }
 
@@ -259,7 +281,7 @@ export class DeliveryLane {
   private startPrefetched(): void {
     const now = Date.now();
     if (this.adaptive) return this.startHeld(now);
-    while (this.prefetched.length > 0 && this.inFlight.size < this.policy.concurrency) {
+    while (this.prefetched.length > 0 && this.slotsTaken < this.policy.concurrency) {
       const { batch, leaseUntil } = this.prefetched.shift()!;
       if (now + this.policy.timeout > leaseUntil) void this.giveBack(batch);
       else this.start(batch, leaseUntil);
@@ -268,7 +290,7 @@ export class DeliveryLane {
 
   /** With adaptive limits, a batch held ahead waits only for its own partition: the others start past it. */
   private startHeld(now: number): void {
-    for (let index = 0; index < this.prefetched.length && this.inFlight.size < this.policy.concurrency; ) {
+    for (let index = 0; index < this.prefetched.length && this.slotsTaken < this.policy.concurrency; ) {
       const { batch, leaseUntil } = this.prefetched[index]!;
       if (!this.adaptive!.hasRoom(batch.partition)) {
         index += 1;
@@ -282,7 +304,7 @@ export class DeliveryLane {
 
   /** Whether a batch of this partition may start now. */
   private hasSlotFor(partition: string): boolean {
-    return this.inFlight.size < this.policy.concurrency && (this.adaptive?.hasRoom(partition) ?? true);
+    return this.slotsTaken < this.policy.concurrency && (this.adaptive?.hasRoom(partition) ?? true);
   }
 
   private async pump(): Promise<void> {
@@ -309,7 +331,7 @@ export class DeliveryLane {
     while (!this.stopped) {
       this.startPrefetched();
       const now = Date.now();
-      const ceilingFree = policy.concurrency - this.inFlight.size;
+      const ceilingFree = policy.concurrency - this.slotsTaken;
       const free = this.adaptive ? Math.min(ceilingFree, this.adaptive.headroom()) : ceilingFree;
       let maxBatches = free + this.prefetch - this.prefetched.length;
       // Batches held for a partition at its limit never take the ceiling's last places.
@@ -360,15 +382,34 @@ export class DeliveryLane {
     }
   }
 
+  /** Claims one batch of a paused partition and delivers it, whatever the free slots: the circuit breaker's probe. */
+  private async probe(partition: string, claimed: (batchId: string) => void): Promise<boolean> {
+    if (this.stopped) return true;
+    const { policy } = this;
+    const now = Date.now();
+    const leaseMs = policy.timeout + leaseMargin;
+    const result = await this.host.store.claim({
+      destination: this.destination.name,
+      now,
+      owner: this.host.owner,
+      maxBatches: 1,
+      maxEvents: policy.batch.maxEvents,
+      maxBytes: policy.batch.maxBytes,
+      maxDelay: policy.batch.maxDelay,
+      force: true,
+      fifo: policy.ordering === 'fifo',
+      leaseMs,
+      partition,
+    });
+    const batch = result.batches[0];
+    if (!batch) return false;
+    claimed(batch.id);
+    this.start(batch, Math.min(now + leaseMs, batch.leaseUntil ?? Number.POSITIVE_INFINITY));
+    return true;
+  }
+
   private wakeAt(time: number): void {
-    if (this.stopped || time >= this.timerAt) return;
-    if (this.timer) clearTimeout(this.timer);
-    this.timerAt = time;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.timerAt = Number.POSITIVE_INFINITY;
-      this.wake();
-    }, Math.max(0, time - Date.now()));
+    if (!this.stopped) this.timer.at(time);
   }
 
   private start(claimed: ClaimedBatch, leaseEnds: number): void {
@@ -427,6 +468,17 @@ export class DeliveryLane {
    * a settlement is all or nothing, so a retried one never counts twice or half.
    */
   private async landed(flight: Flight, outcome: FlightOutcome): Promise<void> {
+    this.inFlight.delete(flight);
+    this.settling += 1;
+    this.measured(flight, outcome);
+    // The next delivery may start while this one's outcome is written. A FIFO partition's next
+    // batch is not ready before the write, so FIFO lanes wait for it; so does a claim that would
+    // learn a retry time, which is only in the store once written.
+    const fifo = this.policy.ordering === 'fifo';
+    if (!fifo && this.settling <= this.policy.concurrency) {
+      if (arrivedWhole(outcome)) this.slotFreed(outcome);
+      else if (!this.stopped) this.startPrefetched();
+    }
     try {
       for (let failures = 1; ; failures += 1) {
         try {
@@ -449,9 +501,11 @@ export class DeliveryLane {
         }
       }
     } finally {
-      this.inFlight.delete(flight);
-      this.measured(flight, outcome);
-      this.slotFreed(outcome);
+      const heldSlot = this.settling > this.policy.concurrency;
+      this.settling -= 1;
+      if (fifo || heldSlot) this.slotFreed(outcome);
+      // A retry time or events given back are in the store only now: ask it again.
+      else if (!arrivedWhole(outcome)) this.wake();
     }
   }
 
@@ -489,6 +543,7 @@ export class DeliveryLane {
       const delivered = claimed.events.map((event) => event.id);
       await this.host.store.settle(claimed, { delivered, dead: [] });
       this.report(claimed, flight, now, delivered, undefined, []);
+      this.control?.settled(claimed, 'answered', undefined);
       return;
     }
     const delivered: string[] = [];
@@ -511,6 +566,15 @@ export class DeliveryLane {
       retryIds.push(event.id);
       retryError ??= failure.record;
       if (failure.retryAfter !== undefined) retryAfter = Math.max(retryAfter ?? 0, failure.retryAfter);
+    }
+    // The receiver did not answer for any event: what the circuit breaker counts as a failure.
+    const verdict: DeliveryVerdict = delivered.length === 0 && retryIds.length > 0 ? 'failed' : 'answered';
+    if (this.control?.isProbe(claimed.id) && retryIds.length === claimed.events.length) {
+      // A failed probe spends no attempt: the events wait, paused, for the next probe.
+      await this.host.store.release(claimed);
+      this.control.settled(claimed, verdict, retryError);
+      this.host.settled([]);
+      return;
     }
     let retry: Settlement['retry'];
     if (retryIds.length > 0 && retryError) {
@@ -537,6 +601,7 @@ export class DeliveryLane {
     }
     await this.host.store.settle(claimed, { delivered, retry, dead });
     this.report(claimed, flight, now, delivered, retry, dead);
+    this.control?.settled(claimed, verdict, retryError);
   }
 
   private report(claimed: ClaimedBatch, flight: Flight, now: number, delivered: string[], retry: Settlement['retry'], dead: { eventId: string; error: ErrorRecord }[]): void {
@@ -623,6 +688,11 @@ function classify(destination: string, error: unknown, now: number, redactor: Se
   if (EgressTimeoutError.isInstance(error)) return { permanent: false, record: record(error.name, error.message) };
   const wrapped = new EgressDeliveryError(destination, error);
   return { permanent: false, record: record(wrapped.name, wrapped.message) };
+}
+
+/** Whether every event of the batch arrived. */
+function arrivedWhole(outcome: FlightOutcome): boolean {
+  return 'report' in outcome && (!outcome.report || outcome.report.failures.length === 0);
 }
 
 /**

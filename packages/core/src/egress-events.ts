@@ -27,6 +27,12 @@ export interface EgressEvents {
    * waiting, or when the store failed for good. The memory buffer does not outlive the process.
    */
   lost: { destination: string; count: number; reason: 'close-timeout' | 'store-failed'; message: string };
+  /** A partition's deliveries kept failing: it is paused, and probed one delivery at a time from `probeAt`. */
+  paused: { destination: string; partition: string; failures: number; reason: string; probeAt: number };
+  /** A paused or disabled partition delivers again: a probe got an answer (`'probe'`), or `enable` was called (`'enable'`). */
+  resumed: { destination: string; partition: string; by: 'probe' | 'enable' };
+  /** A partition delivers nothing until it is enabled: `disableAfter` was reached (`'circuit'`), or `disable` was called (`'disable'`). */
+  disabled: { destination: string; partition: string; failures: number; reason: string; by: 'circuit' | 'disable' };
   /** The store's state changed (connecting, connected, unreachable, failed), or its spool grew or shrank. */
   store: EgressStoreStatus;
   /** With adaptive concurrency: a partition's limit in this process changed. */
@@ -107,6 +113,10 @@ export class EventHub {
     if (name === 'dropped' || name === 'lost') {
       const { message } = given as EgressEvents['dropped' | 'lost'];
       return { ...given, message: this.redact(message) };
+    }
+    if (name === 'paused' || name === 'disabled') {
+      const { reason } = given as EgressEvents['paused' | 'disabled'];
+      return { ...given, reason: this.redact(reason) };
     }
     if (name === 'store') {
       const { error } = given as EgressEvents['store'];

@@ -38,6 +38,10 @@ import { redactingLogger } from './redacting-logger.js';
 import { SecretRedactor } from './secret-redaction.js';
 import { inputLimitsOf, snapshotInput, unencodableIssue } from './input-snapshot.js';
 import { validateInput } from './validation.js';
+import { AlertDispatcher } from './alerts/alert-dispatcher.js';
+import { resolveAlertRules, type AlertRule } from './alerts/alert-rule.js';
+import { PartitionAdmin } from './partition-admin.js';
+import type { PartitionState } from './store.js';
 
 export interface EgressOptions<Destinations extends readonly AnyDestination[]> {
   /** The destinations `send` can reach; each name becomes `send.<name>`. */
@@ -79,6 +83,8 @@ export interface EgressOptions<Destinations extends readonly AnyDestination[]> {
    * `openTelemetryTracing()` from `@egress/opentelemetry`. Off when not given, at no cost.
    */
   tracing?: Tracing;
+  /** Alert rules: what to watch for (dead letters, paused or disabled partitions, an old waiting event) and where to send it. */
+  alerts?: readonly AlertRule[];
 }
 
 /** `send.<name>(input)` for every registered destination, typed from its input schema. */
@@ -128,6 +134,8 @@ export interface PartitionStats {
   latency: LatencySummary | undefined;
   /** With adaptive concurrency, the batches this partition may have in flight in this process now. */
   concurrencyLimit?: number;
+  /** Set while the partition is paused by circuit breaking or disabled (see `partitions()`). */
+  state?: 'paused' | 'disabled';
 }
 
 export interface DestinationStats extends Omit<PartitionStats, 'partition'> {
@@ -178,7 +186,13 @@ export interface Egress<Destinations extends readonly AnyDestination[] = readonl
     /** Deletes dead letters (all, or these ids); returns how many. */
     purge(ids?: readonly string[], query?: { destination?: string }): Promise<number>;
   };
-  /** Subscribes to `delivered`, `retrying`, `dead`, `dropped`, `lost`, `store` or `concurrency`; returns the unsubscribe function. */
+  /** Paused and disabled partitions, as the store keeps them: every process sharing the store sees the same. */
+  partitions(query?: { destination?: string }): Promise<PartitionState[]>;
+  /** Puts a paused or disabled partition back to delivery, or every one of the destination when none is named; returns how many. */
+  enable(destination: string, partition?: string): Promise<number>;
+  /** Stops delivering one partition until it is enabled (its events wait); returns false when it was disabled already. */
+  disable(destination: string, partition: string, reason?: string): Promise<boolean>;
+  /** Subscribes to `delivered`, `retrying`, `dead`, `dropped`, `lost`, `paused`, `resumed`, `disabled`, `store` or `concurrency`; returns the unsubscribe function. */
   on<Name extends EgressEventName>(name: Name, listener: (event: EgressEvents[Name]) => void): () => void;
 }
 
@@ -233,6 +247,8 @@ class EgressEngine implements LaneHost {
   private unsubscribeStore: (() => void) | undefined;
   private readonly pollInterval: number | undefined;
   private poller: NodeJS.Timeout | undefined;
+  private readonly partitionAdmin: PartitionAdmin;
+  private readonly alerts: AlertDispatcher | undefined;
 
   constructor(options: EgressOptions<readonly AnyDestination[]>) {
     if (typeof options !== 'object' || options === null) throw new EgressConfigurationError('expected an options object', 'createEgress');
@@ -269,6 +285,29 @@ class EgressEngine implements LaneHost {
     checkDeadLetterRoutes(new Map([...this.registrations].map(([name, { destination, policy }]) => [name, { destination, routing: policy.deadLetters }])));
     // Routed dead letters are queued while a shutdown drains too, and never join a caller's unit of work.
     this.deadLetterRouter = new DeadLetterRouter(this.logger, (name, input) => this.enqueue(name, input, false));
+    for (const { destination, policy } of this.registrations.values()) {
+      if (policy.circuit && !(this.store.setPartitionState && this.store.partitionStates)) {
+        throw new EgressConfigurationError(`the ${this.store.kind} store keeps no partition states, which circuit breaking needs`, `policies.${destination.name}.circuit`);
+      }
+    }
+    this.partitionAdmin = new PartitionAdmin(this.store, this.events, (name, at) => this.checkDestinationName(name, at));
+    const alertRules = resolveAlertRules(options.alerts, new Set(this.registrations.keys()));
+    if (alertRules.length > 0) {
+      this.alerts = new AlertDispatcher(
+        {
+          events: this.events,
+          logger: this.logger,
+          redact: (text) => this.logRedactor().redact(text),
+          // An alert is queued on its own, like a routed dead letter: never in a caller's unit of work.
+          send: (destination, input) => void this.enqueue(destination, input, false).committed().catch(() => {}),
+          stats: async () => {
+            await this.connection.whenOpen();
+            return this.store.stats(Date.now());
+          },
+        },
+        alertRules,
+      );
+    }
     this.send = this.createSendFunctions();
     this.deadLetters = {
       list: (query) => this.listDead(query),
@@ -310,6 +349,7 @@ class EgressEngine implements LaneHost {
       registration.lane = new DeliveryLane(this, registration.destination, registration.policy);
       registration.lane.wake();
     }
+    this.alerts?.start();
     this.unsubscribeStore = this.store.subscribe?.((destination) => this.wake(destination));
     if (this.pollInterval !== undefined && this.state === 'open') this.poller = setInterval(() => this.wake(), this.pollInterval);
   }
@@ -612,6 +652,7 @@ class EgressEngine implements LaneHost {
 
   private async shutdown(timeout: number): Promise<void> {
     this.state = 'closing';
+    this.alerts?.stop();
     const deadline = Date.now() + timeout;
     clearInterval(this.poller);
     // What waits for the store gets until the deadline; a memory buffer does not outlive the process.
@@ -668,6 +709,7 @@ class EgressEngine implements LaneHost {
     const buffered = this.commits.bufferedByDestination();
     const now = Date.now();
     const rows = await this.store.stats(now);
+    const states = new Map((await this.partitionAdmin.list()).map((entry) => [`${entry.destination}\n${entry.partition}`, entry.state]));
     return [...this.registrations].map(([name, { lane }]) => {
       const totals = this.statistics.destination(name);
       const latencies = this.statistics.partitions(name);
@@ -684,6 +726,7 @@ class EgressEngine implements LaneHost {
           oldestAge: row.oldestSentAt === undefined ? undefined : now - row.oldestSentAt,
           latency: latencies.get(row.partition),
           ...(lane?.adaptive ? { concurrencyLimit: lane.adaptive.limit(row.partition) } : {}),
+          ...(states.has(`${name}\n${row.partition}`) ? { state: states.get(`${name}\n${row.partition}`) } : {}),
         });
       }
       const list = [...partitions.values()];
@@ -739,6 +782,29 @@ class EgressEngine implements LaneHost {
         deadAt,
       };
     });
+  }
+
+  async partitions(query?: { destination?: string }): Promise<PartitionState[]> {
+    await this.connection.whenOpen();
+    return this.partitionAdmin.list(query);
+  }
+
+  async enable(destination: string, partition?: string): Promise<number> {
+    await this.connection.whenOpen();
+    const enabled = await this.partitionAdmin.enable(destination, partition);
+    this.wake(destination);
+    return enabled;
+  }
+
+  async disable(destination: string, partition: string, reason?: string): Promise<boolean> {
+    await this.connection.whenOpen();
+    return this.partitionAdmin.disable(destination, partition, reason);
+  }
+
+  private checkDestinationName(name: string, at: string): void {
+    if (!this.registrations.has(name)) {
+      throw new EgressConfigurationError(`no destination is named ${JSON.stringify(name)} (registered: ${[...this.registrations.keys()].join(', ')})`, at);
+    }
   }
 
   private async retryDead(ids: readonly string[] | undefined, query: { destination?: string } = {}): Promise<number> {

@@ -37,12 +37,15 @@ export { decodePayload, encodePayload } from './payload-codec.js';
 export type {
   AdaptiveConcurrencyOptions,
   BatchPolicyOptions,
+  CircuitPolicyOptions,
   DeadLetterRoutingOptions,
   PolicyOptions,
   RateLimitOptions,
   RetryPolicyOptions,
   RoutedDeadLetter,
 } from './policy-options.js';
+export { claimable, meetsExpectation } from './partition-state.js';
+export type { Alert, AlertRule, AlertTarget, AlertTrigger } from './alerts/alert-rule.js';
 export { corePolicyDefaults, resolvePolicy, type ResolvedPolicy } from './policy.js';
 export { checkDeadLetterRoutes, type ResolvedDeadLetterRouting } from './dead-letter-routing.js';
 export { adaptiveConcurrencyDefaults } from './concurrency-policy.js';
@@ -52,6 +55,8 @@ export type {
   ClaimedBatch,
   DeadLetterQuery,
   ErrorRecord,
+  PartitionState,
+  PartitionStateChange,
   QueuedEvent,
   Settlement,
   Store,

@@ -11,7 +11,10 @@ import type {
   Store,
   StoreStats,
   StoredDeadLetter,
+  PartitionState,
+  PartitionStateChange,
 } from './store.js';
+import { claimable, meetsExpectation } from './partition-state.js';
 
 export interface MemoryStoreOptions {
   /** Events held at most, dead letters included (default 100,000). */
@@ -73,6 +76,8 @@ class MemoryStore implements Store {
   private readonly queues = new Map<string, Map<string, PartitionQueue>>();
   private readonly batches = new Map<string, FormedBatch>();
   private readonly dead = new Map<string, StoredDeadLetter>();
+  /** Paused and disabled partitions, by destination and partition. */
+  private readonly states = new Map<string, PartitionState>();
   /** Delivered and failed totals per destination, then partition; kept after a partition empties. */
   private readonly totals = new Map<string, Map<string, { delivered: number; failed: number }>>();
 
@@ -124,6 +129,7 @@ class MemoryStore implements Store {
     if (!partitions) return { batches, nextReadyAt };
 
     for (const queue of partitions.values()) {
+      if (!claimable(this.states.get(stateKey(request.destination, queue.name)), request, queue.name)) continue;
       while (batches.length < request.maxBatches) {
         const formed = this.claimFormed(queue, request, later);
         if (formed === 'blocked') break;
@@ -419,5 +425,21 @@ class MemoryStore implements Store {
     return table.rowsWithEvents();
   }
 
+  async partitionStates(query: { destination?: string }): Promise<PartitionState[]> {
+    return [...this.states.values()].filter((state) => query.destination === undefined || state.destination === query.destination);
+  }
+
+  async setPartitionState(change: PartitionStateChange): Promise<boolean> {
+    const key = stateKey(change.destination, change.partition);
+    if (!meetsExpectation(this.states.get(key), change.expected)) return false;
+    if (change.next) this.states.set(key, { destination: change.destination, partition: change.partition, ...change.next });
+    else this.states.delete(key);
+    return true;
+  }
+
   async close(): Promise<void> {}
+}
+
+function stateKey(destination: string, partition: string): string {
+  return `${destination}\n${partition}`;
 }

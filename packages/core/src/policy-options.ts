@@ -19,6 +19,8 @@ export interface PolicyOptions {
   timeout?: Duration;
   /** Also send each dead letter of this destination, redacted, to another destination. */
   deadLetters?: DeadLetterRoutingOptions;
+  /** Pauses a partition that keeps failing and probes it before it resumes; `false` turns off an adapter's default. */
+  circuit?: CircuitPolicyOptions | false;
 }
 
 /**
@@ -62,6 +64,24 @@ export interface RoutedDeadLetter {
   /** When the event was sent and when it was dead-lettered, Unix milliseconds. */
   sentAt: number;
   deadAt: number;
+}
+
+/**
+ * Circuit breaking per partition (an HTTP origin, an S3 bucket and prefix, a SQL table): after a
+ * run of failed deliveries the partition pauses, and one delivery at a time probes it until one
+ * gets an answer. Other partitions and destinations go on. Needs a store with partition states.
+ */
+export interface CircuitPolicyOptions {
+  /** Failed deliveries in a row that pause a partition (default 5); also the fewest deliveries `failureRatio` judges. */
+  failures?: number;
+  /** Also pause when at least this share (above 0, at most 1) of the deliveries within `window` failed. */
+  failureRatio?: number;
+  /** How far back `failureRatio` looks (default 1 minute). */
+  window?: Duration;
+  /** Wait between probes of a paused partition (default 30 s). */
+  probeInterval?: Duration;
+  /** Disable a paused partition once it has been failing this long (`'5d'`) or after this many failed deliveries in a row (`{ failures: 100 }`). */
+  disableAfter?: Duration | { failures: number };
 }
 
 export interface BatchPolicyOptions {

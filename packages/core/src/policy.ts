@@ -3,6 +3,7 @@ import { resolveConcurrency } from './concurrency-policy.js';
 import { resolveDeadLetterRouting, type ResolvedDeadLetterRouting } from './dead-letter-routing.js';
 import type { AnyDestination } from './destination.js';
 import { EgressConfigurationError } from './errors.js';
+import { resolveCircuit, type ResolvedCircuitPolicy } from './circuit-policy.js';
 import type { Logger } from './logger.js';
 import type { PolicyOptions } from './policy-options.js';
 import { parseDuration, parseSize } from './units.js';
@@ -19,6 +20,8 @@ export interface ResolvedPolicy {
   ordering: 'fifo' | 'none';
   timeout: number;
   deadLetters: ResolvedDeadLetterRouting | undefined;
+  /** Undefined when circuit breaking is off. */
+  circuit: ResolvedCircuitPolicy | undefined;
 }
 
 /**
@@ -34,7 +37,7 @@ export const corePolicyDefaults = {
 } as const;
 
 const allowedKeys: Record<string, readonly string[]> = {
-  '': ['batch', 'retry', 'concurrency', 'rateLimit', 'ordering', 'timeout', 'deadLetters'],
+  '': ['batch', 'retry', 'concurrency', 'rateLimit', 'ordering', 'timeout', 'deadLetters', 'circuit'],
   batch: ['maxEvents', 'maxBytes', 'maxDelay', 'partitionBy'],
   retry: ['maxAttempts', 'initialDelay', 'maxDelay', 'maxAge'],
   rateLimit: ['events', 'requests', 'per'],
@@ -58,7 +61,7 @@ export function resolvePolicy(destination: AnyDestination, user: unknown, path: 
     if (fromUser !== undefined) return { value: fromUser, at: `${path}.${section}.${key}` };
     return { value: (adapter[section] as Record<string, unknown> | undefined)?.[key], at: `[${destination.name}] defaults.${section}.${key}` };
   };
-  const top = (key: 'concurrency' | 'ordering' | 'timeout'): { value: unknown; at: string } =>
+  const top = (key: 'concurrency' | 'ordering' | 'timeout' | 'circuit'): { value: unknown; at: string } =>
     given[key] !== undefined ? { value: given[key], at: `${path}.${key}` } : { value: adapter[key], at: `[${destination.name}] defaults.${key}` };
 
   const limits = destination.limits ?? {};
@@ -127,6 +130,7 @@ export function resolvePolicy(destination: AnyDestination, user: unknown, path: 
     timeout: quantity(top('timeout'), parseDuration, corePolicyDefaults.timeout) || corePolicyDefaults.timeout,
     // Only the user routes dead letters: an adapter cannot know the other destinations.
     deadLetters: resolveDeadLetterRouting(given.deadLetters, `${path}.deadLetters`),
+    circuit: resolveCircuit(top('circuit').value, top('circuit').at),
   };
 }
 

@@ -56,6 +56,19 @@ export interface Store {
   purgeDead(ids: readonly string[] | undefined, query: { destination?: string }): Promise<number>;
   /** Counts per destination and partition: every partition with events queued or dead, or with recorded totals. */
   stats(now: number): Promise<StoreStats[]>;
+  /**
+   * Partitions taken out of delivery (paused by the circuit breaker, or disabled), for one
+   * destination or all. Optional so that stores written before it still compile; circuit breaking
+   * and disabling need it.
+   */
+  partitionStates?(query: { destination?: string }): Promise<PartitionState[]>;
+  /**
+   * Writes a partition's state (`next`), or clears it (`next` undefined: back to normal delivery),
+   * only if the partition stands as `expected` says; returns whether it was written. Every process
+   * sharing the store sees it at its next claim: `claim` skips every partition with a state unless
+   * the request names that partition (a probe), and never hands out a disabled one.
+   */
+  setPartitionState?(change: PartitionStateChange): Promise<boolean>;
   /** Calls `listener` when another process enqueued or released work (stores shared by several processes). */
   subscribe?(listener: (destination: string | undefined) => void): () => void;
   /**
@@ -127,6 +140,40 @@ export interface ClaimRequest {
   readonly fifo: boolean;
   /** How long the claim holds; after that another worker may claim the batch again. */
   readonly leaseMs: number;
+  /**
+   * Only this partition, even while it is paused (the circuit breaker's probe); a disabled partition
+   * still gives nothing. Without it, partitions with a state (see `setPartitionState`) are skipped.
+   */
+  readonly partition?: string;
+}
+
+/** A partition taken out of delivery: paused by the circuit breaker, or disabled. */
+export interface PartitionState {
+  readonly destination: string;
+  readonly partition: string;
+  /** `'paused'`: only probes are delivered. `'disabled'`: nothing is delivered until it is enabled. */
+  readonly state: 'paused' | 'disabled';
+  /** When the partition was paused (kept when it is then disabled), Unix milliseconds. */
+  readonly since: number;
+  /** When the next probe may start, Unix milliseconds (a probe in flight holds it at its lease's end). */
+  readonly probeAt: number;
+  /** Failed deliveries counted when it paused (in a row, or within the window of a failure ratio), plus one per failed probe. */
+  readonly failures: number;
+  /** Why: the last error, free of secrets, or who disabled it. */
+  readonly reason: string;
+}
+
+/** A conditional write of a partition's state (see `Store.setPartitionState`). */
+export interface PartitionStateChange {
+  readonly destination: string;
+  readonly partition: string;
+  /** The new state; undefined clears it. */
+  readonly next: Omit<PartitionState, 'destination' | 'partition'> | undefined;
+  /**
+   * Written only when the partition stands so now: `'running'` (no state), `'paused'` (with
+   * `probeAt` at or before `probeDueBy` when given), or `'disabled'`. Undefined: whatever it is.
+   */
+  readonly expected?: { readonly state: 'running' } | { readonly state: 'paused'; readonly probeDueBy?: number } | { readonly state: 'disabled' };
 }
 
 export interface ClaimResult {

@@ -47,6 +47,17 @@ export async function claimBatches(client: PoolClient, names: SchemaNames, reque
   const context: PartitionContext = { client, names, request, lease, batches, later };
   const lockClass = partitionLockClassId(names.schema, request.destination);
 
+  if (request.partition !== undefined) {
+    // A probe of one partition, paused or not; a disabled one gives nothing.
+    const probe = await client.query<{ locked: boolean }>(
+      `SELECT (NOT $4::boolean OR pg_try_advisory_xact_lock($2::int, hashtext($3))) AS locked
+       WHERE NOT EXISTS (SELECT 1 FROM ${names.table('partition_states')} WHERE destination = $1 AND partition = $3 AND state = 'disabled')`,
+      [request.destination, lockClass, request.partition, request.fifo],
+    );
+    if (probe.rows[0]?.locked) await claimPartition(context, request.partition);
+    return { batches, nextReadyAt };
+  }
+
   while (batches.length < request.maxBatches) {
     // Partitions with work are found by skipping through the indexes one partition at a time, so
     // the cost follows the number of active partitions, not the number of events or of partitions
@@ -74,6 +85,7 @@ export async function claimBatches(client: PoolClient, names: SchemaNames, reque
          SELECT active.partition FROM active
          LEFT JOIN ${names.table('partitions')} p ON p.destination = $1 AND p.partition = active.partition
          WHERE active.partition <> ALL($3::text[])
+           AND NOT EXISTS (SELECT 1 FROM ${names.table('partition_states')} s WHERE s.destination = $1 AND s.partition = active.partition)
          ORDER BY coalesce(p.served_at, 0), active.partition
          LIMIT $4 OFFSET 0
        ) AS candidates`,

@@ -18,6 +18,8 @@ import {
   type StoreStats,
   type StoreStatus,
   type StoredDeadLetter,
+  type PartitionState,
+  type PartitionStateChange,
 } from '@egress/core';
 import type { Pool, PoolClient, QueryConfig } from 'pg';
 import { claimBatches, toQueuedEvent } from './batch-claim.js';
@@ -31,6 +33,7 @@ import { OutageRecovery } from './outage-recovery.js';
 import { prepared } from './prepared-statement.js';
 import { UncertainWrites } from './uncertain-writes.js';
 import { migrate } from './schema-migrations.js';
+import { readPartitionStates, writePartitionState } from './partition-states.js';
 import { schemaNamePattern, schemaNames, type SchemaNames } from './schema-names.js';
 import { SettlementGroup } from './settlement-group.js';
 import { claimSingleEventBatches, claimsSingleEvents } from './single-event-claim.js';
@@ -443,6 +446,19 @@ class PostgresStore implements Store {
 
   private async notify(client: PoolClient, destination: string): Promise<void> {
     await client.query('SELECT pg_notify($1, $2)', [this.names.channel, `${this.source} ${destination}`]);
+  }
+
+  async partitionStates(query: { destination?: string }): Promise<PartitionState[]> {
+    return readPartitionStates(this.statements('reading partition states'), this.names, query.destination);
+  }
+
+  async setPartitionState(change: PartitionStateChange): Promise<boolean> {
+    const written = await writePartitionState(this.statements('writing a partition state'), this.names, change);
+    // Workers waiting for work hear at once that a partition delivers again.
+    if (written && change.next === undefined) {
+      await this.statements('announcing an enabled partition').query({ text: 'SELECT pg_notify($1, $2)', values: [this.names.channel, `${this.source} ${change.destination}`] });
+    }
+    return written;
   }
 
   async watermark(): Promise<number> {

@@ -114,13 +114,33 @@ const migrations: readonly Migration[] = [
     // What `Tracing.sent` returned at the send, NULL when tracing is off; a nullable column without a default rewrites no rows.
     statements: ({ table }) => [`ALTER TABLE ${table('events')} ADD COLUMN trace text`, `ALTER TABLE ${table('dead_letters')} ADD COLUMN trace text`],
   },
+  {
+    version: 6,
+    description: 'create the partition states',
+    statements: ({ table }) => [
+      // Partitions paused by the circuit breaker or disabled; claims skip them, so every worker sharing the schema obeys.
+      `CREATE TABLE ${table('partition_states')} (
+        destination text NOT NULL,
+        partition text NOT NULL,
+        state text NOT NULL CHECK (state IN ('paused', 'disabled')),
+        since bigint NOT NULL,
+        probe_at bigint NOT NULL,
+        failures integer NOT NULL,
+        reason text NOT NULL,
+        PRIMARY KEY (destination, partition)
+      )`,
+    ],
+  },
 ];
+
+/** Every version this release knows, in order. */
+export const schemaVersions: readonly number[] = migrations.map((migration) => migration.version);
 
 /** The schema version this release writes and understands. */
 export const SCHEMA_VERSION = migrations[migrations.length - 1]!.version;
 
 /** Tables the store reads and writes at run time, with the rights it needs on each. */
-export const runtimeTables = ['partitions', 'events', 'batches', 'dead_letters', 'counters', 'producers'] as const;
+export const runtimeTables = ['partitions', 'events', 'batches', 'dead_letters', 'counters', 'producers', 'partition_states'] as const;
 const runtimeSequences = ['event_seq', 'serve_seq'] as const;
 
 /**

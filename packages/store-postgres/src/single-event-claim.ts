@@ -25,7 +25,7 @@ interface ClaimedRow {
  * APIs), where every waiting event is a batch ready at once, in a partition that is not FIFO.
  */
 export function claimsSingleEvents(request: ClaimRequest): boolean {
-  return request.maxEvents === 1 && !request.fifo;
+  return request.maxEvents === 1 && !request.fifo && request.partition === undefined;
 }
 
 /**
@@ -48,6 +48,7 @@ export async function claimSingleEventBatches(executor: Queryable, names: Schema
      ), due AS (
        SELECT id FROM ${table('batches')}
        WHERE destination = $1 AND coalesce(lease_until, available_at) <= $2
+         AND NOT EXISTS (SELECT 1 FROM ${table('partition_states')} s WHERE s.destination = $1 AND s.partition = ${table('batches')}.partition)
        ORDER BY coalesce(lease_until, available_at) LIMIT $3
        FOR UPDATE SKIP LOCKED
      ), leased AS (
@@ -67,6 +68,7 @@ export async function claimSingleEventBatches(executor: Queryable, names: Schema
        SELECT w.partition, row_number() OVER (ORDER BY coalesce(p.served_at, 0), w.partition) AS turn
        FROM waiting w LEFT JOIN ${table('partitions')} p ON p.destination = $1 AND p.partition = w.partition
        WHERE w.partition IS NOT NULL
+         AND NOT EXISTS (SELECT 1 FROM ${table('partition_states')} s WHERE s.destination = $1 AND s.partition = w.partition)
        ORDER BY turn LIMIT ${partitionsPerClaim}
      ), picked AS (
        SELECT c.partition, c.turn, e.seq, e.id FROM candidates c CROSS JOIN LATERAL (

@@ -1,16 +1,11 @@
-import { fork, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createRequire } from 'node:module';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, test } from 'vitest';
+import { exited, nextMessage, startFixture, until } from './child-processes.js';
 import { dropSchemas, postgresUrl, query, randomSchema } from './postgres-test-schema.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const script = join(here, 'fixtures', 'egress-process.ts');
-const tsxLoader = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
-const rootTsconfig = resolve(here, '..', '..', '..', 'tsconfig.json');
+const startProcess = (options: Record<string, unknown>) => startFixture('egress-process.ts', options);
 
 interface Delivery {
   worker: string;
@@ -46,41 +41,6 @@ function startSink(hold: (delivery: Delivery, deliveries: readonly Delivery[]) =
     listen: () => new Promise<string>((done) => server.listen(0, '127.0.0.1', () => done(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`))),
     close: () => new Promise<void>((done) => server.close(() => done())),
   };
-}
-
-function startProcess(options: Record<string, unknown>): ChildProcess {
-  return fork(script, [JSON.stringify(options)], {
-    execArgv: ['--import', tsxLoader],
-    env: { ...process.env, TSX_TSCONFIG_PATH: rootTsconfig },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-}
-
-function nextMessage(child: ChildProcess, type: string, timeout = 60_000): Promise<void> {
-  return new Promise((done, fail) => {
-    const timer = setTimeout(() => fail(new Error(`no "${type}" message from the child within ${timeout} ms`)), timeout);
-    const onMessage = (message: { type?: string }) => {
-      if (message.type !== type) return;
-      clearTimeout(timer);
-      child.off('message', onMessage);
-      done();
-    };
-    child.on('message', onMessage);
-    child.once('exit', (code) => fail(new Error(`child exited with ${code} before "${type}"`)));
-  });
-}
-
-function exited(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((done) => child.once('exit', () => done()));
-}
-
-async function until(condition: () => boolean | Promise<boolean>, timeout: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeout;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`${what}: not reached within ${timeout} ms`);
-    await new Promise((done) => setTimeout(done, 50));
-  }
 }
 
 const children: ChildProcess[] = [];

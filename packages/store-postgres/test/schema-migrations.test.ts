@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createBatchId, createEventId, EgressConfigurationError, EgressStoreUnavailableError } from '@egress/core';
 import { afterAll, describe, expect, test } from 'vitest';
 import { postgresStore, SCHEMA_VERSION } from '../src/index.js';
+import { schemaVersions } from '../src/schema-migrations.js';
 import { dropSchemas, postgresUrl, query, randomSchema } from './postgres-test-schema.js';
 
 const created = new Set<string>();
@@ -56,7 +57,7 @@ describe.skipIf(!postgresUrl)('postgres store schema', () => {
     await Promise.all(stores.map((store) => store.open()));
     await Promise.all(stores.map((store) => store.close()));
     const versions = await query<{ version: number }>(`SELECT version FROM "${schema}".migrations ORDER BY version`);
-    expect(versions.map((row) => row.version)).toEqual(Array.from({ length: SCHEMA_VERSION }, (_, index) => index + 1));
+    expect(versions.map((row) => row.version)).toEqual(schemaVersions);
   });
 
   test('migrates a version-1 schema: its events stay and settlements are counted from then on', async () => {
@@ -67,9 +68,10 @@ describe.skipIf(!postgresUrl)('postgres store schema', () => {
     const events = Array.from({ length: 3 }, () => ({ id: createEventId(), destination: 'd', partition: 'p', payload: '{}', size: 2, sentAt: 1_000, attempts: 0 }));
     await first.enqueue(events);
     await first.close();
-    // A version-1 schema is the current one without the counters table (version 2), the batches_due index (version 3), the producers table (version 4) and the trace columns (version 5).
+    // A version-1 schema is the current one without the counters table (version 2), the batches_due index (version 3), the producers table (version 4), the trace columns (version 5) and the partition states (version 6).
     await query(`DROP TABLE "${schema}".counters`);
     await query(`DROP TABLE "${schema}".producers`);
+    await query(`DROP TABLE "${schema}".partition_states`);
     await query(`DROP INDEX "${schema}".batches_due`);
     await query(`ALTER TABLE "${schema}".events DROP COLUMN trace`);
     await query(`ALTER TABLE "${schema}".dead_letters DROP COLUMN trace`);
@@ -92,7 +94,7 @@ describe.skipIf(!postgresUrl)('postgres store schema', () => {
       await store.close();
     }
     const versions = await query<{ version: number }>(`SELECT version FROM "${schema}".migrations ORDER BY version`);
-    expect(versions.map((row) => row.version)).toEqual(Array.from({ length: SCHEMA_VERSION }, (_, index) => index + 1));
+    expect(versions.map((row) => row.version)).toEqual(schemaVersions);
     const counters = await query<{ delivered: string; failed: string }>(`SELECT sum(delivered)::text AS delivered, sum(failed)::text AS failed FROM "${schema}".counters WHERE destination = 'd' AND partition = 'p'`);
     expect(counters).toEqual([{ delivered: '1', failed: '2' }]);
     const traceColumns = await query<{ table_name: string }>(`SELECT table_name FROM information_schema.columns WHERE table_schema = $1 AND column_name = 'trace' ORDER BY table_name`, [schema]);

@@ -4,14 +4,17 @@ import type BetterSqlite3 from 'better-sqlite3';
 export const APPLICATION_ID = 0x45677231;
 
 /** The schema this version of the package writes and reads (`PRAGMA user_version`). */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 /** Tables a version-1 queue holds; a file claiming to be ours without them is damaged. */
 const version1Tables = ['egress_meta', 'egress_queues', 'egress_events', 'egress_batches', 'egress_dead', 'egress_holders'] as const;
 
 /** Tables a queue of each version holds. */
 function tablesOfVersion(version: number): readonly string[] {
-  return version >= 2 ? [...version1Tables, 'egress_counters'] : version1Tables;
+  const tables: string[] = [...version1Tables];
+  if (version >= 2) tables.push('egress_counters');
+  if (version >= 3) tables.push('egress_partition_states');
+  return tables;
 }
 
 /**
@@ -112,16 +115,34 @@ CREATE TABLE egress_counters (
 `;
 
 /**
- * Version 3 adds `trace` to events and dead letters: the trace context of the event's `send` (see
- * `Tracing` in @egress/core), NULL when tracing is off. Adding a nullable column rewrites no rows.
+ * Version 3 adds `egress_partition_states`: partitions paused by the circuit breaker or disabled,
+ * kept in the file so that a restart and every process sharing it see them. Keyed by name, like
+ * the counters, because the state outlives the partition's queue row.
  */
 const schemaVersion3 = `
+CREATE TABLE egress_partition_states (
+  destination TEXT NOT NULL,
+  partition TEXT NOT NULL,
+  state TEXT NOT NULL,
+  since INTEGER NOT NULL,
+  probe_at INTEGER NOT NULL,
+  failures INTEGER NOT NULL,
+  reason TEXT NOT NULL,
+  PRIMARY KEY (destination, partition)
+) WITHOUT ROWID;
+`;
+
+/**
+ * Version 4 adds `trace` to events and dead letters: the trace context of the event's `send` (see
+ * `Tracing` in @egress/core), NULL when tracing is off. Adding a nullable column rewrites no rows.
+ */
+const schemaVersion4 = `
 ALTER TABLE egress_events ADD COLUMN trace TEXT;
 ALTER TABLE egress_dead ADD COLUMN trace TEXT;
 `;
 
 /** The steps from each version to the next: `migrations[n]` takes a version-n file to n + 1. */
-const migrations: Record<number, string> = { 1: schemaVersion2, 2: schemaVersion3 };
+const migrations: Record<number, string> = { 1: schemaVersion2, 2: schemaVersion3, 3: schemaVersion4 };
 
 /** What a file holds before anything is written to it. */
 export type DatabaseIdentity =
@@ -147,6 +168,7 @@ export function createSchema(database: BetterSqlite3.Database): void {
     database.exec(schemaVersion1);
     database.exec(schemaVersion2);
     database.exec(schemaVersion3);
+    database.exec(schemaVersion4);
     database.pragma(`application_id = ${APPLICATION_ID}`);
     database.pragma(`user_version = ${SCHEMA_VERSION}`);
   }).immediate();

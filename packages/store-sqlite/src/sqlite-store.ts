@@ -8,12 +8,15 @@ import {
   parseDuration,
   parseSize,
   StoreStatsTable,
+  claimable,
   type ClaimRequest,
   type ClaimResult,
   type ClaimedBatch,
   type DeadLetterQuery,
   type Duration,
   type Logger,
+  type PartitionState,
+  type PartitionStateChange,
   type QueuedEvent,
   type Settlement,
   type Size,
@@ -25,6 +28,7 @@ import {
 import type Database from 'better-sqlite3';
 import { forgetHolder, recoverLeases, registerHolder, tidyUp, unregisterHolder } from './recovery.js';
 import { openDatabase } from './open-database.js';
+import { PartitionStates } from './partition-states.js';
 import { QueueFileIdentity, recreateRemovedFile } from './queue-file-rescue.js';
 import { QueueFileRemovedError, asStoreError } from './sqlite-failure.js';
 import { SettlementBatch } from './settlement-batch.js';
@@ -193,6 +197,7 @@ class SqliteStore implements Store {
   readonly durable = true;
   private database: Database.Database | undefined;
   private statements: Statements | undefined;
+  private partitionStateTable: PartitionStates | undefined;
   private group: TransactionGroup | undefined;
   private readonly token = randomUUID();
   /** Numbers the leases this instance hands out; with `token`, a lease token unique to one claim. */
@@ -262,6 +267,7 @@ class SqliteStore implements Store {
     }
     this.database = database;
     this.statements = prepareStatements(database);
+    this.partitionStateTable = new PartitionStates(database);
     this.file = new QueueFileIdentity(this.path);
     this.group = new TransactionGroup(
       database,
@@ -308,6 +314,7 @@ class SqliteStore implements Store {
     this.recreateFailed = false;
     this.database = database;
     this.statements = prepareStatements(database);
+    this.partitionStateTable = new PartitionStates(database);
     this.file!.remember();
     this.dataVersion = undefined;
     removed.close();
@@ -429,7 +436,8 @@ class SqliteStore implements Store {
       this.waitingTotals.clear();
     }
     // Start after the partition served last, so that every partition gets its turn.
-    const queues = statements.queuesOf.all(request.destination);
+    const states = this.partitionStateTable!.byPartition(request.destination);
+    const queues = statements.queuesOf.all(request.destination).filter((queue) => claimable(states.get(queue.partition), request, queue.partition));
     const after = this.lastServed.get(request.destination);
     const start = after === undefined ? 0 : queues.findIndex((queue) => queue.queue > after);
     const ordered = start <= 0 ? queues : [...queues.slice(start), ...queues.slice(0, start)];
@@ -649,6 +657,14 @@ class SqliteStore implements Store {
       statements.scheduleRetry.run(0, found.batch);
       statements.uncountAttempt.run(found.batch);
     });
+  }
+
+  async partitionStates(query: { destination?: string }): Promise<PartitionState[]> {
+    return this.submit(() => this.partitionStateTable!.list(query.destination));
+  }
+
+  async setPartitionState(change: PartitionStateChange): Promise<boolean> {
+    return this.submit(() => this.partitionStateTable!.change(change));
   }
 
   async watermark(): Promise<number> {

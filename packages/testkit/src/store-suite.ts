@@ -21,6 +21,8 @@ export interface StoreSuiteOptions {
     inspection?: boolean;
     durability?: boolean;
     tracing?: boolean;
+    /** Paused and disabled partitions (`partitionStates`, `setPartitionState`): switch it off for a store without them, which cannot do circuit breaking. */
+    partitionStates?: boolean;
   };
 }
 
@@ -31,7 +33,7 @@ const t0 = 1_700_000_000_000;
  * `Store` contract directly with explicit clock values, so nothing in it sleeps.
  */
 export function storeTestSuite(test: TestFunction, options: StoreSuiteOptions): void {
-  const groups = { batching: true, leases: true, settlement: true, deadLetters: true, ordering: true, capacity: true, inspection: true, durability: true, tracing: true, ...options.groups };
+  const groups = { batching: true, leases: true, settlement: true, deadLetters: true, ordering: true, capacity: true, inspection: true, durability: true, tracing: true, partitionStates: true, ...options.groups };
   const timeout = options.timeout ?? 30_000;
 
   function define(name: string, body: (store: Store) => Promise<void>, limits?: { maxEvents?: number; maxBytes?: number }) {
@@ -345,6 +347,63 @@ export function storeTestSuite(test: TestFunction, options: StoreSuiteOptions): 
       await store.enqueue([event!]);
       expectEqual(await store.eventState(event!.id), 'pending', 'queued');
     });
+  }
+
+  if (groups.partitionStates) {
+    const paused = (probeAt: number) => ({ state: 'paused' as const, since: t0, probeAt, failures: 5, reason: 'answered 503' });
+    const disabled = { state: 'disabled' as const, since: t0, probeAt: 0, failures: 100, reason: 'disabled by hand' };
+    const states = (store: Store) => store.partitionStates!({ destination: 'd' });
+
+    define('writes a partition state only when the partition stands as expected', async (store) => {
+      const change = { destination: 'd', partition: 'p' };
+      expectEqual(await store.setPartitionState!({ ...change, next: paused(t0 + 30_000), expected: { state: 'running' } }), true, 'pause a running partition');
+      expectEqual(await store.setPartitionState!({ ...change, next: paused(t0 + 60_000), expected: { state: 'running' } }), false, 'pause it twice');
+      expectEqual(await store.setPartitionState!({ ...change, next: paused(t0 + 90_000), expected: { state: 'paused', probeDueBy: t0 } }), false, 'take a probe not yet due');
+      expectEqual(await store.setPartitionState!({ ...change, next: paused(t0 + 90_000), expected: { state: 'paused', probeDueBy: t0 + 30_000 } }), true, 'take a due probe');
+      expectEqual(await store.setPartitionState!({ ...change, next: paused(t0 + 120_000), expected: { state: 'paused', probeDueBy: t0 + 30_000 } }), false, 'take the same probe again');
+      expectEqual(await states(store), [{ destination: 'd', partition: 'p', ...paused(t0 + 90_000) }], 'the state read back');
+      expectEqual(await store.setPartitionState!({ ...change, next: undefined, expected: { state: 'disabled' } }), false, 'enable a partition that is not disabled');
+      expectEqual(await store.setPartitionState!({ ...change, next: disabled, expected: { state: 'paused' } }), true, 'disable the paused partition');
+      expectEqual(await store.setPartitionState!({ destination: 'other', partition: 'p', next: disabled }), true, 'disable a partition of another destination');
+      expectEqual((await store.partitionStates!({})).map((state) => `${state.destination}/${state.partition}:${state.state}`), ['d/p:disabled', 'other/p:disabled'], 'every destination');
+      expectEqual(await store.setPartitionState!({ ...change, next: undefined, expected: { state: 'disabled' } }), true, 'enable it');
+      expectEqual(await states(store), [], 'no state left');
+    });
+
+    define('claims skip paused and disabled partitions; a probe claims a paused one, never a disabled one', async (store) => {
+      await store.enqueue(makeEvents(2, { partition: 'p' }));
+      await store.enqueue(makeEvents(2, { partition: 'q' }));
+      await store.enqueue(makeEvents(2, { partition: 'r' }));
+      await store.setPartitionState!({ destination: 'd', partition: 'p', next: paused(t0) });
+      await store.setPartitionState!({ destination: 'd', partition: 'q', next: disabled });
+      const normal = await store.claim(request({ maxBatches: 10, maxEvents: 10 }));
+      expectEqual(normal.batches.map((batch) => batch.partition), ['r'], 'partitions a normal claim serves');
+      const probe = await store.claim(request({ maxBatches: 1, maxEvents: 10, partition: 'p' }));
+      expectEqual(probe.batches.map((batch) => `${batch.partition}:${batch.events.length}`), ['p:2'], 'the probe');
+      const refused = await store.claim(request({ maxBatches: 1, maxEvents: 10, partition: 'q' }));
+      expectEqual(refused.batches.length, 0, 'a probe of a disabled partition');
+      // A probe given back spends no attempt, and waits for the next probe.
+      await store.release(probe.batches[0]!);
+      expectEqual((await store.claim(request({ maxBatches: 10, maxEvents: 10 }))).batches.length, 0, 'claims while paused');
+      await store.setPartitionState!({ destination: 'd', partition: 'p', next: undefined });
+      const resumed = await store.claim(request({ maxBatches: 10, maxEvents: 10 }));
+      expectEqual(resumed.batches.map((batch) => batch.partition), ['p'], 'the resumed partition');
+      expectEqual(resumed.batches[0]!.events.map((event) => event.attempts), [1, 1], 'attempts after a probe given back');
+    });
+
+    if (options.reopen) {
+      define('keeps partition states across a restart', async (store) => {
+        await store.setPartitionState!({ destination: 'd', partition: 'p', next: disabled });
+        const reopened = await options.reopen!(store);
+        await store.close();
+        await reopened.open();
+        try {
+          expectEqual(await reopened.partitionStates!({ destination: 'd' }), [{ destination: 'd', partition: 'p', ...disabled }], 'states after reopening');
+        } finally {
+          await reopened.close();
+        }
+      });
+    }
   }
 
   if (groups.durability && options.reopen) {
