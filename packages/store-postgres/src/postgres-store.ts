@@ -32,6 +32,7 @@ import { UncertainWrites } from './uncertain-writes.js';
 import { migrate } from './schema-migrations.js';
 import { schemaNamePattern, schemaNames, type SchemaNames } from './schema-names.js';
 import { SettlementGroup } from './settlement-group.js';
+import { asPostgresTransaction, insertWithinTransaction } from './transactional-enqueue.js';
 import { claimSingleEventBatches, claimsSingleEvents } from './single-event-claim.js';
 import { WorkNotifications } from './work-notifications.js';
 
@@ -286,6 +287,20 @@ class PostgresStore implements Store {
       this.reservedEvents -= events.length;
       this.reservedBytes -= bytes;
     }
+  }
+
+  /**
+   * Writes the events through the application's transaction. Nothing is reserved: events rolled
+   * back never count, and committed ones count from the next capacity count on.
+   */
+  async enqueueWithin(transaction: unknown, events: readonly QueuedEvent[]): Promise<void> {
+    const within = asPostgresTransaction(transaction);
+    let bytes = 0;
+    for (const event of events) bytes += event.size;
+    if (!this.admit(this.reservedEvents + events.length, this.reservedBytes + bytes)) {
+      throw new EgressCapacityError(`postgres store is full (about ${this.heldEvents + this.reservedEvents} of ${this.options.maxEvents} events); nothing was written through the ${within.library} transaction`);
+    }
+    await insertWithinTransaction(within, this.names, events);
   }
 
   /**
