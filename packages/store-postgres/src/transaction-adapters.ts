@@ -123,6 +123,7 @@ export interface PrismaTransactionLike {
  */
 export function prismaTransaction(tx: PrismaTransactionLike): PostgresTransaction {
   const execute = method(tx, '$executeRawUnsafe');
-  if (!execute || method(tx, '$transaction')) refuse('prismaTransaction(tx)', 'the tx of prisma.$transaction(async (tx) => ...), not the PrismaClient', tx);
+  // The interactive transaction client lacks `$disconnect` (Prisma's ITXClientDenyList); the client has it.
+  if (!execute || method(tx, '$disconnect')) refuse('prismaTransaction(tx)', 'the tx of prisma.$transaction(async (tx) => ...), not the PrismaClient', tx);
   return adapter('prisma', async (text, values) => execute(text, ...values));
 }
