@@ -41,7 +41,7 @@ export function writeWithinTransaction(host: TransactionalUnitHost, transaction:
     host.release(group);
     group.resolve();
   };
-  if (events.length === 0) return written();
+  // Even a unit without sends goes to the store, which checks the transaction: a wrong one is found at once.
   let pending: Promise<void> | void;
   try {
     pending = store.enqueueWithin!(transaction, events, () => host.ended(events));

@@ -295,6 +295,7 @@ class PostgresStore implements Store {
    */
   async enqueueWithin(transaction: unknown, events: readonly QueuedEvent[]): Promise<void> {
     const within = asPostgresTransaction(transaction);
+    if (events.length === 0) return;
     let bytes = 0;
     for (const event of events) bytes += event.size;
     if (!this.admit(this.reservedEvents + events.length, this.reservedBytes + bytes)) {

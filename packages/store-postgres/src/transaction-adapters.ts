@@ -56,7 +56,7 @@ export function pgTransaction(client: PgQueryable): PostgresTransaction {
 
 /** The minimal shape of a knex transaction (`trx` in `knex.transaction(async (trx) => ...)`). */
 export interface KnexTransactionLike {
-  raw(sql: string, bindings: readonly unknown[]): PromiseLike<unknown>;
+  raw(sql: string, bindings: never): PromiseLike<unknown>;
   readonly isTransaction?: boolean;
 }
 
@@ -79,7 +79,8 @@ export function knexTransaction(trx: KnexTransactionLike): PostgresTransaction {
 
 /** The minimal shape of a Kysely transaction (`trx` in `db.transaction().execute(async (trx) => ...)`). */
 export interface KyselyTransactionLike {
-  executeQuery(query: { sql: string; parameters: readonly unknown[]; query: unknown; queryId: unknown }): Promise<unknown>;
+  /** Takes Kysely's `CompiledQuery`; typed loosely so that no Kysely version is named here. */
+  executeQuery(query: never): PromiseLike<unknown>;
   readonly isTransaction: boolean;
 }
 
@@ -97,7 +98,8 @@ export function kyselyTransaction(trx: KyselyTransactionLike): PostgresTransacti
 
 /** The minimal shape of a Drizzle transaction (`tx` in `db.transaction(async (tx) => ...)`). */
 export interface DrizzleTransactionLike {
-  execute(query: { getSQL(): unknown }): PromiseLike<unknown>;
+  /** Takes Drizzle's `SQL`; typed loosely so that no Drizzle version is named here. */
+  execute(query: never): PromiseLike<unknown>;
   rollback(): unknown;
 }
 
@@ -114,7 +116,7 @@ export function drizzleTransaction(tx: DrizzleTransactionLike): PostgresTransact
 
 /** The minimal shape of a Prisma interactive transaction client (`tx` in `prisma.$transaction(async (tx) => ...)`). */
 export interface PrismaTransactionLike {
-  $executeRawUnsafe(query: string, ...values: unknown[]): PromiseLike<number>;
+  $executeRawUnsafe(query: string, ...values: never[]): PromiseLike<number>;
 }
 
 /**
