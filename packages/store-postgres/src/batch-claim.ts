@@ -44,7 +44,7 @@ export async function claimBatches(client: PoolClient, names: SchemaNames, reque
     nextReadyAt = nextReadyAt === undefined ? time : Math.min(nextReadyAt, time);
   };
   const context: PartitionContext = { client, names, request, lease, batches, later };
-  const lockClass = partitionLockClassId(names.schema, request.destination);
+  const lockClass = partitionLockClassId(names.scope, request.destination);
 
   while (batches.length < request.maxBatches) {
     // Partitions with work are found by skipping through the indexes one partition at a time, so

@@ -30,7 +30,7 @@ import { LocalSpool } from './local-spool.js';
 import { OutageRecovery } from './outage-recovery.js';
 import { UncertainWrites } from './uncertain-writes.js';
 import { migrate } from './schema-migrations.js';
-import { schemaNamePattern, schemaNames, type SchemaNames } from './schema-names.js';
+import { maxScopeLength, schemaNamePattern, schemaNames, tablePrefixPattern, type SchemaNames } from './schema-names.js';
 import { SettlementGroup } from './settlement-group.js';
 import { asPostgresTransaction, insertWithinTransaction } from './transactional-enqueue.js';
 import { claimSingleEventBatches, claimsSingleEvents } from './single-event-claim.js';
@@ -43,6 +43,12 @@ export interface PostgresStoreOptions {
   pool?: Pool;
   /** Schema that holds the queue, created and migrated by the store (default `egress`). */
   schema?: string;
+  /**
+   * Put before the name of each of the store's tables, sequences and indexes, e.g. `'egress_'`, so
+   * that the queue can live in a schema the application already uses (`schema: 'public'`). Without
+   * it the schema must be the store's alone.
+   */
+  tablePrefix?: string;
   /** Events held at most by all processes together, dead letters included (default 10,000,000). */
   maxEvents?: number;
   /** Payload bytes held at most by all processes together, dead letters included (default 10 GiB). */
@@ -95,6 +101,7 @@ interface ResolvedOptions {
   connectionString: string | undefined;
   pool: Pool | undefined;
   schema: string;
+  tablePrefix: string;
   maxEvents: number;
   maxBytes: number;
   leaseMs: number | undefined;
@@ -120,6 +127,13 @@ function resolveOptions(options: PostgresStoreOptions): ResolvedOptions {
   if (typeof schema !== 'string' || !schemaNamePattern.test(schema)) {
     throw new EgressConfigurationError(`expected letters, digits and underscores (at most 50, not starting with a digit), got ${JSON.stringify(schema)}`, where('schema'));
   }
+  const tablePrefix = options.tablePrefix ?? '';
+  if (typeof tablePrefix !== 'string' || (tablePrefix !== '' && !tablePrefixPattern.test(tablePrefix))) {
+    throw new EgressConfigurationError(`expected letters, digits and underscores (at most 20, not starting with a digit), got ${JSON.stringify(tablePrefix)}`, where('tablePrefix'));
+  }
+  if (tablePrefix !== '' && schema.length + 1 + tablePrefix.length > maxScopeLength) {
+    throw new EgressConfigurationError(`the schema and the table prefix together may have at most ${maxScopeLength - 1} characters, so that the notification channel's name fits PostgreSQL's limit`, where('tablePrefix'));
+  }
   const maxEvents = options.maxEvents ?? 10_000_000;
   if (!Number.isInteger(maxEvents) || maxEvents < 1) throw new EgressConfigurationError(`expected a positive integer, got ${JSON.stringify(maxEvents)}`, where('maxEvents'));
   const quantity = (name: string, value: unknown, parse: (value: unknown) => number | { error: string }, minimum: number): number | undefined => {
@@ -138,6 +152,7 @@ function resolveOptions(options: PostgresStoreOptions): ResolvedOptions {
     connectionString: options.connectionString,
     pool: options.pool,
     schema,
+    tablePrefix,
     maxEvents,
     maxBytes: quantity('maxBytes', options.maxBytes, parseSize, 1) ?? 10 * 1024 ** 3,
     leaseMs: quantity('leaseMs', options.leaseMs, parseDuration, 1),
@@ -195,9 +210,9 @@ class PostgresStore implements Store {
   private closed = false;
 
   constructor(private readonly options: ResolvedOptions) {
-    this.names = schemaNames(options.schema);
+    this.names = schemaNames(options.schema, options.tablePrefix);
     this.pool = new DatabaseConnection(options, this.connectionStatus, (client) => migrate(client, this.names));
-    this.spool = options.spoolPath === undefined ? undefined : new LocalSpool(options.spoolPath, options.schema);
+    this.spool = options.spoolPath === undefined ? undefined : new LocalSpool(options.spoolPath, this.names.scope);
     this.recovery = new OutageRecovery({
       pool: this.pool,
       status: this.connectionStatus,

@@ -40,6 +40,7 @@ export function orderDestination(sinkUrl: string) {
 
 export interface OutboxEgressOptions {
   connectionString: string;
+  /** The application's schema: the queue's tables go beside its own, named with the prefix `egress_`. */
   schema: string;
   sinkUrl: string;
   role: 'producer' | 'worker';
@@ -53,7 +54,7 @@ export function outboxEgress(options: OutboxEgressOptions) {
   return createEgress({
     role: options.role,
     destinations: [orderDestination(options.sinkUrl)],
-    store: postgresStore({ connectionString: options.connectionString, schema: options.schema, pollInterval: '1h' }),
+    store: postgresStore({ connectionString: options.connectionString, schema: options.schema, tablePrefix: 'egress_', pollInterval: '1h' }),
     logger: silentLogger,
   });
 }

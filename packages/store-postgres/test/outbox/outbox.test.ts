@@ -13,17 +13,16 @@ const rootTsconfig = resolve(here, '..', '..', '..', '..', 'tsconfig.json');
 const connectionString = postgresUrl!;
 
 describe.skipIf(!postgresUrl).each(libraryNames)('transactional outbox with %s', (library) => {
-  const storeSchema = randomSchema();
   const appSchema = randomSchema();
   const sink = startSink();
   let sinkUrl: string;
   let app: ApplicationDatabase;
   let producer: ReturnType<typeof outboxEgress>;
 
-  const waitingEvents = async () => Number((await query<{ count: string }>(`SELECT count(*) AS count FROM "${storeSchema}".events`))[0]!.count);
+  const waitingEvents = async () => Number((await query<{ count: string }>(`SELECT count(*) AS count FROM "${appSchema}".egress_events`))[0]!.count);
   const orderRows = async (id: number) => (await query(`SELECT 1 FROM "${appSchema}".orders WHERE id = $1`, [id])).length;
   const withWorker = async (work: () => Promise<void>) => {
-    const worker = outboxEgress({ connectionString, schema: storeSchema, sinkUrl, role: 'worker' });
+    const worker = outboxEgress({ connectionString, schema: appSchema, sinkUrl, role: 'worker' });
     await worker.ready();
     try {
       await work();
@@ -36,7 +35,7 @@ describe.skipIf(!postgresUrl).each(libraryNames)('transactional outbox with %s',
     sinkUrl = await sink.listen();
     await createApplicationSchema(connectionString, appSchema);
     app = await openApplicationDatabase(library, connectionString, appSchema);
-    producer = outboxEgress({ connectionString, schema: storeSchema, sinkUrl, role: 'producer' });
+    producer = outboxEgress({ connectionString, schema: appSchema, sinkUrl, role: 'producer' });
     await producer.ready();
   }, 120_000);
 
@@ -44,7 +43,7 @@ describe.skipIf(!postgresUrl).each(libraryNames)('transactional outbox with %s',
     await producer?.close();
     await app?.close();
     await sink.close();
-    await dropSchemas([storeSchema, appSchema]);
+    await dropSchemas([appSchema]);
   });
 
   test('events of a committed transaction are invisible until the commit, then delivered with the order row in place', async () => {
@@ -102,7 +101,7 @@ describe.skipIf(!postgresUrl).each(libraryNames)('transactional outbox with %s',
   });
 
   test('a process SIGKILLed right after its commit has its events delivered by the next worker', async () => {
-    const child = fork(join(here, 'fixtures', 'commit-then-die.ts'), [JSON.stringify({ library, connectionString, storeSchema, appSchema, sinkUrl, order: 5 })], {
+    const child = fork(join(here, 'fixtures', 'commit-then-die.ts'), [JSON.stringify({ library, connectionString, appSchema, sinkUrl, order: 5 })], {
       execArgv: ['--import', tsxLoader],
       env: { ...process.env, TSX_TSCONFIG_PATH: rootTsconfig },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
