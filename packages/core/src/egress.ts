@@ -521,8 +521,19 @@ class EgressEngine implements LaneHost {
   async run<T>(fn: (send: Record<string, SendFunction>) => Promise<T> | T, options: RunOptions = {}): Promise<T> {
     if (this.state !== 'open') throw new EgressClosedError();
     const onError = oneOf(options.onError, ['discard', 'deliver'], 'run options.onError') ?? 'discard';
-    if (options.transaction !== undefined) return this.runWithin(fn, options.transaction, onError);
-    const unit: UnitOfWork = { group: commitGroup(false), finished: false };
+    const { transaction } = options;
+    if (transaction !== undefined) {
+      assertTransactionalStore(this.store, 'run options.transaction');
+      // The store's tables must exist before anything is written through the application's connection.
+      await this.connection.whenOpen();
+    }
+    const unit: UnitOfWork = { group: commitGroup(false), finished: false, transactional: transaction !== undefined };
+    // Through the commit buffer to the store, or through the application's transaction.
+    const commit = async (): Promise<void> => {
+      if (transaction !== undefined) return writeWithinTransaction(this.transactionalHost(), transaction, unit.group);
+      this.commits.submit(unit.group);
+      return unit.group.done;
+    };
     let result: T;
     this.openUnits += 1;
     try {
@@ -531,9 +542,10 @@ class EgressEngine implements LaneHost {
       this.openUnits -= 1;
       unit.finished = true;
       if (onError === 'deliver') {
-        this.commits.submit(unit.group);
         // The function's own error is what the caller hears; a refused commit is logged as well.
-        await unit.group.done.catch(() => {});
+        await commit().catch((commitError: unknown) => {
+          if (transaction !== undefined) this.logger.error({ error: commitError }, "the events of a failed unit of work could not be written through the application's transaction");
+        });
       } else {
         this.commits.release(unit.group);
         unit.group.reject(new EgressError('[egress] the unit of work threw; its events were discarded', { cause: error }));
@@ -542,37 +554,7 @@ class EgressEngine implements LaneHost {
     }
     this.openUnits -= 1;
     unit.finished = true;
-    this.commits.submit(unit.group);
-    await unit.group.done;
-    return result;
-  }
-
-  private async runWithin<T>(fn: (send: Record<string, SendFunction>) => Promise<T> | T, transaction: unknown, onError: 'discard' | 'deliver'): Promise<T> {
-    assertTransactionalStore(this.store, 'run options.transaction');
-    // The store's tables must exist before anything is written through the application's connection.
-    await this.connection.whenOpen();
-    const unit: UnitOfWork = { group: commitGroup(false), finished: false, transactional: true };
-    let result: T;
-    this.openUnits += 1;
-    try {
-      result = await this.units.run(unit, () => fn(this.send));
-    } catch (error) {
-      this.openUnits -= 1;
-      unit.finished = true;
-      if (onError === 'deliver') {
-        // The function's own error is what the caller hears; its transaction decides the rest.
-        await Promise.resolve(writeWithinTransaction(this.transactionalHost(), transaction, unit.group)).catch((writeError: unknown) =>
-          this.logger.error({ error: writeError }, "the events of a failed unit of work could not be written through the application's transaction"),
-        );
-      } else {
-        this.commits.release(unit.group);
-        unit.group.reject(new EgressError('[egress] the unit of work threw; its events were discarded', { cause: error }));
-      }
-      throw error;
-    }
-    this.openUnits -= 1;
-    unit.finished = true;
-    await writeWithinTransaction(this.transactionalHost(), transaction, unit.group);
+    await commit();
     return result;
   }
 

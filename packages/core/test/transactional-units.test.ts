@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, test } from 'vitest';
-import { createEgress, EgressCapacityError, EgressConfigurationError, EgressStoreError, memoryStore, type Egress, type QueuedEvent, type Store } from '../src/index.js';
-import { recordingDestination } from './helpers.js';
+import { createEgress, EgressCapacityError, EgressConfigurationError, EgressStoreError, memoryStore, type QueuedEvent, type Store } from '../src/index.js';
+import { recordingDestination, trackEngines } from './helpers.js';
 
 /** An application's transaction as a store sees it: rows written through it land only at commit. */
 class FakeTransaction {
@@ -30,18 +30,13 @@ function transactionalStore(failure?: () => Error): Store & { calls: number } {
   return store;
 }
 
-let egress: Egress | undefined;
-afterEach(async () => {
-  await egress?.close({ timeout: 1000 });
-  egress = undefined;
-});
+const track = trackEngines(afterEach);
 
 describe('run with the application’s transaction', () => {
   test('writes the unit’s events through the transaction; they are delivered once it commits and the store says so', async () => {
     const sink = recordingDestination();
     const store = transactionalStore();
-    const instance = createEgress({ destinations: [sink.destination], store });
-    egress = instance;
+    const instance = track(createEgress({ destinations: [sink.destination], store }));
     const transaction = new FakeTransaction(store);
     const receipts = await instance.run((send) => [send.events({ n: 1 }), send.events({ n: 2 })], { transaction });
     expect(transaction.written.map((event) => event.payload)).toEqual(['{"n":1}', '{"n":2}']);
@@ -58,7 +53,7 @@ describe('run with the application’s transaction', () => {
   test('a unit that throws writes nothing; a store failure is a typed error, capacity passes as it is', async () => {
     const sink = recordingDestination();
     const store = transactionalStore();
-    const first = createEgress({ destinations: [sink.destination], store });
+    const first = track(createEgress({ destinations: [sink.destination], store }));
     const transaction = new FakeTransaction(store);
     await expect(
       first.run(
@@ -70,36 +65,32 @@ describe('run with the application’s transaction', () => {
       ),
     ).rejects.toThrow('no');
     expect(store.calls).toBe(0);
-    await first.close();
 
-    const broken = createEgress({ destinations: [sink.destination], store: transactionalStore(() => new Error('connection lost')) });
+    const broken = track(createEgress({ destinations: [sink.destination], store: transactionalStore(() => new Error('connection lost')) }));
     await expect(broken.run((send) => void send.events({ n: 1 }), { transaction })).rejects.toSatisfy(
       (error) => EgressStoreError.isInstance(error) && (error.cause as Error).message === 'connection lost',
     );
     const [stats] = await broken.stats();
     expect(stats!.buffered).toBe(0);
-    await broken.close();
 
-    const full = createEgress({ destinations: [sink.destination], store: transactionalStore(() => new EgressCapacityError('full')) });
-    egress = full;
+    const full = track(createEgress({ destinations: [sink.destination], store: transactionalStore(() => new EgressCapacityError('full')) }));
     await expect(full.run((send) => void send.events({ n: 1 }), { transaction })).rejects.toSatisfy(EgressCapacityError.isInstance);
   });
 
   test('a store that cannot write through a transaction is named at the call', async () => {
     const sink = recordingDestination();
-    egress = createEgress({ destinations: [sink.destination], store: memoryStore() });
-    await expect(egress.run(() => {}, { transaction: {} })).rejects.toSatisfy(
+    const instance = track(createEgress({ destinations: [sink.destination], store: memoryStore() }));
+    await expect(instance.run(() => {}, { transaction: {} })).rejects.toSatisfy(
       (error) => EgressConfigurationError.isInstance(error) && error.message.includes('memory store cannot write through'),
     );
-    expect(() => egress!.runSync(() => {}, { transaction: {} })).toThrow(EgressConfigurationError);
-    expect(() => egress!.runSync(() => {}, undefined as never)).toThrow(/expected \{ transaction \}/);
+    expect(() => instance.runSync(() => {}, { transaction: {} })).toThrow(EgressConfigurationError);
+    expect(() => instance.runSync(() => {}, undefined as never)).toThrow(/expected \{ transaction \}/);
   });
 
   test('runSync refuses an asynchronous function and a store that writes asynchronously', async () => {
     const sink = recordingDestination();
     const store = transactionalStore();
-    const instance = createEgress({ destinations: [sink.destination], store });
-    egress = instance;
+    const instance = track(createEgress({ destinations: [sink.destination], store }));
     await instance.ready();
     const transaction = new FakeTransaction(store);
     expect(() => instance.runSync((send) => void send.events({ n: 1 }), { transaction })).toThrow(/writes asynchronously; use run/);
