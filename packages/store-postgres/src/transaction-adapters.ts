@@ -84,7 +84,7 @@ export interface KyselyTransactionLike {
   readonly isTransaction: boolean;
 }
 
-/** A Kysely transaction: the `trx` of `db.transaction().execute(async (trx) => ...)` (or a controlled transaction). */
+/** A Kysely transaction: the `trx` of `db.transaction().execute(async (trx) => ...)`. */
 export function kyselyTransaction(trx: KyselyTransactionLike): PostgresTransaction {
   const executeQuery = method(trx, 'executeQuery');
   if (!executeQuery || (trx as { isTransaction?: unknown }).isTransaction !== true) {
