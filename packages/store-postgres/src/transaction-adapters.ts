@@ -26,7 +26,7 @@ function adapter(library: string, query: PostgresTransaction['query']): Postgres
 }
 
 function refuse(factory: string, expected: string, value: unknown): never {
-  const got = value === null ? 'null' : typeof value === 'function' ? 'a function' : typeof value === 'object' ? 'an object without it' : typeof value;
+  const got = value === null ? 'null' : typeof value === 'function' || typeof value === 'object' ? `${typeof value === 'function' ? 'a function' : 'an object'} that is not one` : typeof value;
   throw new EgressConfigurationError(`expected ${expected}, got ${got}`, `[postgres] ${factory}`);
 }
 

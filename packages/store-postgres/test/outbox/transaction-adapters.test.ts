@@ -35,7 +35,7 @@ function refusal(make: () => unknown): string {
 describe('transaction wrappers refuse what would run outside the transaction', () => {
   test('the pool instead of its client, and things that cannot run a query', () => {
     expect(refusal(() => pgTransaction(pool))).toContain('pgTransaction(client): expected a client from pool.connect(), got the pool');
-    expect(refusal(() => pgTransaction({} as pg.PoolClient))).toContain('on which BEGIN was run, got an object without it');
+    expect(refusal(() => pgTransaction({} as pg.PoolClient))).toContain('on which BEGIN was run, got an object that is not one');
     expect(refusal(() => pgTransaction(undefined as unknown as pg.PoolClient))).toContain('got undefined');
   });
 
