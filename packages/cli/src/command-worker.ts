@@ -1,12 +1,15 @@
-import { parseDuration } from '@egress/core';
+import { parseDuration, type Egress } from '@egress/core';
+import type { ObservabilityServer, serveObservability } from '@egress/opentelemetry';
 import { configOption, type Command } from './command.js';
+import type { ConfigMetrics } from './config-loader.js';
 import { openEngine } from './open-config.js';
+import { importOptional } from './optional-import.js';
 import { UsageError, exitCodes } from './terminal-output.js';
 
 export const workerCommand: Command = {
   name: 'worker',
   summary: 'Deliver from the configured durable store until SIGTERM or SIGINT, then shut down gracefully.',
-  usage: '[-c file] [--shutdown-timeout 10s] [--report-every 10s]',
+  usage: '[-c file] [--shutdown-timeout 10s] [--report-every 10s] [--metrics host:port]',
   help: `
 Delivers what producers enqueued in the configured store (SQLite or PostgreSQL). Several workers may
 share one PostgreSQL store: each claims batches with a lease, and a crashed worker's batches are
@@ -20,19 +23,35 @@ On SIGTERM or SIGINT the worker stops claiming, delivers the batches it holds, w
 deliveries up to --shutdown-timeout and leaves everything else in the store; a second signal exits
 at once (exit code 1).
 
+With --metrics (or \`metrics.listen\` in the config) the worker serves /metrics in the Prometheus
+text format, /healthz (200 while the process runs) and /readyz (200 once started, with the store
+connected and every destination healthy; 503 and the reasons as JSON otherwise, also while shutting
+down). It needs the @egress/opentelemetry package.
+
 Options:
   -c, --config <file>          config file (default: egress.config.yaml)
   --shutdown-timeout <time>    how long to wait for in-flight deliveries (default 10s)
   --report-every <time>        print delivered/retrying/dead counts this often when they change (default 10s)
+  --metrics <host:port>        serve /metrics, /healthz and /readyz here, e.g. 0.0.0.0:9464
 
 Examples:
   egress worker -c egress.config.yaml
-  EGRESS_PG_PASSWORD=... egress worker -c production.yaml --shutdown-timeout 30s`,
-  options: { ...configOption, 'shutdown-timeout': { type: 'string' }, 'report-every': { type: 'string' } },
+  EGRESS_PG_PASSWORD=... egress worker -c production.yaml --shutdown-timeout 30s
+  egress worker -c egress.config.yaml --metrics 0.0.0.0:9464`,
+  options: { ...configOption, 'shutdown-timeout': { type: 'string' }, 'report-every': { type: 'string' }, metrics: { type: 'string' } },
   async run({ values, io }) {
     const shutdownTimeout = durationOption(values['shutdown-timeout'], '--shutdown-timeout', 10_000);
     const reportEvery = durationOption(values['report-every'], '--report-every', 10_000);
-    const { file, config, listeners, egress } = await openEngine(values.config, io, 'worker', 'everything', { waitForStore: false });
+    const { file, config, listeners, metrics, egress } = await openEngine(values.config, io, 'worker', 'everything', { waitForStore: false });
+    // Served before the store opens: /healthz answers and /readyz says what it waits for.
+    let observability: ObservabilityServer | undefined;
+    try {
+      observability = await serveMetrics(egress, typeof values.metrics === 'string' ? values.metrics : undefined, metrics);
+    } catch (error) {
+      await egress.close({ timeout: shutdownTimeout });
+      throw error;
+    }
+    if (observability) io.stderr.write(`egress worker: metrics at ${observability.url}/metrics, health at /healthz and /readyz\n`);
     // The wait itself is reported by the engine's warning, once per outage; the recovery here.
     let unreachableSince: number | undefined;
     const stopWatchingStore = egress.on('store', (status) => {
@@ -47,6 +66,7 @@ Examples:
     } catch (error) {
       stopWatchingStore();
       await egress.close({ timeout: shutdownTimeout });
+      await observability?.close();
       throw error;
     }
     const names = config.destinations.map((destination) => destination.name).join(', ');
@@ -56,6 +76,7 @@ Examples:
       const destination = config.destinations.find((candidate) => candidate.name === listener.destination) as { listen(port: number, host?: string): Promise<{ url: string }> } | undefined;
       const address = await destination!.listen(listener.port, listener.host).catch(async (error: unknown) => {
         await egress.close({ timeout: shutdownTimeout });
+        await observability?.close();
         throw error;
       });
       io.stderr.write(`egress worker: ${listener.destination} serves subscribers at ${address.url}\n`);
@@ -91,9 +112,11 @@ Examples:
     };
     process.once('SIGTERM', forced);
     process.once('SIGINT', forced);
+    observability?.health.stopping();
     try {
       await egress.close({ timeout: shutdownTimeout });
     } finally {
+      await observability?.close();
       for (const stop of unsubscribe) stop();
       process.off('SIGTERM', forced);
       process.off('SIGINT', forced);
@@ -102,6 +125,20 @@ Examples:
     return exitCodes.ok;
   },
 };
+
+/** Serves the metrics and health endpoints when `--metrics` or the config's `metrics.listen` asks for them. */
+async function serveMetrics(egress: Egress, flag: string | undefined, configured: ConfigMetrics | undefined): Promise<ObservabilityServer | undefined> {
+  const listen = flag ?? configured?.listen;
+  if (listen === undefined) return undefined;
+  const imported = await importOptional('@egress/opentelemetry');
+  if (!imported.ok) throw new UsageError(`--metrics: ${imported.message}`);
+  const serve = imported.module.serveObservability as typeof serveObservability;
+  try {
+    return await serve(egress, { ...configured, listen });
+  } catch (error) {
+    throw new UsageError(`--metrics: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
 
 function durationOption(value: unknown, name: string, fallback: number): number {
   if (value === undefined) return fallback;

@@ -4,6 +4,7 @@ import { pathToFileURL } from 'node:url';
 import {
   EgressConfigurationError,
   assertDestination,
+  checkDeadLetterRoutes,
   defineDestination,
   memoryStore,
   parseSize,
@@ -11,8 +12,10 @@ import {
   type AnyDestination,
   type Destination,
   type DestinationInput,
+  type Duration,
   type Logger,
   type PolicyOptions,
+  type ResolvedPolicy,
   type Size,
   type Store,
 } from '@egress/core';
@@ -66,6 +69,13 @@ export interface ConfigListener {
   host: string;
 }
 
+/** Where `egress worker` serves its metrics and health endpoints, from the file's `metrics`. */
+export interface ConfigMetrics {
+  listen: string;
+  partitionLimit?: number;
+  statsMaxAge?: Duration;
+}
+
 export interface ConfigCheck {
   /** The file as given, relative to the working directory when inside it. */
   file: string;
@@ -77,6 +87,8 @@ export interface ConfigCheck {
   config?: EgressConfig;
   /** Destinations with `listen`: the worker serves them at these addresses. */
   listeners: ConfigListener[];
+  /** The file's `metrics`, when it has them. */
+  metrics?: ConfigMetrics;
   /** Masks the values this file read from the environment in any text, before it is shown. */
   redact(text: string): string;
 }
@@ -191,7 +203,12 @@ export async function checkConfig(
     else check.listeners.push({ destination: name, port: listen.port, host: listen.host ?? '127.0.0.1' });
   }
 
+  const reportConfigurationError = (error: unknown, fallback: string[]) => {
+    const path = EgressConfigurationError.isInstance(error) ? error.path.split('.') : fallback;
+    report(check.problems, path, stripPrefix(error, EgressConfigurationError.isInstance(error) ? error.path : ''));
+  };
   const policies: Record<string, PolicyOptions> = {};
+  const routes = new Map(destinations.map((destination) => [destination.name, { destination, routing: undefined as ResolvedPolicy['deadLetters'] }]));
   const names = new Set(entries.map(([name]) => name));
   for (const [name, policy] of isRecord(raw.policies) ? Object.entries(raw.policies) : []) {
     if (!names.has(name)) {
@@ -203,10 +220,19 @@ export async function checkConfig(
     // A destination that could not be built still gets its policy checked, without adapter defaults.
     const destination = destinations.find((candidate) => candidate.name === name) ?? bareDestination(name);
     try {
-      resolvePolicy(destination, policy, `policies.${name}`, warningCollector((message) => check.warnings.push({ path: `policies.${name}`, message: redactSecrets(message, secrets) })));
+      const resolved = resolvePolicy(destination, policy, `policies.${name}`, warningCollector((message) => check.warnings.push({ path: `policies.${name}`, message: redactSecrets(message, secrets) })));
+      const route = routes.get(name);
+      if (route) route.routing = resolved.deadLetters;
     } catch (error) {
-      const path = EgressConfigurationError.isInstance(error) ? error.path.split('.') : ['policies', name];
-      report(check.problems, path, stripPrefix(error, EgressConfigurationError.isInstance(error) ? error.path : ''));
+      reportConfigurationError(error, ['policies', name]);
+    }
+  }
+  // Dead-letter routes name other destinations: checked once every destination is known.
+  if (check.problems.length === 0) {
+    try {
+      checkDeadLetterRoutes(routes);
+    } catch (error) {
+      reportConfigurationError(error, ['policies']);
     }
   }
 
@@ -219,6 +245,7 @@ export async function checkConfig(
   if (check.problems.length === 0 && store !== undefined) {
     const startup = raw.startup as EgressConfig['startup'];
     check.config = { store, destinations, policies, ...(commitBuffer === undefined ? {} : { commitBuffer }), ...(startup === undefined ? {} : { startup }) };
+    if (isRecord(raw.metrics)) check.metrics = raw.metrics as unknown as ConfigMetrics;
   } else await store?.close().catch(() => undefined);
   // Shape problems are found before the adapters' own: a reader goes down the file, so do they.
   check.problems.sort((first, second) => (first.line ?? 0) - (second.line ?? 0));

@@ -54,7 +54,27 @@ export const policySchema = z
   .strictObject({
     batch: batchPolicySchema.optional(),
     retry: retryPolicySchema.optional(),
-    concurrency: positiveInteger.optional().describe('Largest number of batches being delivered at once.'),
+    concurrency: z
+      .union(
+        [
+          positiveInteger,
+          z.literal('adaptive'),
+          z.strictObject({
+            adaptive: z
+              .strictObject({
+                initial: positiveInteger.optional().describe('The limit each partition starts with (default 1).'),
+                max: positiveInteger.optional().describe('Most batches in flight for the destination, all partitions together (default 64).'),
+                decrease: z.number().gt(0).lt(1).optional().describe('Factor applied to a limit when the receiver pushes back or slows down (default 0.9).'),
+                rttSmoothing: z.number().gt(0).max(1).optional().describe('Weight of the newest round-trip time in the moving average (default 0.4).'),
+                rttDeviationScale: z.number().min(0).optional().describe('Mean deviations above the average round-trip time that still count as steady (default 2.5).'),
+              })
+              .describe('Adaptive concurrency settings.'),
+          }),
+        ],
+        { error: 'expected a whole number of at least 1, adaptive or { adaptive: { initial, max, decrease, rttSmoothing, rttDeviationScale } }' },
+      )
+      .optional()
+      .describe("Largest number of batches being delivered at once; or 'adaptive' (or { adaptive: {...} }) for a limit per partition that follows what the receiver can take."),
     rateLimit: z
       .strictObject({
         events: positiveInteger.optional().describe('Events delivered per interval.'),
@@ -65,6 +85,14 @@ export const policySchema = z
       .describe('Ceiling on events or requests per interval.'),
     ordering: z.enum(['fifo', 'none']).optional().describe("'fifo' keeps each partition's order across retries (one batch in flight per partition)."),
     timeout: duration.optional().describe('How long one delivery may take before it is aborted and retried.'),
+    deadLetters: z
+      .strictObject({
+        routeTo: z.string().min(1).describe('The destination that also receives each dead letter, redacted (not this one, and not one that routes its own).'),
+        fields: z.record(z.string(), z.unknown()).optional().describe("Fixed fields of that destination's input, e.g. { url } for http."),
+        recordField: z.string().min(1).optional().describe("The input field that holds the dead letter when fields are given (default 'deadLetter'), e.g. 'data' for http."),
+      })
+      .optional()
+      .describe('Also send each dead letter of this destination to another destination, through the queue.'),
   })
   .describe('How one destination is batched, retried, paced and ordered.');
 
@@ -125,6 +153,17 @@ export const startupSchema = z
     "'retry' (default) opens the store in the background, again with backoff while its database is unreachable; 'fail-fast' makes ready() reject at the first failure. For loadConfig: egress worker always waits for its store, and the other commands never do.",
   );
 
+export const metricsSchema = z
+  .strictObject({
+    listen: z
+      .string()
+      .regex(/^(\[[^\]]+\]|[^:[\]]+):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:9464 or 0.0.0.0:9464')
+      .describe('Where `egress worker` serves /metrics (Prometheus), /healthz and /readyz; `--metrics` overrides it.'),
+    partitionLimit: z.number().int().min(0).optional().describe('Destinations with at most this many partitions report queue gauges per partition (default 10).'),
+    statsMaxAge: duration.optional().describe("How long one reading of the store's counts serves scrapes (default '1s')."),
+  })
+  .describe('Metrics and health endpoints of `egress worker` (package @egress/opentelemetry).');
+
 export const destinationEntrySchema = z
   .looseObject({
     type: z
@@ -154,6 +193,7 @@ export const configFileSchema = z
     store: storeSchema.optional().describe('Where the queue lives (default: sqlite at .egress/queue.db).'),
     commitBuffer: commitBufferSchema.optional(),
     startup: startupSchema.optional(),
+    metrics: metricsSchema.optional(),
     destinations: z
       .record(z.string().regex(destinationNamePattern, 'expected a name of letters, digits and underscore, starting with a letter'), destinationEntrySchema)
       .refine((entries) => Object.keys(entries).length > 0, 'expected at least one destination')
@@ -161,7 +201,7 @@ export const configFileSchema = z
     policies: z
       .record(z.string(), policySchema)
       .optional()
-      .describe('Per destination name: batching, retries, concurrency, rate limit, ordering, timeout.'),
+      .describe('Per destination name: batching, retries, concurrency, rate limit, ordering, timeout, dead-letter routing.'),
   })
   .describe('Egress configuration (egress.config.yaml or egress.config.json).');
 

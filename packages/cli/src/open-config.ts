@@ -1,5 +1,5 @@
 import { createEgress, SecretRedactor, type Egress, type Logger } from '@egress/core';
-import { checkConfig, defaultConfigFiles, findConfigFile, formatProblems, type ConfigListener, type ConfigScope, type EgressConfig } from './config-loader.js';
+import { checkConfig, defaultConfigFiles, findConfigFile, formatProblems, type ConfigListener, type ConfigMetrics, type ConfigScope, type EgressConfig } from './config-loader.js';
 import type { CommandIo } from './terminal-output.js';
 
 /** The config file is missing or invalid: exit code 2, with every problem listed. */
@@ -8,7 +8,11 @@ export class ConfigFailure extends Error {
 }
 
 /** Finds, checks and builds the config named by `-c` (or found in the working directory). */
-export async function openConfig(given: unknown, io: CommandIo, scope: ConfigScope = 'everything'): Promise<{ file: string; config: EgressConfig; listeners: ConfigListener[] }> {
+export async function openConfig(
+  given: unknown,
+  io: CommandIo,
+  scope: ConfigScope = 'everything',
+): Promise<{ file: string; config: EgressConfig; listeners: ConfigListener[]; metrics?: ConfigMetrics }> {
   const file = findConfigFile(typeof given === 'string' ? given : undefined);
   if (file === undefined) {
     throw new ConfigFailure(`egress: no config file: pass -c <file> or create one of ${defaultConfigFiles.join(', ')} here (see https://github.com/egress-dev/egress/blob/main/docs/configuration.md)`);
@@ -19,7 +23,7 @@ export async function openConfig(given: unknown, io: CommandIo, scope: ConfigSco
   io.redactions?.push(check.redact);
   for (const warning of check.warnings) io.stderr.write(`warning: ${check.file}  ${warning.path}: ${warning.message}\n`);
   if (check.config === undefined) throw new ConfigFailure(formatProblems(check));
-  return { file: check.file, config: check.config, listeners: check.listeners };
+  return { file: check.file, config: check.config, listeners: check.listeners, ...(check.metrics ? { metrics: check.metrics } : {}) };
 }
 
 /**
@@ -34,15 +38,15 @@ export async function openEngine(
   role: 'producer' | 'worker',
   scope: ConfigScope = 'everything',
   options: { waitForStore?: boolean } = {},
-): Promise<{ file: string; config: EgressConfig; listeners: ConfigListener[]; egress: Egress }> {
-  const { file, config, listeners } = await openConfig(given, io, scope);
+): Promise<{ file: string; config: EgressConfig; listeners: ConfigListener[]; metrics?: ConfigMetrics; egress: Egress }> {
+  const { file, config, listeners, metrics } = await openConfig(given, io, scope);
   const waits = options.waitForStore !== false;
   const egress = createEgress({ ...config, role, logger: stderrLogger(io), startup: waits ? 'fail-fast' : 'retry' });
   // What the adapters know to be secret (passwords, tokens) is masked in everything the command prints.
   const adapterSecrets = new SecretRedactor(config.destinations.flatMap((destination) => destination.secrets?.() ?? []));
   io.redactions?.push((text) => adapterSecrets.redact(text));
   if (waits) await egress.ready();
-  return { file, config, listeners, egress };
+  return { file, config, listeners, ...(metrics ? { metrics } : {}), egress };
 }
 
 /** Warnings and errors on stderr, one line each; the fields' errors are already redacted by adapters. */

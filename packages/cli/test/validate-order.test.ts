@@ -50,6 +50,6 @@ test('egress validate says what was expected and what it found, in its own words
   expect(messages['policies.http.batch.maxEvents']).toBe('expected a number greater than 0, got -3');
   expect(messages['policies.http.retry.maxAttempts']).toBe('expected a whole number, got 1.5');
   expect(messages['policies.http.ordering']).toBe('expected one of fifo, none, got the string "random"');
-  expect(messages['policies.http.concurrency']).toBe('expected a number, got the string "4"');
+  expect(messages['policies.http.concurrency']).toBe('expected a whole number of at least 1, adaptive or { adaptive: { initial, max, decrease, rttSmoothing, rttDeviationScale } }, got the string "4"');
   for (const message of Object.values(messages)) expect(message).not.toMatch(/Invalid (input|option)|Too (small|big)|received/);
 });

@@ -1,4 +1,6 @@
+import { AdaptiveConcurrency } from './adaptive-concurrency.js';
 import { createBatchId } from './batch-id.js';
+import type { DeadLetterRouter } from './dead-letter-routing.js';
 import type { AnyDestination, Batch, BatchEvent, DeliveryContext, DeliveryReport } from './destination.js';
 import type { EventHub } from './egress-events.js';
 import { EgressDeliveryError, EgressStoreUnavailableError, EgressTimeoutError, PermanentError, RetryableError } from './errors.js';
@@ -31,6 +33,8 @@ export interface LaneHost {
   storeFailed(error: unknown): void;
   /** A store call succeeded. */
   storeSucceeded(): void;
+  /** Sends dead letters on where a policy routes them. */
+  readonly deadLetterRouter: DeadLetterRouter;
 }
 
 export type EventOutcome = { eventId: string; status: 'delivered' } | { eventId: string; status: 'dead'; error: ErrorRecord };
@@ -48,6 +52,9 @@ class Flight implements DeliveryContext {
   private controller: AbortController | undefined;
   private abandonedWith: { reason: unknown } | undefined;
   private finished = false;
+  private readonly startedAt = performance.now();
+  /** Milliseconds from the `deliver` call to the outcome, once there is one. */
+  duration = 0;
 
   constructor(
     readonly batch: ClaimedBatch,
@@ -99,6 +106,7 @@ class Flight implements DeliveryContext {
   private finish(outcome: FlightOutcome): void {
     if (this.finished) return;
     this.finished = true;
+    this.duration = performance.now() - this.startedAt;
     this.onOutcome(this, outcome);
   }
 }
@@ -147,6 +155,8 @@ export class DeliveryLane {
   /** Failed claims in a row: the wait before the next one grows with them, and only the first is logged. */
   private claimFailures = 0;
   private readonly flightEnded = (flight: Flight, outcome: FlightOutcome) => void this.landed(flight, outcome);
+  /** Each partition's limit, when concurrency adapts to the receiver. */
+  readonly adaptive: AdaptiveConcurrency | undefined;
 
   constructor(
     private readonly host: LaneHost,
@@ -157,8 +167,17 @@ export class DeliveryLane {
     const now = Date.now();
     this.requestBucket = limit?.requests !== undefined ? new TokenBucket(limit.requests, limit.per, now) : undefined;
     this.eventBucket = limit?.events !== undefined ? new TokenBucket(limit.events, limit.per, now) : undefined;
-    // A rate limit spends its tokens at claim time, so a rate-limited lane claims only what it starts.
-    this.prefetch = limit ? 0 : policy.concurrency;
+    // A rate limit spends its tokens at claim time, so a rate-limited lane claims only what it starts;
+    // an adaptive lane holds only what its partitions' limits keep from starting.
+    this.prefetch = limit || policy.adaptiveConcurrency ? 0 : policy.concurrency;
+    this.adaptive = policy.adaptiveConcurrency
+      ? new AdaptiveConcurrency(policy.adaptiveConcurrency, (change) => host.events.emit('concurrency', { destination: destination.name, ...change }))
+      : undefined;
+  }
+
+  /** Batches this process may have in flight now: the fixed limit, or the adaptive limits' sum within the ceiling. */
+  get concurrencyLimit(): number {
+    return this.adaptive?.total() ?? this.policy.concurrency;
   }
 
   /** True when nothing is being claimed, held or delivered. */
@@ -218,11 +237,31 @@ export class DeliveryLane {
   /** Starts batches claimed ahead while slots are free; one whose lease could run out mid-delivery goes back instead. */
   private startPrefetched(): void {
     const now = Date.now();
+    if (this.adaptive) return this.startHeld(now);
     while (this.prefetched.length > 0 && this.inFlight.size < this.policy.concurrency) {
       const { batch, leaseUntil } = this.prefetched.shift()!;
       if (now + this.policy.timeout > leaseUntil) void this.giveBack(batch);
       else this.start(batch, leaseUntil);
     }
+  }
+
+  /** With adaptive limits, a batch held ahead waits only for its own partition: the others start past it. */
+  private startHeld(now: number): void {
+    for (let index = 0; index < this.prefetched.length && this.inFlight.size < this.policy.concurrency; ) {
+      const { batch, leaseUntil } = this.prefetched[index]!;
+      if (!this.adaptive!.hasRoom(batch.partition)) {
+        index += 1;
+        continue;
+      }
+      this.prefetched.splice(index, 1);
+      if (now + this.policy.timeout > leaseUntil) void this.giveBack(batch);
+      else this.start(batch, leaseUntil);
+    }
+  }
+
+  /** Whether a batch of this partition may start now. */
+  private hasSlotFor(partition: string): boolean {
+    return this.inFlight.size < this.policy.concurrency && (this.adaptive?.hasRoom(partition) ?? true);
   }
 
   private async pump(): Promise<void> {
@@ -249,8 +288,11 @@ export class DeliveryLane {
     while (!this.stopped) {
       this.startPrefetched();
       const now = Date.now();
-      const free = policy.concurrency - this.inFlight.size;
+      const ceilingFree = policy.concurrency - this.inFlight.size;
+      const free = this.adaptive ? Math.min(ceilingFree, this.adaptive.headroom()) : ceilingFree;
       let maxBatches = free + this.prefetch - this.prefetched.length;
+      // Batches held for a partition at its limit never take the ceiling's last places.
+      if (this.adaptive) maxBatches = Math.min(free, ceilingFree - this.prefetched.length);
       let maxEvents = policy.batch.maxEvents;
       // With every slot busy, claim ahead only once half the batches held ahead have started, so
       // that each claim brings several.
@@ -288,7 +330,7 @@ export class DeliveryLane {
         this.eventBucket?.take(batch.events.length, now);
         // A store with a lease of its own (postgresStore's `leaseMs`) says when it ends.
         const leaseUntil = Math.min(now + leaseMs, batch.leaseUntil ?? Number.POSITIVE_INFINITY);
-        if (this.inFlight.size < policy.concurrency) this.start(batch, leaseUntil);
+        if (this.hasSlotFor(batch.partition)) this.start(batch, leaseUntil);
         else if (this.stopped) void this.giveBack(batch);
         else this.prefetched.push({ batch, leaseUntil });
       }
@@ -312,8 +354,10 @@ export class DeliveryLane {
     const { destination, policy } = this;
     let attempt = 1;
     for (const event of claimed.events) attempt = Math.max(attempt, event.attempts);
-    const flight = new Flight(claimed, attempt, this.host.logger, Date.now() + policy.timeout, leaseEnds, this.flightEnded);
+    const now = Date.now();
+    const flight = new Flight(claimed, attempt, this.host.logger, now + policy.timeout, leaseEnds, this.flightEnded);
     this.inFlight.add(flight);
+    this.adaptive?.started(claimed.partition, now);
     this.watchDeadlines();
     const batch: Batch = {
       id: claimed.id,
@@ -369,8 +413,21 @@ export class DeliveryLane {
       }
     } finally {
       this.inFlight.delete(flight);
+      this.measured(flight, outcome);
       this.slotFreed(outcome);
     }
+  }
+
+  /** Tells the partition's adaptive limit how the delivery went: its round trip, and whether the receiver pushed back. */
+  private measured(flight: Flight, outcome: FlightOutcome): void {
+    const { adaptive } = this;
+    if (!adaptive) return;
+    const { partition } = flight.batch;
+    if (this.stopped && flight.wasAbandoned) return adaptive.released(partition);
+    const now = Date.now();
+    // The flight's deadline is its start plus the timeout.
+    const rtt = now - (flight.deadline - this.policy.timeout);
+    adaptive.finished(partition, rtt, pushedBack(outcome), now);
   }
 
   /** Not an async function: it only hands on the store's promise, and the extra turn adds up per delivery. */
@@ -381,16 +438,16 @@ export class DeliveryLane {
     let failures: Map<string, unknown> | undefined;
     if ('error' in outcome) failures = new Map(claimed.events.map((event) => [event.id, outcome.error]));
     else if (outcome.report && outcome.report.failures.length > 0) failures = new Map(outcome.report.failures.map((failure) => [failure.eventId, failure.error]));
-    return this.settle(claimed, flight.attempt, failures);
+    return this.settle(claimed, flight.attempt, flight.duration, failures);
   }
 
-  private async settle(claimed: ClaimedBatch, attempt: number, failures: Map<string, unknown> | undefined): Promise<void> {
+  private async settle(claimed: ClaimedBatch, attempt: number, duration: number, failures: Map<string, unknown> | undefined): Promise<void> {
     const { destination, policy } = this;
     const now = Date.now();
     if (!failures) {
       const delivered = claimed.events.map((event) => event.id);
       await this.host.store.settle(claimed, { delivered, dead: [] });
-      this.report(claimed, attempt, now, delivered, undefined, []);
+      this.report(claimed, attempt, duration, now, delivered, undefined, []);
       return;
     }
     const delivered: string[] = [];
@@ -430,13 +487,17 @@ export class DeliveryLane {
         retry = { batchId, eventIds: keep, availableAt, error: retryError };
       }
     }
+    // Routed before the settlement is recorded: a crash in between routes it twice, never not at all.
+    if (dead.length > 0 && policy.deadLetters) {
+      await this.host.deadLetterRouter.route(destination, policy.deadLetters, claimed, dead, redactor ?? deliveryRedactor(destination, claimed.events.map((queued) => queued.payload)), now);
+    }
     await this.host.store.settle(claimed, { delivered, retry, dead });
-    this.report(claimed, attempt, now, delivered, retry, dead);
+    this.report(claimed, attempt, duration, now, delivered, retry, dead);
   }
 
-  private report(claimed: ClaimedBatch, attempt: number, now: number, delivered: string[], retry: Settlement['retry'], dead: { eventId: string; error: ErrorRecord }[]): void {
+  private report(claimed: ClaimedBatch, attempt: number, duration: number, now: number, delivered: string[], retry: Settlement['retry'], dead: { eventId: string; error: ErrorRecord }[]): void {
     const { events, statistics } = this.host;
-    const base = { destination: this.destination.name, partition: claimed.partition, batchId: claimed.id, attempt };
+    const base = { destination: this.destination.name, partition: claimed.partition, batchId: claimed.id, attempt, duration };
     const outcomes: EventOutcome[] = [];
     if (delivered.length > 0) {
       const arrived = delivered.length === claimed.events.length ? undefined : new Set(delivered);
@@ -507,6 +568,16 @@ function classify(destination: string, error: unknown, now: number, redactor: Se
   if (EgressTimeoutError.isInstance(error)) return { permanent: false, record: record(error.name, error.message) };
   const wrapped = new EgressDeliveryError(destination, error);
   return { permanent: false, record: record(wrapped.name, wrapped.message) };
+}
+
+/**
+ * Whether the receiver refused for now rather than answered: a throw that is not permanent (a
+ * retryable status such as 429 or 503, a timeout, a broken connection), or any such failure in a
+ * batch's report. A permanent refusal is an answer about the event, not about load.
+ */
+function pushedBack(outcome: FlightOutcome): boolean {
+  if ('error' in outcome) return !PermanentError.isInstance(outcome.error);
+  return outcome.report?.failures.some((failure) => !PermanentError.isInstance(failure.error)) ?? false;
 }
 
 function sleep(milliseconds: number): Promise<void> {

@@ -62,3 +62,9 @@ export function redactStrings(value: unknown, redactor: SecretRedactor, depth = 
   }
   return copy;
 }
+
+/** A stored payload as dead letters show it: through the adapter's `redact`, then every known secret masked. */
+export function redactedPayload(destination: AnyDestination, payloadJson: string, redactor: SecretRedactor = deliveryRedactor(destination, [payloadJson])): unknown {
+  const payload = decodePayload(payloadJson);
+  return redactStrings(destination.redact ? destination.redact(payload) : payload, redactor);
+}

@@ -13,11 +13,13 @@ export interface EgressEvents {
     attempt: number;
     /** Milliseconds from the oldest event's `$send` to confirmed delivery. */
     latency: number;
+    /** Milliseconds the attempt took, from the `deliver` call to its outcome. */
+    duration: number;
   };
-  /** A delivery failed and will be tried again. */
-  retrying: { destination: string; partition: string; batchId: string; eventIds: string[]; attempt: number; error: ErrorRecord; retryAt: number };
-  /** Events that will never be delivered; they wait in the dead-letter queue. */
-  dead: { destination: string; partition: string; batchId: string; eventIds: string[]; attempt: number; error: ErrorRecord };
+  /** A delivery failed and will be tried again; `duration` is the milliseconds the failed attempt took, `deliver` call to outcome. */
+  retrying: { destination: string; partition: string; batchId: string; eventIds: string[]; attempt: number; error: ErrorRecord; retryAt: number; duration: number };
+  /** Events that will never be delivered; they wait in the dead-letter queue. `duration` is the milliseconds the last attempt took. */
+  dead: { destination: string; partition: string; batchId: string; eventIds: string[]; attempt: number; error: ErrorRecord; duration: number };
   /** Events refused at `send` because the store or the commit buffer was full and `overflow` is `'drop'`. */
   dropped: { destination: string; count: number; reason: 'capacity'; message: string };
   /**
@@ -27,6 +29,21 @@ export interface EgressEvents {
   lost: { destination: string; count: number; reason: 'close-timeout' | 'store-failed'; message: string };
   /** The store's state changed (connecting, connected, unreachable, failed), or its spool grew or shrank. */
   store: EgressStoreStatus;
+  /** With adaptive concurrency: a partition's limit in this process changed. */
+  concurrency: ConcurrencyChange;
+}
+
+/** A partition's adaptive concurrency limit moved: up by one while the receiver kept up, down when it slowed or pushed back. */
+export interface ConcurrencyChange {
+  destination: string;
+  partition: string;
+  /** Batches this partition may now have in flight in this process. */
+  limit: number;
+  previous: number;
+  /** `'increase'`; `'latency'` when the round-trip time rose; `'back-pressure'` on retryable refusals (429, 503, timeouts). */
+  reason: 'increase' | 'latency' | 'back-pressure';
+  /** The smoothed round-trip time, milliseconds, once measured. */
+  rtt: number | undefined;
 }
 
 /** Where the store stands, and what waits for it in this process: `egress.storeStatus()` and the `store` event. */

@@ -2,6 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { StandardSchemaV1 } from '@standard-schema/spec';
+import { checkDeadLetterRoutes, DeadLetterRouter } from './dead-letter-routing.js';
 import { CommitBuffer, commitBufferLimits, commitGroup, type CommitGroup } from './commit-buffer.js';
 import { DeliveryLane, type EventOutcome, type LaneHost } from './delivery-lane.js';
 import { DeliveryStatistics } from './delivery-statistics.js';
@@ -31,7 +32,7 @@ import { StoreConnection } from './store-connection.js';
 import { StoreWriter } from './store-writer.js';
 import type { ErrorRecord, QueuedEvent, Store } from './store.js';
 import { parseDuration, type Duration, type Size } from './units.js';
-import { allDestinationsRedactor, deliveryRedactor, destinationRedactor, redactStrings } from './destination-secrets.js';
+import { allDestinationsRedactor, deliveryRedactor, destinationRedactor, redactedPayload, redactStrings } from './destination-secrets.js';
 import { redactingLogger } from './redacting-logger.js';
 import { SecretRedactor } from './secret-redaction.js';
 import { inputLimitsOf, snapshotInput, unencodableIssue } from './input-snapshot.js';
@@ -132,6 +133,8 @@ export interface PartitionStats {
   oldestAge: number | undefined;
   /** Delivery latency of the events this process delivered. */
   latency: LatencySummary | undefined;
+  /** With adaptive concurrency, the batches this partition may have in flight in this process now. */
+  concurrencyLimit?: number;
 }
 
 export interface DestinationStats extends Omit<PartitionStats, 'partition'> {
@@ -142,6 +145,11 @@ export interface DestinationStats extends Omit<PartitionStats, 'partition'> {
   buffered: number;
   /** Events accepted by this process that never reached the store (see the `lost` event). */
   lost: number;
+  /**
+   * Batches this process may deliver at once now: the fixed `concurrency`, or with adaptive
+   * concurrency the sum of its partitions' limits within the ceiling. Undefined where this process delivers nothing (a producer).
+   */
+  concurrencyLimit: number | undefined;
   partitions: PartitionStats[];
 }
 
@@ -183,7 +191,7 @@ export interface Egress<Destinations extends readonly AnyDestination[] = readonl
     /** Deletes dead letters (all, or these ids); returns how many. */
     purge(ids?: readonly string[], query?: { destination?: string }): Promise<number>;
   };
-  /** Subscribes to `delivered`, `retrying`, `dead`, `dropped`, `lost` or `store`; returns the unsubscribe function. */
+  /** Subscribes to `delivered`, `retrying`, `dead`, `dropped`, `lost`, `store` or `concurrency`; returns the unsubscribe function. */
   on<Name extends EgressEventName>(name: Name, listener: (event: EgressEvents[Name]) => void): () => void;
 }
 
@@ -214,6 +222,7 @@ class EgressEngine implements LaneHost {
   readonly owner = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
   readonly send: Record<string, SendFunction>;
   readonly deadLetters: Egress['deadLetters'];
+  readonly deadLetterRouter: DeadLetterRouter;
 
   private readonly registrations = new Map<string, Registration>();
   private redactor = new SecretRedactor();
@@ -270,6 +279,9 @@ class EgressEngine implements LaneHost {
         throw new EgressConfigurationError(`no destination is named "${name}" (registered: ${[...this.registrations.keys()].join(', ')})`, `policies.${name}`);
       }
     }
+    checkDeadLetterRoutes(new Map([...this.registrations].map(([name, { destination, policy }]) => [name, { destination, routing: policy.deadLetters }])));
+    // Routed dead letters are queued while a shutdown drains too, and never join a caller's unit of work.
+    this.deadLetterRouter = new DeadLetterRouter(this.logger, (name, input) => this.enqueue(name, input, false));
     this.send = this.createSendFunctions();
     this.deadLetters = {
       list: (query) => this.listDead(query),
@@ -365,6 +377,10 @@ class EgressEngine implements LaneHost {
 
   private accept(name: string, input: unknown): Receipt {
     if (this.state !== 'open') throw new EgressClosedError();
+    return this.enqueue(name, input, true);
+  }
+
+  private enqueue(name: string, input: unknown, joinsUnitOfWork: boolean): Receipt {
     const storeFailure = this.connection.failedWith;
     if (storeFailure !== undefined) throw new EgressStoreError(this.store.kind, 'the store could not be opened; no events are accepted', { cause: storeFailure });
     const { destination, policy } = this.registrations.get(name)!;
@@ -406,7 +422,7 @@ class EgressEngine implements LaneHost {
     }
     const event: QueuedEvent = { id, destination: name, partition, payload: serialized, size, sentAt: Date.now(), attempts: 0 };
     // Asking the async context costs a little on every send; with no unit of work open there is no need.
-    const unit = this.openUnits > 0 ? this.units.getStore() : undefined;
+    const unit = joinsUnitOfWork && this.openUnits > 0 ? this.units.getStore() : undefined;
     const group = unit && !unit.finished ? unit.group : commits.groupOfThisTick();
     group.events.push(event);
     group.bytes += size;
@@ -620,15 +636,19 @@ class EgressEngine implements LaneHost {
     const giveUp = () => new EgressTimeoutError(`flush gave up after ${timeout} ms; undelivered events stay queued`);
     if (!(await beforeDeadline(this.started, deadline))) throw giveUp();
     if (!(await beforeDeadline(this.commits.drained(), deadline))) throw giveUp();
-    const mark = await this.store.watermark();
+    let mark = await this.store.watermark();
     this.forcingCount += 1;
     this.wake();
     // Settlements in this process wake us at once; the timer covers other workers and retry waits.
     const stopWaking = this.wakeEvery(250, deadline);
     try {
-      while (await this.store.pendingAtOrBelow(mark)) {
-        if (Date.now() >= deadline) throw giveUp();
-        await this.nextSettlement();
+      for (let routed = this.deadLetterRouter.routed; ; routed = this.deadLetterRouter.routed, mark = await this.store.watermark()) {
+        while (await this.store.pendingAtOrBelow(mark)) {
+          if (Date.now() >= deadline) throw giveUp();
+          await this.nextSettlement();
+        }
+        // A dead letter routed meanwhile belongs to what was enqueued: its record is waited for too.
+        if (this.deadLetterRouter.routed === routed) break;
       }
     } finally {
       stopWaking();
@@ -699,7 +719,7 @@ class EgressEngine implements LaneHost {
     const buffered = this.commits.bufferedByDestination();
     const now = Date.now();
     const rows = await this.store.stats(now);
-    return [...this.registrations.keys()].map((name) => {
+    return [...this.registrations].map(([name, { lane }]) => {
       const totals = this.statistics.destination(name);
       const latencies = this.statistics.partitions(name);
       const partitions = new Map<string, PartitionStats>();
@@ -714,6 +734,7 @@ class EgressEngine implements LaneHost {
           dead: row.dead,
           oldestAge: row.oldestSentAt === undefined ? undefined : now - row.oldestSentAt,
           latency: latencies.get(row.partition),
+          ...(lane?.adaptive ? { concurrencyLimit: lane.adaptive.limit(row.partition) } : {}),
         });
       }
       const list = [...partitions.values()];
@@ -730,6 +751,7 @@ class EgressEngine implements LaneHost {
         buffered: buffered.get(name) ?? 0,
         lost: totals.lost,
         latency: totals.latency,
+        concurrencyLimit: lane?.concurrencyLimit,
         partitions: list,
       };
     });
@@ -755,14 +777,13 @@ class EgressEngine implements LaneHost {
     const letters = await this.store.listDead(query);
     return letters.map(({ event, error, deadAt }) => {
       const destination = this.registrations.get(event.destination)?.destination;
-      const payload = decodePayload(event.payload);
       // Letters stored before redaction existed, or by an older version, pass through it here too.
       const redactor = destination ? deliveryRedactor(destination, [event.payload]) : this.logRedactor();
       return {
         id: event.id,
         destination: event.destination,
         partition: event.partition,
-        payload: redactStrings(destination?.redact ? destination.redact(payload) : payload, redactor),
+        payload: destination ? redactedPayload(destination, event.payload, redactor) : redactStrings(decodePayload(event.payload), redactor),
         sentAt: event.sentAt,
         attempts: event.attempts,
         error: { ...error, message: redactor.redact(error.message) },

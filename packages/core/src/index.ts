@@ -34,8 +34,18 @@ export { createEventId, eventIdTime } from './event-id.js';
 export { consoleLogger, silentLogger, type Logger } from './logger.js';
 export { memoryStore, type MemoryStoreOptions } from './memory-store.js';
 export { decodePayload, encodePayload } from './payload-codec.js';
-export type { BatchPolicyOptions, PolicyOptions, RateLimitOptions, RetryPolicyOptions } from './policy-options.js';
+export type {
+  AdaptiveConcurrencyOptions,
+  BatchPolicyOptions,
+  DeadLetterRoutingOptions,
+  PolicyOptions,
+  RateLimitOptions,
+  RetryPolicyOptions,
+  RoutedDeadLetter,
+} from './policy-options.js';
 export { corePolicyDefaults, resolvePolicy, type ResolvedPolicy } from './policy.js';
+export { checkDeadLetterRoutes, type ResolvedDeadLetterRouting } from './dead-letter-routing.js';
+export { adaptiveConcurrencyDefaults } from './concurrency-policy.js';
 export type {
   ClaimRequest,
   ClaimResult,
@@ -66,7 +76,7 @@ export {
   type SendFunctions,
 } from './egress.js';
 export type { DeliveryOutcome, Receipt } from './receipt.js';
-export type { EgressEventName, EgressEvents, EgressStoreStatus } from './egress-events.js';
+export type { ConcurrencyChange, EgressEventName, EgressEvents, EgressStoreStatus } from './egress-events.js';
 export type { LatencySummary } from './latency-histogram.js';
 export { formatPath } from './validation.js';
 export { SecretRedactor, isSecretName, redactSecrets, redactedMark, secretForms } from './secret-redaction.js';

@@ -1,3 +1,6 @@
+import type { ResolvedAdaptiveConcurrency } from './adaptive-concurrency.js';
+import { resolveConcurrency } from './concurrency-policy.js';
+import { resolveDeadLetterRouting, type ResolvedDeadLetterRouting } from './dead-letter-routing.js';
 import type { AnyDestination } from './destination.js';
 import { EgressConfigurationError } from './errors.js';
 import type { Logger } from './logger.js';
@@ -8,10 +11,14 @@ import { parseDuration, parseSize } from './units.js';
 export interface ResolvedPolicy {
   batch: { maxEvents: number; maxBytes: number; maxDelay: number; partitionBy: ((payload: unknown) => string) | undefined };
   retry: { maxAttempts: number; initialDelay: number; maxDelay: number; maxAge: number };
+  /** Batches in flight at most: the fixed limit, or the ceiling of adaptive concurrency. */
   concurrency: number;
+  /** Set when each partition's limit adapts to the receiver. */
+  adaptiveConcurrency: ResolvedAdaptiveConcurrency | undefined;
   rateLimit: { events: number | undefined; requests: number | undefined; per: number } | undefined;
   ordering: 'fifo' | 'none';
   timeout: number;
+  deadLetters: ResolvedDeadLetterRouting | undefined;
 }
 
 /**
@@ -27,7 +34,7 @@ export const corePolicyDefaults = {
 } as const;
 
 const allowedKeys: Record<string, readonly string[]> = {
-  '': ['batch', 'retry', 'concurrency', 'rateLimit', 'ordering', 'timeout'],
+  '': ['batch', 'retry', 'concurrency', 'rateLimit', 'ordering', 'timeout', 'deadLetters'],
   batch: ['maxEvents', 'maxBytes', 'maxDelay', 'partitionBy'],
   retry: ['maxAttempts', 'initialDelay', 'maxDelay', 'maxAge'],
   rateLimit: ['events', 'requests', 'per'],
@@ -42,6 +49,9 @@ export function resolvePolicy(destination: AnyDestination, user: unknown, path: 
   checkShape(destination.defaults, `[${destination.name}] defaults`);
   checkShape(user, path);
   const adapter = destination.defaults ?? {};
+  if (adapter.deadLetters !== undefined) {
+    throw new EgressConfigurationError('an adapter cannot route dead letters: it does not know the other destinations; set deadLetters in the policy', `[${destination.name}] defaults.deadLetters`);
+  }
   const given = (user ?? {}) as PolicyOptions;
   const pick = <K extends string>(section: 'batch' | 'retry' | 'rateLimit', key: K): { value: unknown; at: string } => {
     const fromUser = (given[section] as Record<string, unknown> | undefined)?.[key];
@@ -99,6 +109,9 @@ export function resolvePolicy(destination: AnyDestination, user: unknown, path: 
     throw new EgressConfigurationError(`expected 'fifo' or 'none', got ${JSON.stringify(ordering.value)}`, ordering.at);
   }
 
+  const concurrency = top('concurrency');
+  const { concurrency: maxInFlight, adaptive } = resolveConcurrency(concurrency.value, concurrency.at, corePolicyDefaults.concurrency);
+
   return {
     batch: {
       maxEvents,
@@ -107,10 +120,13 @@ export function resolvePolicy(destination: AnyDestination, user: unknown, path: 
       partitionBy: partitioner(pick('batch', 'partitionBy')),
     },
     retry,
-    concurrency: count(top('concurrency'), corePolicyDefaults.concurrency),
+    concurrency: maxInFlight,
+    adaptiveConcurrency: adaptive,
     rateLimit,
     ordering: (ordering.value as 'fifo' | 'none' | undefined) ?? corePolicyDefaults.ordering,
     timeout: quantity(top('timeout'), parseDuration, corePolicyDefaults.timeout) || corePolicyDefaults.timeout,
+    // Only the user routes dead letters: an adapter cannot know the other destinations.
+    deadLetters: resolveDeadLetterRouting(given.deadLetters, `${path}.deadLetters`),
   };
 }
 

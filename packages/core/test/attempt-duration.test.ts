@@ -1,0 +1,37 @@
+import { afterEach, expect, test } from 'vitest';
+import { createEgress, type Egress, type EgressEvents } from '../src/index.js';
+import { permanent, recordingDestination, retryable, sleep } from './helpers.js';
+
+let egress: Egress | undefined;
+afterEach(async () => {
+  await egress?.close({ timeout: 1000 });
+  egress = undefined;
+});
+
+test('delivered, retrying and dead events carry how long their attempt held the adapter', async () => {
+  // First call: 40 ms then a retryable failure; second: 60 ms then success. Event 2 fails for good after 20 ms.
+  const sink = recordingDestination({
+    behaviour: async (batch, call) => {
+      const permanentFailure = batch.events.some((event) => (event.payload as { n: number }).n === 2);
+      await sleep(permanentFailure ? 20 : call === 1 ? 40 : 60);
+      if (permanentFailure) throw permanent();
+      if (call === 1) throw retryable();
+    },
+  });
+  const instance = createEgress({ destinations: [sink.destination], policies: { events: { batch: { maxEvents: 1 }, concurrency: 1, retry: { initialDelay: 5, maxDelay: 10 } } } });
+  egress = instance;
+  const seen: { name: string; duration: number }[] = [];
+  const record = (name: string) => (event: EgressEvents['delivered' | 'retrying' | 'dead']) => seen.push({ name, duration: event.duration });
+  instance.on('delivered', record('delivered'));
+  instance.on('retrying', record('retrying'));
+  instance.on('dead', record('dead'));
+  instance.send.events({ n: 1 });
+  await instance.flush();
+  instance.send.events({ n: 2 });
+  await instance.flush();
+  expect(seen.map((event) => event.name)).toEqual(['retrying', 'delivered', 'dead']);
+  // At least as long as the adapter held each attempt; timers may fire a little early, hence the margin.
+  expect(seen[0]!.duration).toBeGreaterThanOrEqual(38);
+  expect(seen[1]!.duration).toBeGreaterThanOrEqual(58);
+  expect(seen[2]!.duration).toBeGreaterThanOrEqual(18);
+});
