@@ -154,12 +154,16 @@ export function identifyDatabase(database: BetterSqlite3.Database): DatabaseIden
   return { kind: 'foreign', applicationId, tables };
 }
 
+/** Version 1 and every step after it: the tables of the current version, in a file without them. */
+function createCurrentTables(database: BetterSqlite3.Database): void {
+  database.exec(schemaVersion1);
+  for (let version = 1; version < SCHEMA_VERSION; version += 1) database.exec(migrations[version]!);
+}
+
 /** Creates the current schema in an empty file, in one transaction. */
 export function createSchema(database: BetterSqlite3.Database): void {
   database.transaction(() => {
-    database.exec(schemaVersion1);
-    database.exec(schemaVersion2);
-    database.exec(schemaVersion3);
+    createCurrentTables(database);
     database.pragma(`application_id = ${APPLICATION_ID}`);
     database.pragma(`user_version = ${SCHEMA_VERSION}`);
   }).immediate();
@@ -198,8 +202,7 @@ export function prepareSharedSchema(database: BetterSqlite3.Database, where: str
   database.transaction(() => {
     const present = (database.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name = 'egress_meta'").get() as { name: string } | undefined) !== undefined;
     if (!present) {
-      database.exec(schemaVersion1);
-      database.exec(schemaVersion2);
+      createCurrentTables(database);
       database.prepare('INSERT INTO egress_meta (key, value) VALUES (?, ?)').run(sharedVersionKey, SCHEMA_VERSION);
       return;
     }

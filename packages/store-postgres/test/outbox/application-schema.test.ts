@@ -36,7 +36,7 @@ describe.skipIf(!postgresUrl)('the queue in the application’s own schema', () 
     await store.open();
     await store.close();
     const tables = await query<{ name: string }>(`SELECT tablename AS name FROM pg_tables WHERE schemaname = $1 ORDER BY 1`, [schema]);
-    expect(tables.map((row) => row.name)).toEqual(['egress_batches', 'egress_counters', 'egress_dead_letters', 'egress_events', 'egress_migrations', 'egress_partitions', 'events', 'migrations', 'orders']);
+    expect(tables.map((row) => row.name)).toEqual(['egress_batches', 'egress_counters', 'egress_dead_letters', 'egress_events', 'egress_migrations', 'egress_partition_states', 'egress_partitions', 'egress_producers', 'events', 'migrations', 'orders']);
     // Opened again, it finds its own tables and migrates nothing.
     const again = postgresStore({ connectionString, schema, tablePrefix: 'egress_' });
     await again.open();
