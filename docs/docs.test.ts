@@ -34,8 +34,8 @@ interface Snippet {
   file: string;
   /** For a fragment, the page's first block, which its file starts with. */
   prelude?: Snippet;
-  /** Folder of the package the page documents, from which the block's imports resolve. */
-  packageFolder?: string;
+  /** Folders of the packages the page documents, from which the block's imports resolve (the first that resolves). */
+  packageFolders?: readonly string[];
 }
 
 function pages(folder: string): string[] {
@@ -45,16 +45,18 @@ function pages(folder: string): string[] {
   });
 }
 
-/** The package a destination or store page documents: docs/destinations/sse.md → adapters/sse; the middleware page → packages/middleware. */
-function documentedPackage(page: string): string | undefined {
+/** The packages a destination or store page documents: docs/destinations/sse.md → adapters/sse; the sending page → the middleware and the PostgreSQL store. */
+function documentedPackages(page: string): readonly string[] | undefined {
   const [section, file] = relative(docsFolder, page).split(/[\\/]/);
   const name = file?.replace(/\.md$/, '');
-  if (section === 'destinations') return join(repositoryRoot, 'adapters', name!);
-  if (section === 'stores') return join(repositoryRoot, 'packages', `store-${name}`);
-  // The frameworks' examples import express, fastify, hono and koa, which the middleware package holds.
-  if (section === 'sending-from-your-application.md') return join(repositoryRoot, 'packages', 'middleware');
+  if (section === 'destinations') return [join(repositoryRoot, 'adapters', name!)];
+  if (section === 'stores') return [join(repositoryRoot, 'packages', `store-${name}`)];
+  // The frameworks' examples import express, fastify, hono and koa, which the middleware package
+  // holds; the outbox examples import pg, knex, kysely, drizzle-orm and better-sqlite3, which the
+  // PostgreSQL store holds for its tests.
+  if (section === 'sending-from-your-application.md') return [join(repositoryRoot, 'packages', 'middleware'), join(repositoryRoot, 'packages', 'store-postgres')];
   // The observability examples import @opentelemetry/api and set up its SDK, which the opentelemetry package holds.
-  if (section === 'observability.md') return join(repositoryRoot, 'packages', 'opentelemetry');
+  if (section === 'observability.md') return [join(repositoryRoot, 'packages', 'opentelemetry')];
   return undefined;
 }
 
@@ -72,7 +74,7 @@ function snippets(): Snippet[] {
         code: match[3]!,
         runnable: /\brunnable\b/.test(match[2]!),
         file: join(snippetFolder, `${name}.line${line}.ts`),
-        packageFolder: documentedPackage(page),
+        packageFolders: documentedPackages(page),
       };
       if (/\bfragment\b/.test(match[2]!)) {
         if (!first) throw new Error(`${snippet.page}:${line}: a ts fragment needs a ts block before it on the page to continue`);
@@ -121,9 +123,12 @@ describe('docs', () => {
     const host = ts.createCompilerHost(compilerOptions);
     const cache = ts.createModuleResolutionCache(repositoryRoot, (fileName) => fileName, compilerOptions);
     host.resolveModuleNameLiterals = (literals, containingFile, redirectedReference, resolutionOptions) => {
-      const packageFolder = all.find((snippet) => snippet.file === containingFile)?.packageFolder;
-      const from = packageFolder ? join(packageFolder, 'docs-example.ts') : containingFile;
-      return literals.map((literal) => ts.resolveModuleName(literal.text, from, resolutionOptions, host, cache, redirectedReference));
+      const packageFolders = all.find((snippet) => snippet.file === containingFile)?.packageFolders;
+      const froms = packageFolders ? packageFolders.map((folder) => join(folder, 'docs-example.ts')) : [containingFile];
+      return literals.map((literal) => {
+        const resolve = (from: string) => ts.resolveModuleName(literal.text, from, resolutionOptions, host, cache, redirectedReference);
+        return froms.map(resolve).find((resolved) => resolved.resolvedModule !== undefined) ?? resolve(froms[0]!);
+      });
     };
     const program = ts.createProgram(
       all.map((snippet) => snippet.file),

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // Installs the packed packages with npm, as a user would, into a fresh project (no workspace links):
 // type-checks an app under `moduleResolution: nodenext`, runs it as ESM and as CommonJS against
-// local servers for all five destinations, then runs `npx @egress/cli demo` in an empty folder
-// with the `@egress` scope served from the tarballs.
+// local servers for all five destinations and through @egress/middleware's fetch wrapper, then
+// runs `npx @egress/cli demo` in an empty folder with the `@egress` scope served from the tarballs.
 // Usage: node scripts/release/packed-install.mjs [folder of tarballs]; packs first when none is given.
 import { execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -78,7 +78,7 @@ try {
     // 1. The tarballs and the app's own dependencies, with npm: no workspace, no links.
     let step = Date.now();
     writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'egress-packed-app', private: true }, null, 2));
-    const packages = ['core', 'store-sqlite', 'store-postgres', 'testkit', 'cli', 'http', 'email', 's3', 'sql', 'sse', 'opentelemetry'].map((name) => tarballOf(`@egress/${name}`));
+    const packages = ['core', 'store-sqlite', 'store-postgres', 'testkit', 'cli', 'middleware', 'http', 'email', 's3', 'sql', 'sse', 'opentelemetry'].map((name) => tarballOf(`@egress/${name}`));
     const appDependencies = ['typescript@~5.9.3', '@opentelemetry/api@^1.9.0', '@types/node@^20.19.0', `better-sqlite3@${betterSqlite.version}`, 'smtp-server@^3', 's3rver@^3', '@types/better-sqlite3@^7', '@types/smtp-server@^3', '@types/s3rver@^3'];
     await run('npm', ['install', ...npmQuiet, ...packages, ...appDependencies], { cwd: project, env: npmEnvironment });
     log(`npm install of ${packages.length} tarballs and the app's servers: ${elapsed(step)}`);
@@ -120,6 +120,7 @@ try {
       const expectedFormat = format === 'esm' ? 'esm' : 'commonjs';
       if (facts.format !== expectedFormat) fail(`the ${format} app ran as ${facts.format}`);
       for (const destination of ['http', 's3', 'sql', 'email', 'sse']) if (facts[destination] !== 5) fail(`${format}: ${destination} received ${facts[destination]}, expected 5`);
+      if (facts.middleware !== 1) fail(`${format}: the @egress/middleware fetch wrapper's event arrived ${facts.middleware} times, expected once`);
       if (result.stderr.includes('NodeVersionSupportWarning')) log(`(${format}: the AWS SDK printed its Node version warning, as it does in any app on Node 20)`);
       log(`${format}: type-checked (nodenext) and ran: ${JSON.stringify(facts)} in ${elapsed(step)}`);
     }

@@ -155,6 +155,7 @@ export const storeSchema = z
         kind: z.literal('postgres').describe('A queue in PostgreSQL shared by many workers (@egress/store-postgres).'),
         connectionString: z.string().min(1).optional().describe('postgres://user:password@host:5432/database; put the password in ${env:NAME}.'),
         schema: z.string().min(1).optional().describe('Schema that holds the queue, created and migrated by the store (default egress).'),
+        tablePrefix: z.string().min(1).optional().describe("Put before the name of each of the store's tables, e.g. egress_, so that the queue can live in a schema the application already uses."),
         maxEvents: positiveInteger.optional().describe('Events held at most by all processes together (default 10,000,000).'),
         maxBytes: size.optional().describe('Payload bytes held at most by all processes together (default 10 GiB).'),
         leaseMs: duration.optional().describe("How long a claim holds before another worker may take the batch over; keep it above the delivery timeout."),

@@ -37,6 +37,7 @@ import { allDestinationsRedactor, deliveryRedactor, destinationRedactor, redacte
 import { redactingLogger } from './redacting-logger.js';
 import { SecretRedactor } from './secret-redaction.js';
 import { inputLimitsOf, snapshotInput, unencodableIssue } from './input-snapshot.js';
+import { assertTransactionalStore, untrackedOutcomes, writeWithinTransaction, type TransactionalUnitHost } from './transactional-unit.js';
 import { validateInput } from './validation.js';
 import { AlertDispatcher } from './alerts/alert-dispatcher.js';
 import { resolveAlertRules, type AlertRule } from './alerts/alert-rule.js';
@@ -95,6 +96,18 @@ export type SendFunctions<Destinations extends readonly AnyDestination[]> = {
 export interface RunOptions {
   /** What happens to the sends of a unit of work that throws: `'discard'` (default) or `'deliver'`. */
   onError?: 'discard' | 'deliver';
+  /**
+   * The application's open transaction, in the form the store takes (e.g. `knexTransaction(trx)` from
+   * @egress/store-postgres): the unit's events are written through it when `fn` resolves, so they
+   * commit or roll back with the application's rows, and are delivered only after it commits.
+   * `run` resolves once they are written within it; commit after that.
+   */
+  transaction?: unknown;
+}
+
+export interface RunSyncOptions {
+  /** The application's open transaction of a store that writes synchronously: the better-sqlite3 database. */
+  transaction: unknown;
 }
 
 export interface CloseOptions {
@@ -163,6 +176,12 @@ export interface Egress<Destinations extends readonly AnyDestination[] = readonl
   readonly send: SendFunctions<Destinations>;
   /** Runs one unit of work: its sends are committed together when `fn` resolves, discarded if it throws. */
   run<T>(fn: (send: SendFunctions<Destinations>) => Promise<T> | T, options?: RunOptions): Promise<T>;
+  /**
+   * Runs a synchronous unit of work inside the application's synchronous transaction (better-sqlite3's
+   * `db.transaction`): its sends are written through `options.transaction` before it returns. Throws
+   * what `fn` threw (nothing written) or why the write failed, so the application's transaction rolls back.
+   */
+  runSync<T>(fn: (send: SendFunctions<Destinations>) => T, options: RunSyncOptions): T;
   /** Resolves when everything enqueued before the call was delivered or dead-lettered. */
   flush(options?: FlushOptions): Promise<void>;
   /** Stops intake, delivers open batches, waits for in-flight work up to a timeout; idempotent. */
@@ -203,6 +222,8 @@ export function createEgress<const Destinations extends readonly AnyDestination[
 interface UnitOfWork {
   readonly group: CommitGroup;
   finished: boolean;
+  /** Written through the application's transaction, whose commit the engine does not see. */
+  readonly transactional?: boolean;
 }
 
 interface Registration {
@@ -457,7 +478,7 @@ class EgressEngine implements LaneHost {
     commits.hold(size);
     // The receipt keeps only the commit's promise, not the group: a receipt held after delivery must
     // not keep every payload of its burst alive.
-    return new AcceptedReceipt(id, name, group.done, this);
+    return new AcceptedReceipt(id, name, group.done, unit?.transactional ? untrackedOutcomes : this);
   }
 
   /** Stores the send's trace context with the event; a failing hook costs the trace, never the send. */
@@ -577,7 +598,19 @@ class EgressEngine implements LaneHost {
   async run<T>(fn: (send: Record<string, SendFunction>) => Promise<T> | T, options: RunOptions = {}): Promise<T> {
     if (this.state !== 'open') throw new EgressClosedError();
     const onError = oneOf(options.onError, ['discard', 'deliver'], 'run options.onError') ?? 'discard';
-    const unit: UnitOfWork = { group: commitGroup(false), finished: false };
+    const { transaction } = options;
+    if (transaction !== undefined) {
+      assertTransactionalStore(this.store, 'run options.transaction');
+      // The store's tables must exist before anything is written through the application's connection.
+      await this.connection.whenOpen();
+    }
+    const unit: UnitOfWork = { group: commitGroup(false), finished: false, transactional: transaction !== undefined };
+    // Through the commit buffer to the store, or through the application's transaction.
+    const commit = async (): Promise<void> => {
+      if (transaction !== undefined) return writeWithinTransaction(this.transactionalHost(), transaction, unit.group);
+      this.commits.submit(unit.group);
+      return unit.group.done;
+    };
     let result: T;
     this.openUnits += 1;
     try {
@@ -586,9 +619,10 @@ class EgressEngine implements LaneHost {
       this.openUnits -= 1;
       unit.finished = true;
       if (onError === 'deliver') {
-        this.commits.submit(unit.group);
         // The function's own error is what the caller hears; a refused commit is logged as well.
-        await unit.group.done.catch(() => {});
+        await commit().catch((commitError: unknown) => {
+          if (transaction !== undefined) this.logger.error({ error: commitError }, "the events of a failed unit of work could not be written through the application's transaction");
+        });
       } else {
         this.commits.release(unit.group);
         unit.group.reject(new EgressError('[egress] the unit of work threw; its events were discarded', { cause: error }));
@@ -597,9 +631,47 @@ class EgressEngine implements LaneHost {
     }
     this.openUnits -= 1;
     unit.finished = true;
-    this.commits.submit(unit.group);
-    await unit.group.done;
+    await commit();
     return result;
+  }
+
+  runSync<T>(fn: (send: Record<string, SendFunction>) => T, options: RunSyncOptions): T {
+    if (this.state !== 'open') throw new EgressClosedError();
+    if (typeof options !== 'object' || options === null || options.transaction === undefined) {
+      throw new EgressConfigurationError("expected { transaction }: the application's open transaction", 'runSync options.transaction');
+    }
+    assertTransactionalStore(this.store, 'runSync options.transaction');
+    if (!this.connection.isOpen) throw new EgressStoreError(this.store.kind, 'the store is not open yet: await egress.ready() before runSync');
+    const unit: UnitOfWork = { group: commitGroup(false), finished: false, transactional: true };
+    let result: T;
+    this.openUnits += 1;
+    try {
+      result = this.units.run(unit, () => fn(this.send));
+    } catch (error) {
+      this.commits.release(unit.group);
+      unit.group.reject(new EgressError('[egress] the unit of work threw; its events were discarded', { cause: error }));
+      throw error;
+    } finally {
+      this.openUnits -= 1;
+      unit.finished = true;
+    }
+    if (result instanceof Promise) {
+      this.commits.release(unit.group);
+      result.catch(() => {});
+      const error = new EgressConfigurationError('expected a synchronous function: the transaction it runs in ends when it returns; use run() for asynchronous work', 'runSync fn');
+      unit.group.reject(error);
+      throw error;
+    }
+    const pending = writeWithinTransaction(this.transactionalHost(), options.transaction, unit.group);
+    if (pending !== undefined) {
+      pending.catch(() => {});
+      throw new EgressConfigurationError(`the ${this.store.kind} store writes asynchronously; use run(fn, { transaction })`, 'runSync options.transaction');
+    }
+    return result;
+  }
+
+  private transactionalHost(): TransactionalUnitHost {
+    return { store: this.store, release: (group) => this.commits.release(group), ended: (events) => this.wakeFor(events) };
   }
 
   // ---- delivery control -----------------------------------------------------------------------

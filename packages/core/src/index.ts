@@ -78,6 +78,7 @@ export {
   type FlushOptions,
   type PartitionStats,
   type RunOptions,
+  type RunSyncOptions,
   type SendFunctions,
 } from './egress.js';
 export type { DeliveryOutcome, Receipt } from './receipt.js';

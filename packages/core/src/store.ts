@@ -28,6 +28,16 @@ export interface Store {
    */
   enqueue(events: readonly QueuedEvent[]): Promise<void>;
   /**
+   * Writes events through the application's own open transaction (what the store accepts there is
+   * its own: a wrapped pg client, a better-sqlite3 database), so they commit or roll back with the
+   * application's rows. Returns once they are written within it; the application owns the commit,
+   * so nothing is retried or spooled. Work becomes claimable when the application commits: stores
+   * whose database announces it (NOTIFY) tell `subscribe` listeners, others call `ended` once they
+   * see the transaction end. Throws `EgressCapacityError` when full. A store that writes
+   * synchronously returns undefined, which `runSync` requires.
+   */
+  enqueueWithin?(transaction: unknown, events: readonly QueuedEvent[], ended: () => void): Promise<void> | void;
+  /**
    * Leases up to `maxBatches` batches that are ready under the policy in the request. Rejects with
    * `EgressStoreUnavailableError` when the database cannot be reached; nothing is leased then.
    */

@@ -45,7 +45,7 @@ export async function claimBatches(client: PoolClient, names: SchemaNames, reque
     nextReadyAt = nextReadyAt === undefined ? time : Math.min(nextReadyAt, time);
   };
   const context: PartitionContext = { client, names, request, lease, batches, later };
-  const lockClass = partitionLockClassId(names.schema, request.destination);
+  const lockClass = partitionLockClassId(names.scope, request.destination);
 
   if (request.partition !== undefined) {
     // A probe of one partition, paused or not; a disabled one gives nothing.

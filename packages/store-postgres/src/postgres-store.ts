@@ -34,8 +34,9 @@ import { prepared } from './prepared-statement.js';
 import { UncertainWrites } from './uncertain-writes.js';
 import { migrate } from './schema-migrations.js';
 import { readPartitionStates, writePartitionState } from './partition-states.js';
-import { schemaNamePattern, schemaNames, type SchemaNames } from './schema-names.js';
+import { maxScopeLength, schemaNamePattern, schemaNames, tablePrefixPattern, type SchemaNames } from './schema-names.js';
 import { SettlementGroup } from './settlement-group.js';
+import { asPostgresTransaction, insertWithinTransaction } from './transactional-enqueue.js';
 import { claimSingleEventBatches, claimsSingleEvents } from './single-event-claim.js';
 import { WorkNotifications } from './work-notifications.js';
 
@@ -46,6 +47,12 @@ export interface PostgresStoreOptions {
   pool?: Pool;
   /** Schema that holds the queue, created and migrated by the store (default `egress`). */
   schema?: string;
+  /**
+   * Put before the name of each of the store's tables, sequences and indexes, e.g. `'egress_'`, so
+   * that the queue can live in a schema the application already uses (`schema: 'public'`). Without
+   * it the schema must be the store's alone.
+   */
+  tablePrefix?: string;
   /** Events held at most by all processes together, dead letters included (default 10,000,000). */
   maxEvents?: number;
   /** Payload bytes held at most by all processes together, dead letters included (default 10 GiB). */
@@ -102,6 +109,7 @@ interface ResolvedOptions {
   connectionString: string | undefined;
   pool: Pool | undefined;
   schema: string;
+  tablePrefix: string;
   maxEvents: number;
   maxBytes: number;
   leaseMs: number | undefined;
@@ -127,6 +135,13 @@ function resolveOptions(options: PostgresStoreOptions): ResolvedOptions {
   if (typeof schema !== 'string' || !schemaNamePattern.test(schema)) {
     throw new EgressConfigurationError(`expected letters, digits and underscores (at most 50, not starting with a digit), got ${JSON.stringify(schema)}`, where('schema'));
   }
+  const tablePrefix = options.tablePrefix ?? '';
+  if (typeof tablePrefix !== 'string' || (tablePrefix !== '' && !tablePrefixPattern.test(tablePrefix))) {
+    throw new EgressConfigurationError(`expected letters, digits and underscores (at most 20, not starting with a digit), got ${JSON.stringify(tablePrefix)}`, where('tablePrefix'));
+  }
+  if (tablePrefix !== '' && schema.length + 1 + tablePrefix.length > maxScopeLength) {
+    throw new EgressConfigurationError(`the schema and the table prefix together may have at most ${maxScopeLength - 1} characters, so that the notification channel's name fits PostgreSQL's limit`, where('tablePrefix'));
+  }
   const maxEvents = options.maxEvents ?? 10_000_000;
   if (!Number.isInteger(maxEvents) || maxEvents < 1) throw new EgressConfigurationError(`expected a positive integer, got ${JSON.stringify(maxEvents)}`, where('maxEvents'));
   const quantity = (name: string, value: unknown, parse: (value: unknown) => number | { error: string }, minimum: number): number | undefined => {
@@ -145,6 +160,7 @@ function resolveOptions(options: PostgresStoreOptions): ResolvedOptions {
     connectionString: options.connectionString,
     pool: options.pool,
     schema,
+    tablePrefix,
     maxEvents,
     maxBytes: quantity('maxBytes', options.maxBytes, parseSize, 1) ?? 10 * 1024 ** 3,
     leaseMs: quantity('leaseMs', options.leaseMs, parseDuration, 1),
@@ -213,10 +229,10 @@ class PostgresStore implements Store {
   private closed = false;
 
   constructor(private readonly options: ResolvedOptions) {
-    this.names = schemaNames(options.schema);
+    this.names = schemaNames(options.schema, options.tablePrefix);
     this.uncertainWrites = new UncertainWrites(this.names, this.source);
     this.pool = new DatabaseConnection(options, this.connectionStatus, (client) => migrate(client, this.names));
-    this.spool = options.spoolPath === undefined ? undefined : new LocalSpool(options.spoolPath, options.schema);
+    this.spool = options.spoolPath === undefined ? undefined : new LocalSpool(options.spoolPath, this.names.scope);
     this.recovery = new OutageRecovery({
       pool: this.pool,
       status: this.connectionStatus,
@@ -307,6 +323,21 @@ class PostgresStore implements Store {
       this.reservedEvents -= events.length;
       this.reservedBytes -= bytes;
     }
+  }
+
+  /**
+   * Writes the events through the application's transaction. Nothing is reserved: events rolled
+   * back never count, and committed ones count from the next capacity count on.
+   */
+  async enqueueWithin(transaction: unknown, events: readonly QueuedEvent[]): Promise<void> {
+    const within = asPostgresTransaction(transaction);
+    if (events.length === 0) return;
+    let bytes = 0;
+    for (const event of events) bytes += event.size;
+    if (!this.admit(this.reservedEvents + events.length, this.reservedBytes + bytes)) {
+      throw new EgressCapacityError(`postgres store is full (about ${this.heldEvents + this.reservedEvents} of ${this.options.maxEvents} events); nothing was written through the ${within.library} transaction`);
+    }
+    await insertWithinTransaction(within, this.names, events);
   }
 
   /**

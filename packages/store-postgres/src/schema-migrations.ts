@@ -17,7 +17,7 @@ const migrations: readonly Migration[] = [
   {
     version: 1,
     description: 'create the queue tables',
-    statements: ({ table, sequence }) => [
+    statements: ({ table, sequence, index }) => [
       `CREATE SEQUENCE ${sequence('event_seq')}`,
       `CREATE SEQUENCE ${sequence('serve_seq')}`,
       // When each partition was last served, for round-robin; a partition without a row goes first.
@@ -38,8 +38,8 @@ const migrations: readonly Migration[] = [
         attempts integer NOT NULL DEFAULT 0,
         batch_id text
       )`,
-      `CREATE INDEX events_waiting ON ${table('events')} (destination, partition, seq) WHERE batch_id IS NULL`,
-      `CREATE INDEX events_batch ON ${table('events')} (batch_id) WHERE batch_id IS NOT NULL`,
+      `CREATE INDEX ${index('events_waiting')} ON ${table('events')} (destination, partition, seq) WHERE batch_id IS NULL`,
+      `CREATE INDEX ${index('events_batch')} ON ${table('events')} (batch_id) WHERE batch_id IS NOT NULL`,
       `CREATE TABLE ${table('batches')} (
         id text PRIMARY KEY,
         destination text NOT NULL,
@@ -50,9 +50,9 @@ const migrations: readonly Migration[] = [
         lease_token text,
         owner text
       )`,
-      `CREATE INDEX batches_partition ON ${table('batches')} (destination, partition, first_seq)`,
+      `CREATE INDEX ${index('batches_partition')} ON ${table('batches')} (destination, partition, first_seq)`,
       // When a formed batch is ready again: its lease's end while leased, else its retry time.
-      `CREATE INDEX batches_ready ON ${table('batches')} (destination, partition, (coalesce(lease_until, available_at)))`,
+      `CREATE INDEX ${index('batches_ready')} ON ${table('batches')} (destination, partition, (coalesce(lease_until, available_at)))`,
       `CREATE TABLE ${table('dead_letters')} (
         id text PRIMARY KEY,
         destination text NOT NULL,
@@ -66,7 +66,7 @@ const migrations: readonly Migration[] = [
         error_at bigint NOT NULL,
         dead_at bigint NOT NULL
       )`,
-      `CREATE INDEX dead_letters_destination ON ${table('dead_letters')} (destination, id)`,
+      `CREATE INDEX ${index('dead_letters_destination')} ON ${table('dead_letters')} (destination, id)`,
     ],
   },
   {
@@ -87,12 +87,12 @@ const migrations: readonly Migration[] = [
     version: 3,
     description: 'index formed batches by the time they are due',
     // Single-event claims lease due batches across every partition of a destination at once.
-    statements: ({ table }) => [`CREATE INDEX batches_due ON ${table('batches')} (destination, (coalesce(lease_until, available_at)))`],
+    statements: ({ table, index }) => [`CREATE INDEX ${index('batches_due')} ON ${table('batches')} (destination, (coalesce(lease_until, available_at)))`],
   },
   {
     version: 4,
     description: 'record each producer\'s last enqueue write; spread each partition\'s counters over slots',
-    statements: ({ table }) => [
+    statements: ({ table, index }) => [
       // An enqueue is one statement that also records its write number here, so that a write whose
       // answer was lost can be looked up afterwards (and fenced off, should it still be running).
       `CREATE TABLE ${table('producers')} (
@@ -104,7 +104,8 @@ const migrations: readonly Migration[] = [
       // Each worker adds to the row of its own slot, so that workers settling batches of one
       // partition do not queue for one row lock; a partition's totals are the sum of its rows.
       `ALTER TABLE ${table('counters')} ADD COLUMN slot smallint NOT NULL DEFAULT 0`,
-      `ALTER TABLE ${table('counters')} DROP CONSTRAINT counters_pkey`,
+      // The primary key's name is PostgreSQL's default for the table, prefix included.
+      `ALTER TABLE ${table('counters')} DROP CONSTRAINT ${index('counters_pkey')}`,
       `ALTER TABLE ${table('counters')} ADD PRIMARY KEY (destination, partition, slot)`,
     ],
   },
@@ -143,13 +144,26 @@ export const SCHEMA_VERSION = migrations[migrations.length - 1]!.version;
 export const runtimeTables = ['partitions', 'events', 'batches', 'dead_letters', 'counters', 'producers', 'partition_states'] as const;
 const runtimeSequences = ['event_seq', 'serve_seq'] as const;
 
+/** Every table, sequence and index the migrations create, by unprefixed name. */
+const ownRelations = [
+  'migrations',
+  ...runtimeTables,
+  ...runtimeSequences,
+  'events_waiting',
+  'events_batch',
+  'batches_partition',
+  'batches_ready',
+  'batches_due',
+  'dead_letters_destination',
+] as const;
+
 /**
  * Creates or upgrades the schema under a transaction-scoped advisory lock, so several processes
  * opening at once migrate it exactly once. A schema already at the current version is only read,
  * so a role with data rights alone (no CREATE) can open a schema an administrator migrated.
  */
 export async function migrate(client: PoolClient, names: SchemaNames): Promise<void> {
-  const where = `[postgres] schema "${names.schema}"`;
+  const where = names.prefix === '' ? `[postgres] schema "${names.schema}"` : `[postgres] schema "${names.schema}", table prefix "${names.prefix}"`;
   const step = async <T>(what: string, action: () => Promise<T>): Promise<T> => {
     try {
       return await action();
@@ -161,23 +175,39 @@ export async function migrate(client: PoolClient, names: SchemaNames): Promise<v
 
   await step('begin the migration transaction', () => client.query('BEGIN'));
   try {
-    await step('take the migration lock (pg_advisory_xact_lock)', () => client.query('SELECT pg_advisory_xact_lock($1, 0)', [advisoryClassId(names.schema)]));
+    await step('take the migration lock (pg_advisory_xact_lock)', () => client.query('SELECT pg_advisory_xact_lock($1, 0)', [advisoryClassId(names.scope)]));
     const found = await step('read the catalog', () =>
       client.query<{ schema_exists: boolean; usage: boolean | null; migrations_exists: boolean }>(
         `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1) AS schema_exists,
                 (SELECT has_schema_privilege(oid, 'USAGE') FROM pg_namespace WHERE nspname = $1) AS usage,
-                EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = 'migrations') AS migrations_exists`,
-        [names.schema],
+                EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2) AS migrations_exists`,
+        [names.schema, names.relation('migrations')],
       ),
     );
     const { schema_exists: schemaExists, usage, migrations_exists: migrationsExists } = found.rows[0]!;
     if (schemaExists && usage === false) {
       throw new EgressConfigurationError(`the role ${await currentRole(client)} has no USAGE privilege on the schema; grant it (GRANT USAGE ON SCHEMA ${names.quoted} TO ...) or use another schema`, where);
     }
-    if (schemaExists && !migrationsExists) {
+    if (schemaExists && !migrationsExists && names.prefix === '') {
       const tables = await client.query<{ count: string }>(`SELECT count(*) AS count FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1`, [names.schema]);
       if (Number(tables.rows[0]!.count) > 0) {
-        throw new EgressConfigurationError('the schema exists and holds objects but no migrations table: it does not belong to @egress/store-postgres; choose another schema name, nothing was changed', where);
+        throw new EgressConfigurationError(
+          'the schema exists and holds objects but no migrations table: it does not belong to @egress/store-postgres; choose another schema name, or give a "tablePrefix" to keep the queue beside the objects already there. Nothing was changed',
+          where,
+        );
+      }
+    }
+    if (schemaExists && !migrationsExists && names.prefix !== '') {
+      // In a schema shared with the application, only names the store would create must be free.
+      const taken = await client.query<{ name: string }>(
+        `SELECT c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = ANY($2::text[]) ORDER BY 1`,
+        [names.schema, ownRelations.map((name) => names.relation(name))],
+      );
+      if (taken.rows.length > 0) {
+        throw new EgressConfigurationError(
+          `the schema already holds ${taken.rows.map((row) => row.name).join(', ')} but no ${names.relation('migrations')} table: they do not belong to @egress/store-postgres; choose another table prefix, nothing was changed`,
+          where,
+        );
       }
     }
     let current = 0;
@@ -211,20 +241,20 @@ export async function migrate(client: PoolClient, names: SchemaNames): Promise<v
     const missing = await step('check table privileges', () =>
       client.query<{ name: string }>(
         `SELECT name FROM unnest($1::text[]) AS name WHERE NOT has_table_privilege(quote_ident($2) || '.' || quote_ident(name), 'SELECT, INSERT, UPDATE, DELETE')`,
-        [runtimeTables, names.schema],
+        [runtimeTables.map((name) => names.relation(name)), names.schema],
       ),
     );
     const sequences = await step('check sequence privileges', () =>
       client.query<{ name: string }>(
         `SELECT name FROM unnest($1::text[]) AS name WHERE NOT has_sequence_privilege(quote_ident($2) || '.' || quote_ident(name), 'USAGE, SELECT')`,
-        [runtimeSequences, names.schema],
+        [runtimeSequences.map((name) => names.relation(name)), names.schema],
       ),
     );
     if (missing.rows.length > 0 || sequences.rows.length > 0) {
       throw new EgressConfigurationError(
         `the role ${await currentRole(client)} lacks ${[
-          ...missing.rows.map((row) => `SELECT, INSERT, UPDATE or DELETE on ${names.table(row.name)}`),
-          ...sequences.rows.map((row) => `USAGE or SELECT on the sequence ${names.sequence(row.name)}`),
+          ...missing.rows.map((row) => `SELECT, INSERT, UPDATE or DELETE on ${names.quoted}."${row.name}"`),
+          ...sequences.rows.map((row) => `USAGE or SELECT on the sequence ${names.quoted}."${row.name}"`),
         ].join('; ')}`,
         where,
       );

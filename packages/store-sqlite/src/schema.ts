@@ -1,3 +1,4 @@
+import { EgressConfigurationError } from '@egress/core';
 import type BetterSqlite3 from 'better-sqlite3';
 
 /** Marks a file as an Egress queue (`PRAGMA application_id`): the bytes of "Egr1". */
@@ -162,13 +163,16 @@ export function identifyDatabase(database: BetterSqlite3.Database): DatabaseIden
   return { kind: 'foreign', applicationId, tables };
 }
 
+/** Version 1 and every step after it: the tables of the current version, in a file without them. */
+function createCurrentTables(database: BetterSqlite3.Database): void {
+  database.exec(schemaVersion1);
+  for (let version = 1; version < SCHEMA_VERSION; version += 1) database.exec(migrations[version]!);
+}
+
 /** Creates the current schema in an empty file, in one transaction. */
 export function createSchema(database: BetterSqlite3.Database): void {
   database.transaction(() => {
-    database.exec(schemaVersion1);
-    database.exec(schemaVersion2);
-    database.exec(schemaVersion3);
-    database.exec(schemaVersion4);
+    createCurrentTables(database);
     database.pragma(`application_id = ${APPLICATION_ID}`);
     database.pragma(`user_version = ${SCHEMA_VERSION}`);
   }).immediate();
@@ -193,4 +197,35 @@ export function migrateSchema(database: BetterSqlite3.Database): void {
 export function missingTables(database: BetterSqlite3.Database, version: number): string[] {
   const present = new Set((database.prepare("SELECT name FROM sqlite_schema WHERE type = 'table'").all() as { name: string }[]).map((row) => row.name));
   return tablesOfVersion(version).filter((table) => !present.has(table));
+}
+
+/** Where the schema version is kept when the queue's tables live in the application's database. */
+const sharedVersionKey = 'schema_version';
+
+/**
+ * Creates or migrates the queue's tables inside the application's own database. The file's
+ * `application_id` and `user_version` are the application's (migration tools use them), so the
+ * version is kept in `egress_meta` instead, and the application's tables are left alone.
+ */
+export function prepareSharedSchema(database: BetterSqlite3.Database, where: string): void {
+  database.transaction(() => {
+    const present = (database.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name = 'egress_meta'").get() as { name: string } | undefined) !== undefined;
+    if (!present) {
+      createCurrentTables(database);
+      database.prepare('INSERT INTO egress_meta (key, value) VALUES (?, ?)').run(sharedVersionKey, SCHEMA_VERSION);
+      return;
+    }
+    const row = database.prepare('SELECT value FROM egress_meta WHERE key = ?').get(sharedVersionKey) as { value: number } | undefined;
+    if (row === undefined) {
+      throw new EgressConfigurationError('holds egress_ tables without a schema version: it is a queue file of its own; open it with { path } instead of { database }', where);
+    }
+    if (row.value > SCHEMA_VERSION) {
+      throw new EgressConfigurationError(
+        `holds queue tables written by a newer @egress/store-sqlite (schema version ${row.value}; this version reads up to ${SCHEMA_VERSION}); upgrade @egress/store-sqlite. Nothing was changed`,
+        where,
+      );
+    }
+    for (let version = row.value; version < SCHEMA_VERSION; version += 1) database.exec(migrations[version]!);
+    database.prepare('UPDATE egress_meta SET value = ? WHERE key = ?').run(SCHEMA_VERSION, sharedVersionKey);
+  }).immediate();
 }

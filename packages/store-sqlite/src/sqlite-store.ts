@@ -32,11 +32,20 @@ import { PartitionStates } from './partition-states.js';
 import { QueueFileIdentity, recreateRemovedFile } from './queue-file-rescue.js';
 import { QueueFileRemovedError, asStoreError } from './sqlite-failure.js';
 import { SettlementBatch } from './settlement-batch.js';
+import { assertOpenTransaction, whenTransactionEnds } from './application-transaction.js';
+import { prepareSharedSchema } from './schema.js';
 import { TransactionGroup } from './transaction-group.js';
 
 export interface SqliteStoreOptions {
-  /** Path of the queue file; its directory is created when missing. */
-  path: string;
+  /** Path of the queue file; its directory is created when missing. Give this or `database`. */
+  path?: string;
+  /**
+   * The application's own better-sqlite3 database, instead of `path`: the queue's tables (`egress_*`)
+   * are created in it, and `egress.runSync(fn, { transaction: database })` inside the application's
+   * `database.transaction(...)` enqueues with the application's rows. Its pragmas (journal mode,
+   * synchronous, busy timeout) stay the application's; the store never closes it.
+   */
+  database?: Database.Database;
   /** Events held at most, dead letters included (default 10,000,000). */
   maxEvents?: number;
   /** Payload bytes held at most, dead letters included (default `'4GiB'`). */
@@ -53,22 +62,18 @@ export interface SqliteStoreOptions {
  */
 export function sqliteStore(options: SqliteStoreOptions): Store {
   if (typeof options !== 'object' || options === null) throw new EgressConfigurationError('expected an options object with a "path"', '[sqlite] options');
-  const known = ['path', 'maxEvents', 'maxBytes', 'synchronous', 'busyTimeout'];
+  const known = ['path', 'database', 'maxEvents', 'maxBytes', 'synchronous', 'busyTimeout'];
   for (const key of Object.keys(options)) {
     if (!known.includes(key)) throw new EgressConfigurationError(`unknown option (expected one of ${known.join(', ')})`, `[sqlite] option "${key}"`);
   }
+  if (options.database !== undefined) return applicationDatabaseStore(options);
   if (typeof options.path !== 'string' || options.path.trim() === '') {
-    throw new EgressConfigurationError('Missing required option: the path of the queue file, e.g. ".egress/queue.db"', '[sqlite] option "path"');
+    throw new EgressConfigurationError('Missing required option: the path of the queue file, e.g. ".egress/queue.db", or "database", the application\'s better-sqlite3 database', '[sqlite] option "path"');
   }
   if (options.path === ':memory:' || options.path.startsWith('file:')) {
     throw new EgressConfigurationError('expected a file path; for a queue that lives in memory use memoryStore() from @egress/core', '[sqlite] option "path"');
   }
-  const maxEvents = options.maxEvents ?? 10_000_000;
-  if (!Number.isSafeInteger(maxEvents) || maxEvents < 1) throw new EgressConfigurationError(`expected a whole number of events above 0, got ${String(options.maxEvents)}`, '[sqlite] option "maxEvents"');
-  const maxBytes = parseSize(options.maxBytes ?? '4GiB');
-  if (typeof maxBytes !== 'number' || maxBytes < 1) {
-    throw new EgressConfigurationError(typeof maxBytes === 'number' ? 'expected at least 1 byte' : maxBytes.error, '[sqlite] option "maxBytes"');
-  }
+  const { maxEvents, maxBytes } = capacityOptions(options);
   const synchronous = options.synchronous ?? 'normal';
   if (synchronous !== 'normal' && synchronous !== 'full') {
     throw new EgressConfigurationError(`expected 'normal' or 'full', got ${JSON.stringify(synchronous)}`, '[sqlite] option "synchronous"');
@@ -76,6 +81,30 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
   const busyTimeout = parseDuration(options.busyTimeout ?? '5s');
   if (typeof busyTimeout !== 'number') throw new EgressConfigurationError(busyTimeout.error, '[sqlite] option "busyTimeout"');
   return new SqliteStore(resolve(options.path), maxEvents, maxBytes, synchronous, busyTimeout);
+}
+
+function capacityOptions(options: SqliteStoreOptions): { maxEvents: number; maxBytes: number } {
+  const maxEvents = options.maxEvents ?? 10_000_000;
+  if (!Number.isSafeInteger(maxEvents) || maxEvents < 1) throw new EgressConfigurationError(`expected a whole number of events above 0, got ${String(options.maxEvents)}`, '[sqlite] option "maxEvents"');
+  const maxBytes = parseSize(options.maxBytes ?? '4GiB');
+  if (typeof maxBytes !== 'number' || maxBytes < 1) {
+    throw new EgressConfigurationError(typeof maxBytes === 'number' ? 'expected at least 1 byte' : maxBytes.error, '[sqlite] option "maxBytes"');
+  }
+  return { maxEvents, maxBytes };
+}
+
+function applicationDatabaseStore(options: SqliteStoreOptions): Store {
+  const database = options.database;
+  if (typeof database !== 'object' || database === null || typeof database.prepare !== 'function' || typeof database.transaction !== 'function') {
+    throw new EgressConfigurationError('expected a better-sqlite3 Database (new Database(file))', '[sqlite] option "database"');
+  }
+  for (const key of ['path', 'synchronous', 'busyTimeout'] as const) {
+    if (options[key] !== undefined) {
+      throw new EgressConfigurationError(`give either "database" or "${key}": with the application's database, its file and pragmas are the application's`, `[sqlite] option "${key}"`);
+    }
+  }
+  const { maxEvents, maxBytes } = capacityOptions(options);
+  return new SqliteStore(database.name, maxEvents, maxBytes, 'normal', 0, database);
 }
 
 /** Rows per INSERT statement when enqueuing: fewer calls into SQLite, well under its parameter limit. */
@@ -205,6 +234,11 @@ class SqliteStore implements Store {
   /** Events and payload bytes held, dead letters included; reserved at `enqueue` before the commit. */
   private heldEvents = 0;
   private heldBytes = 0;
+  /** The part of `held*` that `enqueue` calls reserved and have not committed yet; a recount keeps it. */
+  private reservedEvents = 0;
+  private reservedBytes = 0;
+  private recountTimer: NodeJS.Timeout | undefined;
+  private recountedAt = 0;
   /** (destination, partition) → queue number, filled as queues are seen; cleared after a rollback. */
   private readonly queueIds = new Map<string, number>();
   /**
@@ -233,13 +267,16 @@ class SqliteStore implements Store {
     private readonly maxBytes: number,
     private readonly synchronous: 'normal' | 'full',
     private readonly busyTimeout: number,
+    /** The application's database the queue's tables live in, instead of a queue file of its own. */
+    private readonly applicationDatabase?: Database.Database,
   ) {}
 
   async open(context?: StoreContext): Promise<void> {
     if (this.state !== 'new') throw new EgressConfigurationError('open() was already called on this store', `[sqlite] ${this.path}`);
     let database: Database.Database;
     try {
-      database = openDatabase(this.path, { synchronous: this.synchronous, busyTimeout: this.busyTimeout });
+      if (this.applicationDatabase) prepareSharedSchema(this.applicationDatabase, `[sqlite] ${this.path}`);
+      database = this.applicationDatabase ?? openDatabase(this.path, { synchronous: this.synchronous, busyTimeout: this.busyTimeout });
     } catch (error) {
       // A lock held by another process or a full disk passes: the engine opens the store again later.
       const typed = asStoreError(EgressConfigurationError.isInstance(error) ? error.cause : error, this.path);
@@ -257,7 +294,7 @@ class SqliteStore implements Store {
         .immediate();
     } catch (error) {
       forgetHolder(this.token);
-      database.close();
+      if (!this.applicationDatabase) database.close();
       // A lock held by another process or a full disk passes: the engine opens the store again later.
       const typed = asStoreError(error, this.path);
       if (EgressStoreUnavailableError.isInstance(typed)) throw typed;
@@ -268,14 +305,15 @@ class SqliteStore implements Store {
     this.database = database;
     this.statements = prepareStatements(database);
     this.partitionStateTable = new PartitionStates(database);
-    this.file = new QueueFileIdentity(this.path);
+    // The application's file is the application's to look after.
+    if (!this.applicationDatabase) this.file = new QueueFileIdentity(this.path);
     this.group = new TransactionGroup(
       database,
       () => {
         this.queueIds.clear();
         this.waitingTotals.clear();
       },
-      { describe: (error) => asStoreError(error, this.path), removed: () => this.file!.gone(), recreate: () => this.recreateFile() },
+      { describe: (error) => asStoreError(error, this.path), removed: () => this.file?.gone() ?? false, recreate: () => this.recreateFile() },
     );
     this.recount();
     this.state = 'open';
@@ -328,8 +366,9 @@ class SqliteStore implements Store {
     const waiting = statements.countWaiting.get()!;
     const batched = statements.countBatched.get()!;
     const dead = statements.countDead.get()!;
-    this.heldEvents = waiting.events + batched.events + dead.events;
-    this.heldBytes = waiting.bytes + batched.bytes + dead.bytes;
+    this.heldEvents = waiting.events + batched.events + dead.events + this.reservedEvents;
+    this.heldBytes = waiting.bytes + batched.bytes + dead.bytes + this.reservedBytes;
+    this.recountedAt = Date.now();
   }
 
   private submit<T>(work: (statements: Statements) => T): Promise<T> {
@@ -354,13 +393,52 @@ class SqliteStore implements Store {
     // Reserved now, so that sends accepted before this commit lands cannot overshoot the capacity.
     this.heldEvents += events.length;
     this.heldBytes += bytes;
+    this.reservedEvents += events.length;
+    this.reservedBytes += bytes;
     try {
       await this.submit((statements) => this.insert(statements, events));
     } catch (error) {
       this.heldEvents -= events.length;
       this.heldBytes -= bytes;
       throw error;
+    } finally {
+      this.reservedEvents -= events.length;
+      this.reservedBytes -= bytes;
     }
+  }
+
+  /**
+   * Inserts the events synchronously inside the application's open transaction on its database.
+   * They are not counted against capacity here, since the transaction may roll back: the count is
+   * taken again from the tables once the transaction has ended (at most once a second).
+   */
+  enqueueWithin(transaction: unknown, events: readonly QueuedEvent[], ended: () => void): void {
+    const where = `[sqlite] ${this.path}`;
+    assertOpenTransaction(transaction, this.applicationDatabase, where);
+    if (this.state !== 'open' || !this.statements) throw new EgressConfigurationError('the store is not open: await egress.ready() first', where);
+    if (events.length === 0) return;
+    let bytes = 0;
+    for (const event of events) bytes += event.size;
+    if (!this.admit(events.length, bytes)) {
+      throw new EgressCapacityError(`sqlite store is full (${this.heldEvents} of ${this.maxEvents} events, ${this.heldBytes} of ${this.maxBytes} bytes)`);
+    }
+    this.insert(this.statements, events);
+    // A rollback takes the rows away but not what this instance remembers about them.
+    this.queueIds.clear();
+    this.waitingTotals.clear();
+    whenTransactionEnds(transaction, () => {
+      this.recountSoon();
+      ended();
+    });
+  }
+
+  private recountSoon(): void {
+    if (this.recountTimer || this.state !== 'open') return;
+    this.recountTimer = setTimeout(() => {
+      this.recountTimer = undefined;
+      if (this.state === 'open') this.recount();
+    }, Math.max(0, this.recountedAt + 1000 - Date.now()));
+    this.recountTimer.unref();
   }
 
   private insert(statements: Statements, events: readonly QueuedEvent[]): void {
@@ -763,7 +841,8 @@ class SqliteStore implements Store {
       // Leases still held (a delivery that outlived the shutdown) are given back at the next open.
       unregisterHolder(database, this.token);
     } finally {
-      database.close();
+      clearTimeout(this.recountTimer);
+      if (!this.applicationDatabase) database.close();
       this.state = 'closed';
     }
   }

@@ -17,6 +17,8 @@ import { sse, subscribe, type SseEvent } from '@egress/sse';
 import { sqliteStore } from '@egress/store-sqlite';
 import type { DestinationSuiteOptions } from '@egress/testkit';
 import { loadConfig } from '@egress/cli';
+import { withEgress } from '@egress/middleware/fetch';
+import type {} from '@egress/middleware';
 import Database from 'better-sqlite3';
 import S3rver from 's3rver';
 import { SMTPServer } from 'smtp-server';
@@ -98,6 +100,13 @@ async function main(): Promise<void> {
       $send.sse({ channel: 'people', payload: { name } });
     }
   });
+  // The middleware's fetch-style wrapper: the request's event is committed before its answer.
+  const handleOrder = withEgress(egress, async (request, $send) => {
+    $send.http({ method: 'POST', url, data: { name: await request.text() } });
+    return new Response(null, { status: 201 });
+  });
+  const answer = await handleOrder(new Request('http://app.example/orders', { method: 'POST', body: 'Middleware' }));
+  check(answer.status === 201, `the wrapped handler answered ${answer.status}`);
   let rejected = false;
   try {
     // @ts-expect-error `body` is not an http input field: the types refuse it, and so does the run time.
@@ -110,7 +119,9 @@ async function main(): Promise<void> {
   const deadline = Date.now() + 5000;
   while (received.length < names.length && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
 
-  const httpNames = requests.map((request) => (JSON.parse(request.body) as { name: string }).name).sort();
+  const allHttpNames = requests.map((request) => (JSON.parse(request.body) as { name: string }).name);
+  const middleware = allHttpNames.filter((name) => name === 'Middleware').length;
+  const httpNames = allHttpNames.filter((name) => name !== 'Middleware').sort();
   check(JSON.stringify(httpNames) === JSON.stringify([...names].sort()), `http received ${JSON.stringify(httpNames)}`);
   check(requests.every((request) => request.method === 'POST'), 'every http request is a POST');
 
@@ -149,7 +160,7 @@ async function main(): Promise<void> {
   // The testkit's types resolve too: a suite input for the names above.
   const suiteInput: DestinationSuiteOptions<{ name: string }>['input'] = (index) => ({ name: names[index % names.length]! });
   const format = typeof require === 'function' && typeof module === 'object' ? 'commonjs' : 'esm';
-  console.log(JSON.stringify({ format, http: requests.length, s3: s3Names.length, sql: rows.length, email: emails.length, sse: received.length, suiteInput: suiteInput(0).name, loadConfig: typeof loadConfig }));
+  console.log(JSON.stringify({ format, http: httpNames.length, middleware, s3: s3Names.length, sql: rows.length, email: emails.length, sse: received.length, suiteInput: suiteInput(0).name, loadConfig: typeof loadConfig }));
 }
 
 main().then(
