@@ -7,7 +7,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createEgress, silentLogger } from '@egress/core';
 import { http } from '@egress/http';
-import { postgresStore } from '@egress/store-postgres';
+import { pgTransaction, postgresStore } from '@egress/store-postgres';
 import { testDatabaseUrl } from '@egress/testkit';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import pg from 'pg';
@@ -33,12 +33,13 @@ interface WorkerSpan {
 }
 
 const schema = `egress_test_${randomBytes(6).toString('hex')}`;
+const outboxSchema = `egress_test_${randomBytes(6).toString('hex')}`;
 
 async function dropSchema(): Promise<void> {
   const client = new pg.Client({ connectionString: postgresUrl });
   await client.connect();
   try {
-    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    for (const name of [schema, outboxSchema]) await client.query(`DROP SCHEMA IF EXISTS "${name}" CASCADE`);
   } finally {
     await client.end();
   }
@@ -120,6 +121,27 @@ describe.skipIf(!postgresUrl)('traces across processes', () => {
       expect(received.map((entry) => entry.headers.traceparent).sort()).toEqual(traceparents);
     } finally {
       await new Promise<void>((done) => server.close(() => done()));
+      await recorder.shutdown();
+    }
+  });
+
+  test("events written through the application's transaction (the outbox) keep the send's trace context", async () => {
+    const recorder = recordSpans();
+    const store = postgresStore({ connectionString: postgresUrl!, schema: outboxSchema });
+    const egress = createEgress({ role: 'producer', destinations: [http()], store, logger: silentLogger, tracing: openTelemetryTracing({ tracerProvider: recorder.provider }) });
+    const client = new pg.Client({ connectionString: postgresUrl });
+    await client.connect();
+    try {
+      await egress.ready();
+      await client.query('BEGIN');
+      await egress.run((send) => void send.http({ url: 'http://127.0.0.1:9/outbox' }), { transaction: pgTransaction(client) });
+      await client.query('COMMIT');
+      const rows = await client.query<{ trace: string | null }>(`SELECT trace FROM "${outboxSchema}".events`);
+      const [send] = recorder.named('send http');
+      expect(rows.rows.map((row) => row.trace)).toEqual([`00-${send!.spanContext().traceId}-${send!.spanContext().spanId}-01`]);
+    } finally {
+      await client.end();
+      await egress.close();
       await recorder.shutdown();
     }
   });
