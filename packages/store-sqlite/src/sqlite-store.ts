@@ -31,10 +31,10 @@ import { openDatabase } from './open-database.js';
 import { PartitionStates } from './partition-states.js';
 import { QueueFileIdentity, recreateRemovedFile } from './queue-file-rescue.js';
 import { QueueFileRemovedError, asStoreError } from './sqlite-failure.js';
-import { SettlementBatch } from './settlement-batch.js';
 import { assertOpenTransaction, whenTransactionEnds } from './application-transaction.js';
 import { prepareSharedSchema } from './schema.js';
 import { TransactionGroup } from './transaction-group.js';
+import { TurnBatch } from './turn-batch.js';
 
 export interface SqliteStoreOptions {
   /** Path of the queue file; its directory is created when missing. Give this or `database`. */
@@ -178,6 +178,8 @@ function prepareStatements(database: Database.Database) {
     assignBatch: database.prepare('UPDATE egress_events SET batch = ?, attempts = attempts + 1 WHERE queue = ? AND batch IS NULL AND seq BETWEEN ? AND ?'),
 
     batchById: database.prepare<[string], { batch: number; queue: number; leased: number; lease: string | null }>('SELECT batch, queue, leased, lease FROM egress_batches WHERE id = ?'),
+    // Finds the batch, checks that the claim still holds it (see `holdsLease`) and removes it, in one statement.
+    deleteHeldBatch: database.prepare<[string, string | null, string | null], { batch: number }>('DELETE FROM egress_batches WHERE id = ? AND (? IS NULL OR lease = ?) RETURNING batch'),
     deleteBatchEvents: database.prepare<[number], { size: number }>('DELETE FROM egress_events WHERE batch = ? RETURNING size'),
     deleteBatch: database.prepare('DELETE FROM egress_batches WHERE batch = ?'),
     deleteEventOfBatch: database.prepare<[string, number], { size: number }>('DELETE FROM egress_events WHERE id = ? AND batch = ? RETURNING size'),
@@ -254,9 +256,19 @@ class SqliteStore implements Store {
   /** Set while the removed queue file could not be recreated, so that the failure is logged once. */
   private recreateFailed = false;
   /** Settlements made in one turn, applied by one operation. */
-  private readonly settlements = new SettlementBatch<SettlementItem, Freed>(
+  private readonly settlements = new TurnBatch<SettlementItem, Freed>(
     (take) => this.submit((statements) => this.settleAll(statements, take())),
     (item) => this.submit((statements) => this.settleAll(statements, [item])[0]!),
+  );
+  /** Enqueues made in one turn (one per unit of work committed), inserted by one operation. */
+  private readonly enqueues = new TurnBatch<readonly QueuedEvent[], void>(
+    (take) =>
+      this.submit((statements) => {
+        const calls = take();
+        this.insert(statements, calls.length === 1 ? calls[0]! : calls.flat());
+        return new Array<void>(calls.length);
+      }),
+    (events) => this.submit((statements) => this.insert(statements, events)),
   );
 
   constructor(
@@ -394,7 +406,7 @@ class SqliteStore implements Store {
     this.reservedEvents += events.length;
     this.reservedBytes += bytes;
     try {
-      await this.submit((statements) => this.insert(statements, events));
+      await this.enqueues.submit(events);
     } catch (error) {
       this.heldEvents -= events.length;
       this.heldBytes -= bytes;
@@ -653,9 +665,8 @@ class SqliteStore implements Store {
   private settleAll(statements: Statements, items: readonly SettlementItem[]): Freed[] {
     const totals = new Map<string, { destination: string; partition: string; delivered: number; failed: number }>();
     const freed = items.map(({ claimed, settlement }) => {
-      const found = statements.batchById.get(claimed.id);
-      if (!found || !holdsLease(found, claimed)) return { events: 0, bytes: 0 };
-      const outcome = this.applySettlement(statements, found, claimed, settlement);
+      const outcome = this.applyIfHeld(statements, claimed, settlement);
+      if (!outcome) return { events: 0, bytes: 0 };
       if (outcome.delivered + outcome.failed > 0) {
         const key = `${claimed.destination}\n${claimed.partition}`;
         const total = totals.get(key) ?? { destination: claimed.destination, partition: claimed.partition, delivered: 0, failed: 0 };
@@ -669,7 +680,30 @@ class SqliteStore implements Store {
     return freed;
   }
 
-  /** Applies a settlement to a batch this instance holds; returns what it freed and how many events it recorded as delivered and failed. */
+  /**
+   * Applies a settlement if the claim still holds its batch; returns what it freed and how many
+   * events it recorded as delivered and failed, or undefined when the batch is no longer the claim's.
+   */
+  private applyIfHeld(statements: Statements, claimed: ClaimedBatch, settlement: Settlement): { freed: Freed; delivered: number; failed: number } | undefined {
+    if (!settlement.retry && settlement.dead.length === 0 && settlement.delivered.length === claimed.events.length) {
+      // Delivered whole, the common case: two statements, the batch's and its events'.
+      const lease = claimed.lease ?? null;
+      const held = statements.deleteHeldBatch.get(claimed.id, lease, lease);
+      if (!held) return undefined;
+      let events = 0;
+      let bytes = 0;
+      for (const row of statements.deleteBatchEvents.all(held.batch)) {
+        events += 1;
+        bytes += row.size;
+      }
+      return { freed: { events, bytes }, delivered: events, failed: 0 };
+    }
+    const found = statements.batchById.get(claimed.id);
+    if (!found || !holdsLease(found, claimed)) return undefined;
+    return this.applySettlement(statements, found, claimed, settlement);
+  }
+
+  /** Applies a settlement that retries or dead-letters events to a batch the claim holds. */
   private applySettlement(
     statements: Statements,
     found: { batch: number; queue: number },
@@ -684,11 +718,6 @@ class SqliteStore implements Store {
         freed.bytes += row.size;
       }
     };
-    if (!settlement.retry && settlement.dead.length === 0 && settlement.delivered.length === claimed.events.length) {
-      free(statements.deleteBatchEvents.all(found.batch));
-      statements.deleteBatch.run(found.batch);
-      return { freed, delivered: freed.events, failed };
-    }
     for (const id of settlement.delivered) free(statements.deleteEventOfBatch.all(id, found.batch));
     for (const { eventId, error } of settlement.dead) {
       // Dead letters still count against the capacity, so nothing is freed here.
