@@ -109,6 +109,8 @@ function applicationDatabaseStore(options: SqliteStoreOptions): Store {
 
 /** Rows per INSERT statement when enqueuing: fewer calls into SQLite, well under its parameter limit. */
 const insertChunk = 16;
+/** Single-event batches formed per pair of statements when a claim forms many. */
+const batchChunk = 16;
 const insertColumns = '(seq, id, queue, payload, size, sent_at, attempts)';
 
 interface QueueRow {
@@ -176,6 +178,14 @@ function prepareStatements(database: Database.Database) {
     waitingEvents: database.prepare<[number, number], EventRow>('SELECT seq, id, payload, size, sent_at, attempts FROM egress_events WHERE queue = ? AND batch IS NULL ORDER BY seq LIMIT ?'),
     createBatch: database.prepare('INSERT INTO egress_batches (id, queue, first_seq, ready_at, leased, holder, lease) VALUES (?, ?, ?, ?, ?, ?, ?)'),
     assignBatch: database.prepare('UPDATE egress_events SET batch = ?, attempts = attempts + 1 WHERE queue = ? AND batch IS NULL AND seq BETWEEN ? AND ?'),
+    createBatches: database.prepare<[unknown[]], { batch: number; first_seq: number }>(
+      `INSERT INTO egress_batches (id, queue, first_seq, ready_at, leased, holder, lease) VALUES ${Array.from({ length: batchChunk }, () => '(?, ?, ?, ?, 1, ?, ?)').join(', ')} RETURNING batch, first_seq`,
+    ),
+    // Each (seq, batch) pair puts one waiting event in its own batch.
+    assignBatches: database.prepare<[number[]]>(
+      `UPDATE egress_events SET batch = pairs.column2, attempts = attempts + 1 FROM (VALUES ${Array.from({ length: batchChunk }, () => '(?, ?)').join(', ')}) AS pairs
+       WHERE egress_events.seq = pairs.column1 AND egress_events.batch IS NULL`,
+    ),
 
     batchById: database.prepare<[string], { batch: number; queue: number; leased: number; lease: string | null }>('SELECT batch, queue, leased, lease FROM egress_batches WHERE id = ?'),
     // Finds the batch, checks that the claim still holds it (see `holdsLease`) and removes it, in one statement.
@@ -598,6 +608,7 @@ class SqliteStore implements Store {
     // Small batches: the rows of several in one read. Large ones row by row, so that a batch cut
     // short by maxBytes reads no more payloads than it takes.
     const limit = request.maxEvents <= 1000 ? Math.min(wanted * request.maxEvents, 1000) : request.maxEvents;
+    if (request.maxEvents === 1) return this.formSingleEventBatches(statements, queue, request, statements.waitingEvents.all(queue.queue, limit));
     const candidates = limit <= 1000 ? statements.waitingEvents.all(queue.queue, limit) : statements.waitingEvents.iterate(queue.queue, limit);
     const formed: ClaimedBatch[] = [];
     let rows: EventRow[] = [];
@@ -636,11 +647,53 @@ class SqliteStore implements Store {
       totals.bytes -= bytes;
     }
     const events: QueuedEvent[] = new Array(rows.length);
-    for (let index = 0; index < rows.length; index += 1) {
-      const row = rows[index]!;
-      events[index] = { id: row.id, destination: request.destination, partition: queue.partition, payload: row.payload, size: row.size, sentAt: row.sent_at, attempts: row.attempts + 1 };
-    }
+    for (let index = 0; index < rows.length; index += 1) events[index] = claimedEvent(rows[index]!, request.destination, queue.partition);
     return { id, destination: request.destination, partition: queue.partition, events, lease };
+  }
+
+  /**
+   * One batch per row (`maxEvents: 1`, one webhook per event): whole chunks of them are created by
+   * two statements, one that inserts the batches and one that moves their events in, rather than
+   * two statements per batch; the tail goes batch by batch.
+   */
+  private formSingleEventBatches(statements: Statements, queue: QueueRow, request: ClaimRequest, rows: readonly EventRow[]): ClaimedBatch[] {
+    const formed: ClaimedBatch[] = new Array(rows.length);
+    const leaseUntil = request.now + request.leaseMs;
+    let index = 0;
+    if (rows.length >= batchChunk) {
+      const batchParameters: unknown[] = new Array(batchChunk * 6);
+      const assignParameters: number[] = new Array(batchChunk * 2);
+      for (; index + batchChunk <= rows.length; index += batchChunk) {
+        for (let offset = 0; offset < batchChunk; offset += 1) {
+          const row = rows[index + offset]!;
+          const id = createBatchId(request.destination, [row.id]);
+          const lease = this.nextLease();
+          const at = offset * 6;
+          batchParameters[at] = id;
+          batchParameters[at + 1] = queue.queue;
+          batchParameters[at + 2] = row.seq;
+          batchParameters[at + 3] = leaseUntil;
+          batchParameters[at + 4] = this.token;
+          batchParameters[at + 5] = lease;
+          formed[index + offset] = { id, destination: request.destination, partition: queue.partition, events: [claimedEvent(row, request.destination, queue.partition)], lease };
+        }
+        const created = statements.createBatches.all(batchParameters);
+        for (let slot = 0; slot < created.length; slot += 1) {
+          assignParameters[slot * 2] = created[slot]!.first_seq;
+          assignParameters[slot * 2 + 1] = created[slot]!.batch;
+        }
+        statements.assignBatches.run(assignParameters);
+      }
+      const totals = this.waitingTotals.get(queue.queue);
+      if (totals) {
+        for (let taken = 0; taken < index; taken += 1) {
+          totals.count -= 1;
+          totals.bytes -= rows[taken]!.size;
+        }
+      }
+    }
+    for (; index < rows.length; index += 1) formed[index] = this.formBatch(statements, queue, request, [rows[index]!], rows[index]!.size);
+    return formed;
   }
 
   /** Whether maxEvents events or maxBytes bytes wait in the partition. */
@@ -895,6 +948,11 @@ function deadFilter(ids: readonly string[] | undefined, destination: string | un
     parameters.push(JSON.stringify(ids));
   }
   return { clauses, parameters };
+}
+
+/** An event as a claim hands it out: its attempt, counted by the claim, included. */
+function claimedEvent(row: EventRow, destination: string, partition: string): QueuedEvent {
+  return { id: row.id, destination, partition, payload: row.payload, size: row.size, sentAt: row.sent_at, attempts: row.attempts + 1 };
 }
 
 function toEvent(row: EventRow, destination: string, partition: string): QueuedEvent {
