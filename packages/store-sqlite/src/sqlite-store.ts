@@ -109,7 +109,7 @@ function applicationDatabaseStore(options: SqliteStoreOptions): Store {
 
 /** Rows per INSERT statement when enqueuing: fewer calls into SQLite, well under its parameter limit. */
 const insertChunk = 16;
-/** Single-event batches formed per pair of statements when a claim forms many. */
+/** Single-event batches formed at most per pair of statements when a claim forms several. */
 const batchChunk = 16;
 const insertColumns = '(seq, id, queue, payload, size, sent_at, attempts)';
 
@@ -154,7 +154,13 @@ interface Freed {
   readonly bytes: number;
 }
 
+interface SingleEventForm {
+  readonly create: Database.Statement<[unknown[]], { batch: number; first_seq: number }>;
+  readonly assign: Database.Statement<[number[]]>;
+}
+
 function prepareStatements(database: Database.Database) {
+  const singleEventForms = new Map<number, SingleEventForm>();
   const values = (rows: number) => Array.from({ length: rows }, () => '(?, ?, ?, ?, ?, ?, ?)').join(', ');
   return {
     advanceSeq: database.prepare<[number], { value: number }>("UPDATE egress_meta SET value = value + ? WHERE key = 'last_seq' RETURNING value"),
@@ -178,14 +184,23 @@ function prepareStatements(database: Database.Database) {
     waitingEvents: database.prepare<[number, number], EventRow>('SELECT seq, id, payload, size, sent_at, attempts FROM egress_events WHERE queue = ? AND batch IS NULL ORDER BY seq LIMIT ?'),
     createBatch: database.prepare('INSERT INTO egress_batches (id, queue, first_seq, ready_at, leased, holder, lease) VALUES (?, ?, ?, ?, ?, ?, ?)'),
     assignBatch: database.prepare('UPDATE egress_events SET batch = ?, attempts = attempts + 1 WHERE queue = ? AND batch IS NULL AND seq BETWEEN ? AND ?'),
-    createBatches: database.prepare<[unknown[]], { batch: number; first_seq: number }>(
-      `INSERT INTO egress_batches (id, queue, first_seq, ready_at, leased, holder, lease) VALUES ${Array.from({ length: batchChunk }, () => '(?, ?, ?, ?, 1, ?, ?)').join(', ')} RETURNING batch, first_seq`,
-    ),
-    // Each (seq, batch) pair puts one waiting event in its own batch.
-    assignBatches: database.prepare<[number[]]>(
-      `UPDATE egress_events SET batch = pairs.column2, attempts = attempts + 1 FROM (VALUES ${Array.from({ length: batchChunk }, () => '(?, ?)').join(', ')}) AS pairs
-       WHERE egress_events.seq = pairs.column1 AND egress_events.batch IS NULL`,
-    ),
+    /** The two statements that form `count` single-event batches at once (see `formSingleEventBatches`), prepared on first use. */
+    singleEventForm(count: number): SingleEventForm {
+      const known = singleEventForms.get(count);
+      if (known) return known;
+      const form: SingleEventForm = {
+        create: database.prepare<[unknown[]], { batch: number; first_seq: number }>(
+          `INSERT INTO egress_batches (id, queue, first_seq, ready_at, leased, holder, lease) VALUES ${Array.from({ length: count }, () => '(?, ?, ?, ?, 1, ?, ?)').join(', ')} RETURNING batch, first_seq`,
+        ),
+        // Each (seq, batch) pair puts one waiting event in its own batch.
+        assign: database.prepare<[number[]]>(
+          `UPDATE egress_events SET batch = pairs.column2, attempts = attempts + 1 FROM (VALUES ${Array.from({ length: count }, () => '(?, ?)').join(', ')}) AS pairs
+           WHERE egress_events.seq = pairs.column1 AND egress_events.batch IS NULL`,
+        ),
+      };
+      singleEventForms.set(count, form);
+      return form;
+    },
 
     batchById: database.prepare<[string], { batch: number; queue: number; leased: number; lease: string | null }>('SELECT batch, queue, leased, lease FROM egress_batches WHERE id = ?'),
     // Finds the batch, checks that the claim still holds it (see `holdsLease`) and removes it, in one statement.
@@ -652,47 +667,48 @@ class SqliteStore implements Store {
   }
 
   /**
-   * One batch per row (`maxEvents: 1`, one webhook per event): whole chunks of them are created by
-   * two statements, one that inserts the batches and one that moves their events in, rather than
-   * two statements per batch; the tail goes batch by batch.
+   * One batch per row (`maxEvents: 1`, one webhook per event): up to `batchChunk` of them are
+   * created by two statements, one that inserts the batches and one that moves their events in,
+   * rather than two statements per batch.
    */
   private formSingleEventBatches(statements: Statements, queue: QueueRow, request: ClaimRequest, rows: readonly EventRow[]): ClaimedBatch[] {
     const formed: ClaimedBatch[] = new Array(rows.length);
     const leaseUntil = request.now + request.leaseMs;
-    let index = 0;
-    if (rows.length >= batchChunk) {
-      const batchParameters: unknown[] = new Array(batchChunk * 6);
-      const assignParameters: number[] = new Array(batchChunk * 2);
-      for (; index + batchChunk <= rows.length; index += batchChunk) {
-        for (let offset = 0; offset < batchChunk; offset += 1) {
-          const row = rows[index + offset]!;
-          const id = createBatchId(request.destination, [row.id]);
-          const lease = this.nextLease();
-          const at = offset * 6;
-          batchParameters[at] = id;
-          batchParameters[at + 1] = queue.queue;
-          batchParameters[at + 2] = row.seq;
-          batchParameters[at + 3] = leaseUntil;
-          batchParameters[at + 4] = this.token;
-          batchParameters[at + 5] = lease;
-          formed[index + offset] = { id, destination: request.destination, partition: queue.partition, events: [claimedEvent(row, request.destination, queue.partition)], lease };
-        }
-        const created = statements.createBatches.all(batchParameters);
-        for (let slot = 0; slot < created.length; slot += 1) {
-          assignParameters[slot * 2] = created[slot]!.first_seq;
-          assignParameters[slot * 2 + 1] = created[slot]!.batch;
-        }
-        statements.assignBatches.run(assignParameters);
+    const totals = this.waitingTotals.get(queue.queue);
+    for (let index = 0; index < rows.length; ) {
+      const count = Math.min(batchChunk, rows.length - index);
+      if (count === 1) {
+        formed[index] = this.formBatch(statements, queue, request, [rows[index]!], rows[index]!.size);
+        break;
       }
-      const totals = this.waitingTotals.get(queue.queue);
-      if (totals) {
-        for (let taken = 0; taken < index; taken += 1) {
+      const batchParameters: unknown[] = new Array(count * 6);
+      for (let offset = 0; offset < count; offset += 1) {
+        const row = rows[index + offset]!;
+        const id = createBatchId(request.destination, [row.id]);
+        const lease = this.nextLease();
+        const at = offset * 6;
+        batchParameters[at] = id;
+        batchParameters[at + 1] = queue.queue;
+        batchParameters[at + 2] = row.seq;
+        batchParameters[at + 3] = leaseUntil;
+        batchParameters[at + 4] = this.token;
+        batchParameters[at + 5] = lease;
+        formed[index + offset] = { id, destination: request.destination, partition: queue.partition, events: [claimedEvent(row, request.destination, queue.partition)], lease };
+        if (totals) {
           totals.count -= 1;
-          totals.bytes -= rows[taken]!.size;
+          totals.bytes -= row.size;
         }
       }
+      const form = statements.singleEventForm(count);
+      const created = form.create.all(batchParameters);
+      const assignParameters: number[] = new Array(count * 2);
+      for (let slot = 0; slot < created.length; slot += 1) {
+        assignParameters[slot * 2] = created[slot]!.first_seq;
+        assignParameters[slot * 2 + 1] = created[slot]!.batch;
+      }
+      form.assign.run(assignParameters);
+      index += count;
     }
-    for (; index < rows.length; index += 1) formed[index] = this.formBatch(statements, queue, request, [rows[index]!], rows[index]!.size);
     return formed;
   }
 
