@@ -31,10 +31,10 @@ import { openDatabase } from './open-database.js';
 import { PartitionStates } from './partition-states.js';
 import { QueueFileIdentity, recreateRemovedFile } from './queue-file-rescue.js';
 import { QueueFileRemovedError, asStoreError } from './sqlite-failure.js';
-import { SettlementBatch } from './settlement-batch.js';
 import { assertOpenTransaction, whenTransactionEnds } from './application-transaction.js';
 import { prepareSharedSchema } from './schema.js';
 import { TransactionGroup } from './transaction-group.js';
+import { TurnBatch } from './turn-batch.js';
 
 export interface SqliteStoreOptions {
   /** Path of the queue file; its directory is created when missing. Give this or `database`. */
@@ -109,6 +109,8 @@ function applicationDatabaseStore(options: SqliteStoreOptions): Store {
 
 /** Rows per INSERT statement when enqueuing: fewer calls into SQLite, well under its parameter limit. */
 const insertChunk = 16;
+/** Single-event batches formed at most per pair of statements when a claim forms several. */
+const batchChunk = 16;
 const insertColumns = '(seq, id, queue, payload, size, sent_at, attempts, trace)';
 
 interface QueueRow {
@@ -154,7 +156,13 @@ interface Freed {
   readonly bytes: number;
 }
 
+interface SingleEventForm {
+  readonly create: Database.Statement<[unknown[]], { batch: number; first_seq: number }>;
+  readonly assign: Database.Statement<[number[]]>;
+}
+
 function prepareStatements(database: Database.Database) {
+  const singleEventForms = new Map<number, SingleEventForm>();
   const values = (rows: number) => Array.from({ length: rows }, () => '(?, ?, ?, ?, ?, ?, ?, ?)').join(', ');
   return {
     advanceSeq: database.prepare<[number], { value: number }>("UPDATE egress_meta SET value = value + ? WHERE key = 'last_seq' RETURNING value"),
@@ -178,8 +186,27 @@ function prepareStatements(database: Database.Database) {
     waitingEvents: database.prepare<[number, number], EventRow>('SELECT seq, id, payload, size, sent_at, attempts, trace FROM egress_events WHERE queue = ? AND batch IS NULL ORDER BY seq LIMIT ?'),
     createBatch: database.prepare('INSERT INTO egress_batches (id, queue, first_seq, ready_at, leased, holder, lease) VALUES (?, ?, ?, ?, ?, ?, ?)'),
     assignBatch: database.prepare('UPDATE egress_events SET batch = ?, attempts = attempts + 1 WHERE queue = ? AND batch IS NULL AND seq BETWEEN ? AND ?'),
+    /** The two statements that form `count` single-event batches at once (see `formSingleEventBatches`), prepared on first use. */
+    singleEventForm(count: number): SingleEventForm {
+      const known = singleEventForms.get(count);
+      if (known) return known;
+      const form: SingleEventForm = {
+        create: database.prepare<[unknown[]], { batch: number; first_seq: number }>(
+          `INSERT INTO egress_batches (id, queue, first_seq, ready_at, leased, holder, lease) VALUES ${Array.from({ length: count }, () => '(?, ?, ?, ?, 1, ?, ?)').join(', ')} RETURNING batch, first_seq`,
+        ),
+        // Each (seq, batch) pair puts one waiting event in its own batch.
+        assign: database.prepare<[number[]]>(
+          `UPDATE egress_events SET batch = pairs.column2, attempts = attempts + 1 FROM (VALUES ${Array.from({ length: count }, () => '(?, ?)').join(', ')}) AS pairs
+           WHERE egress_events.seq = pairs.column1 AND egress_events.batch IS NULL`,
+        ),
+      };
+      singleEventForms.set(count, form);
+      return form;
+    },
 
     batchById: database.prepare<[string], { batch: number; queue: number; leased: number; lease: string | null }>('SELECT batch, queue, leased, lease FROM egress_batches WHERE id = ?'),
+    // Finds the batch, checks that the claim still holds it (see `holdsLease`) and removes it, in one statement.
+    deleteHeldBatch: database.prepare<[string, string | null, string | null], { batch: number }>('DELETE FROM egress_batches WHERE id = ? AND (? IS NULL OR lease = ?) RETURNING batch'),
     deleteBatchEvents: database.prepare<[number], { size: number }>('DELETE FROM egress_events WHERE batch = ? RETURNING size'),
     deleteBatch: database.prepare('DELETE FROM egress_batches WHERE batch = ?'),
     deleteEventOfBatch: database.prepare<[string, number], { size: number }>('DELETE FROM egress_events WHERE id = ? AND batch = ? RETURNING size'),
@@ -256,9 +283,19 @@ class SqliteStore implements Store {
   /** Set while the removed queue file could not be recreated, so that the failure is logged once. */
   private recreateFailed = false;
   /** Settlements made in one turn, applied by one operation. */
-  private readonly settlements = new SettlementBatch<SettlementItem, Freed>(
+  private readonly settlements = new TurnBatch<SettlementItem, Freed>(
     (take) => this.submit((statements) => this.settleAll(statements, take())),
     (item) => this.submit((statements) => this.settleAll(statements, [item])[0]!),
+  );
+  /** Enqueues made in one turn (one per unit of work committed), inserted by one operation. */
+  private readonly enqueues = new TurnBatch<readonly QueuedEvent[], void>(
+    (take) =>
+      this.submit((statements) => {
+        const calls = take();
+        this.insert(statements, calls.length === 1 ? calls[0]! : calls.flat());
+        return new Array<void>(calls.length);
+      }),
+    (events) => this.submit((statements) => this.insert(statements, events)),
   );
 
   constructor(
@@ -396,7 +433,7 @@ class SqliteStore implements Store {
     this.reservedEvents += events.length;
     this.reservedBytes += bytes;
     try {
-      await this.submit((statements) => this.insert(statements, events));
+      await this.enqueues.submit(events);
     } catch (error) {
       this.heldEvents -= events.length;
       this.heldBytes -= bytes;
@@ -589,6 +626,7 @@ class SqliteStore implements Store {
     // Small batches: the rows of several in one read. Large ones row by row, so that a batch cut
     // short by maxBytes reads no more payloads than it takes.
     const limit = request.maxEvents <= 1000 ? Math.min(wanted * request.maxEvents, 1000) : request.maxEvents;
+    if (request.maxEvents === 1) return this.formSingleEventBatches(statements, queue, request, statements.waitingEvents.all(queue.queue, limit));
     const candidates = limit <= 1000 ? statements.waitingEvents.all(queue.queue, limit) : statements.waitingEvents.iterate(queue.queue, limit);
     const formed: ClaimedBatch[] = [];
     let rows: EventRow[] = [];
@@ -627,11 +665,54 @@ class SqliteStore implements Store {
       totals.bytes -= bytes;
     }
     const events: QueuedEvent[] = new Array(rows.length);
-    for (let index = 0; index < rows.length; index += 1) {
-      const row = rows[index]!;
-      events[index] = withTrace({ id: row.id, destination: request.destination, partition: queue.partition, payload: row.payload, size: row.size, sentAt: row.sent_at, attempts: row.attempts + 1 }, row.trace);
-    }
+    for (let index = 0; index < rows.length; index += 1) events[index] = claimedEvent(rows[index]!, request.destination, queue.partition);
     return { id, destination: request.destination, partition: queue.partition, events, lease };
+  }
+
+  /**
+   * One batch per row (`maxEvents: 1`, one webhook per event): up to `batchChunk` of them are
+   * created by two statements, one that inserts the batches and one that moves their events in,
+   * rather than two statements per batch.
+   */
+  private formSingleEventBatches(statements: Statements, queue: QueueRow, request: ClaimRequest, rows: readonly EventRow[]): ClaimedBatch[] {
+    const formed: ClaimedBatch[] = new Array(rows.length);
+    const leaseUntil = request.now + request.leaseMs;
+    const totals = this.waitingTotals.get(queue.queue);
+    for (let index = 0; index < rows.length; ) {
+      const count = Math.min(batchChunk, rows.length - index);
+      if (count === 1) {
+        formed[index] = this.formBatch(statements, queue, request, [rows[index]!], rows[index]!.size);
+        break;
+      }
+      const batchParameters: unknown[] = new Array(count * 6);
+      for (let offset = 0; offset < count; offset += 1) {
+        const row = rows[index + offset]!;
+        const id = createBatchId(request.destination, [row.id]);
+        const lease = this.nextLease();
+        const at = offset * 6;
+        batchParameters[at] = id;
+        batchParameters[at + 1] = queue.queue;
+        batchParameters[at + 2] = row.seq;
+        batchParameters[at + 3] = leaseUntil;
+        batchParameters[at + 4] = this.token;
+        batchParameters[at + 5] = lease;
+        formed[index + offset] = { id, destination: request.destination, partition: queue.partition, events: [claimedEvent(row, request.destination, queue.partition)], lease };
+        if (totals) {
+          totals.count -= 1;
+          totals.bytes -= row.size;
+        }
+      }
+      const form = statements.singleEventForm(count);
+      const created = form.create.all(batchParameters);
+      const assignParameters: number[] = new Array(count * 2);
+      for (let slot = 0; slot < created.length; slot += 1) {
+        assignParameters[slot * 2] = created[slot]!.first_seq;
+        assignParameters[slot * 2 + 1] = created[slot]!.batch;
+      }
+      form.assign.run(assignParameters);
+      index += count;
+    }
+    return formed;
   }
 
   /** Whether maxEvents events or maxBytes bytes wait in the partition. */
@@ -656,9 +737,8 @@ class SqliteStore implements Store {
   private settleAll(statements: Statements, items: readonly SettlementItem[]): Freed[] {
     const totals = new Map<string, { destination: string; partition: string; delivered: number; failed: number }>();
     const freed = items.map(({ claimed, settlement }) => {
-      const found = statements.batchById.get(claimed.id);
-      if (!found || !holdsLease(found, claimed)) return { events: 0, bytes: 0 };
-      const outcome = this.applySettlement(statements, found, claimed, settlement);
+      const outcome = this.applyIfHeld(statements, claimed, settlement);
+      if (!outcome) return { events: 0, bytes: 0 };
       if (outcome.delivered + outcome.failed > 0) {
         const key = `${claimed.destination}\n${claimed.partition}`;
         const total = totals.get(key) ?? { destination: claimed.destination, partition: claimed.partition, delivered: 0, failed: 0 };
@@ -672,7 +752,30 @@ class SqliteStore implements Store {
     return freed;
   }
 
-  /** Applies a settlement to a batch this instance holds; returns what it freed and how many events it recorded as delivered and failed. */
+  /**
+   * Applies a settlement if the claim still holds its batch; returns what it freed and how many
+   * events it recorded as delivered and failed, or undefined when the batch is no longer the claim's.
+   */
+  private applyIfHeld(statements: Statements, claimed: ClaimedBatch, settlement: Settlement): { freed: Freed; delivered: number; failed: number } | undefined {
+    if (!settlement.retry && settlement.dead.length === 0 && settlement.delivered.length === claimed.events.length) {
+      // Delivered whole, the common case: two statements, the batch's and its events'.
+      const lease = claimed.lease ?? null;
+      const held = statements.deleteHeldBatch.get(claimed.id, lease, lease);
+      if (!held) return undefined;
+      let events = 0;
+      let bytes = 0;
+      for (const row of statements.deleteBatchEvents.all(held.batch)) {
+        events += 1;
+        bytes += row.size;
+      }
+      return { freed: { events, bytes }, delivered: events, failed: 0 };
+    }
+    const found = statements.batchById.get(claimed.id);
+    if (!found || !holdsLease(found, claimed)) return undefined;
+    return this.applySettlement(statements, found, claimed, settlement);
+  }
+
+  /** Applies a settlement that retries or dead-letters events to a batch the claim holds. */
   private applySettlement(
     statements: Statements,
     found: { batch: number; queue: number },
@@ -687,11 +790,6 @@ class SqliteStore implements Store {
         freed.bytes += row.size;
       }
     };
-    if (!settlement.retry && settlement.dead.length === 0 && settlement.delivered.length === claimed.events.length) {
-      free(statements.deleteBatchEvents.all(found.batch));
-      statements.deleteBatch.run(found.batch);
-      return { freed, delivered: freed.events, failed };
-    }
     for (const id of settlement.delivered) free(statements.deleteEventOfBatch.all(id, found.batch));
     for (const { eventId, error } of settlement.dead) {
       // Dead letters still count against the capacity, so nothing is freed here.
@@ -869,6 +967,11 @@ function deadFilter(ids: readonly string[] | undefined, destination: string | un
     parameters.push(JSON.stringify(ids));
   }
   return { clauses, parameters };
+}
+
+/** An event as a claim hands it out: its attempt, counted by the claim, included. */
+function claimedEvent(row: EventRow, destination: string, partition: string): QueuedEvent {
+  return withTrace({ id: row.id, destination, partition, payload: row.payload, size: row.size, sentAt: row.sent_at, attempts: row.attempts + 1 }, row.trace);
 }
 
 function toEvent(row: EventRow, destination: string, partition: string): QueuedEvent {

@@ -121,6 +121,53 @@ describe('batches', () => {
   });
 });
 
+describe('single-event batches', () => {
+  test('a claim forms one batch per event, in arrival order, each with its own id and lease, and the file records each', async () => {
+    const store = await openStore();
+    // More than one chunk of batches formed together, and a tail formed one by one.
+    const events = Array.from({ length: 37 }, (_, index) => queuedEvent(index));
+    await store.enqueue(events);
+    const { batches } = await store.claim({ ...claimDefaults, maxEvents: 1, maxBatches: 37 });
+    expect(batches.map((batch) => batch.events.map((event) => event.id))).toEqual(events.map((event) => [event.id]));
+    expect(batches.map((batch) => batch.id)).toEqual(events.map((event) => createBatchId('test', [event.id])));
+    expect(batches.every((batch) => batch.events[0]!.attempts === 1)).toBe(true);
+    expect(new Set(batches.map((batch) => batch.lease)).size).toBe(37);
+    const reader = new Database(path, { readonly: true });
+    const rows = reader
+      .prepare('SELECT e.id AS event, e.attempts, b.id AS batch, b.first_seq = e.seq AS first, b.leased, b.lease FROM egress_events e JOIN egress_batches b ON b.batch = e.batch ORDER BY e.seq')
+      .all() as { event: string; attempts: number; batch: string; first: number; leased: number; lease: string }[];
+    reader.close();
+    expect(rows).toEqual(batches.map((batch) => ({ event: batch.events[0]!.id, attempts: 1, batch: batch.id, first: 1, leased: 1, lease: batch.lease })));
+    expect((await store.claim({ ...claimDefaults, maxEvents: 1, maxBatches: 37 })).batches).toEqual([]);
+  });
+
+  test('settled in one turn, every batch delivered whole leaves the store, and a settlement whose lease was lost changes nothing', async () => {
+    const store = await openStore();
+    const events = Array.from({ length: 20 }, (_, index) => queuedEvent(index));
+    await store.enqueue(events);
+    const { batches } = await store.claim({ ...claimDefaults, maxEvents: 1, maxBatches: 20 });
+    const stale = { ...batches[19]!, lease: 'a lease another claim replaced' };
+    await Promise.all([
+      ...batches.slice(0, 19).map((batch) => store.settle(batch, { delivered: [batch.events[0]!.id], dead: [] })),
+      store.settle(stale, { delivered: [stale.events[0]!.id], dead: [] }),
+    ]);
+    expect(await store.eventState(events[0]!.id)).toBe('gone');
+    expect(await store.eventState(events[19]!.id)).toBe('pending');
+    const stats = await store.stats(3_000);
+    expect(stats).toEqual([{ destination: 'test', partition: '', waiting: 0, inFlight: 1, dead: 0, delivered: 19, failed: 0, oldestSentAt: events[19]!.sentAt }]);
+    expect(store.admit(10_000_000 - 1, 0)).toBe(true);
+    expect(store.admit(10_000_000, 0)).toBe(false);
+  });
+
+  test('enqueues made in one turn keep their order and their own outcome: one refused for capacity fails alone', async () => {
+    const store = await openStore({ maxEvents: 5 });
+    const results = await Promise.allSettled([store.enqueue([queuedEvent(0), queuedEvent(1)]), store.enqueue([queuedEvent(2), queuedEvent(3), queuedEvent(4), queuedEvent(5)]), store.enqueue([queuedEvent(6)])]);
+    expect(results.map((result) => result.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    const { batches } = await store.claim({ ...claimDefaults, maxEvents: 1, maxBatches: 10 });
+    expect(batches.map((batch) => decodePayload(batch.events[0]!.payload))).toEqual([{ n: 0 }, { n: 1 }, { n: 6 }]);
+  });
+});
+
 describe('settling', () => {
   test('delivered events leave the store and stop counting as pending', async () => {
     const store = await openStore();

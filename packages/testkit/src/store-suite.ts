@@ -249,6 +249,12 @@ export function storeTestSuite(test: TestFunction, options: StoreSuiteOptions): 
       await store.retryDead(undefined, { now: t0 + 20 });
       const [replayed] = (await store.claim(request({ now: t0 + 20, maxEvents: 10, force: true }))).batches;
       expectEqual(tracesOf(replayed!.events), expected, 'trace contexts of the replayed dead letters');
+      // Batches of one event each, formed several at a time, take the same path in some stores.
+      await store.settle(replayed!, { delivered: ids, dead: [] });
+      const singles = makeEvents(3).map((event, index) => (traced[index] === undefined ? event : { ...event, trace: traced[index] }));
+      await store.enqueue(singles);
+      const { batches } = await store.claim(request({ now: t0 + 30, maxEvents: 1, maxBatches: 3 }));
+      expectEqual(batches.map((single) => tracesOf(single.events)[0]), expected, 'trace contexts of single-event batches');
     });
   }
 

@@ -5,12 +5,13 @@ interface Pending<Item, Result> {
 }
 
 /**
- * Settlements made while one is waiting for the transaction group join it and are applied by one
- * operation, so that many single-event batches settled in one turn write their partition's totals
- * once rather than once each. Should the operation fail, each settlement is tried again on its own,
- * so one that cannot be written fails alone.
+ * Calls of one kind made while one of them waits for the transaction group join it and are applied
+ * by one operation: many single-event enqueues in one turn insert their rows with one sequence
+ * update and a few multi-row statements, many single-event batches settled in one turn write their
+ * partition's totals once. Should the operation fail, each call is tried again on its own, so one
+ * that cannot be written fails alone.
  */
-export class SettlementBatch<Item, Result> {
+export class TurnBatch<Item, Result> {
   private pending: Pending<Item, Result>[] | undefined;
 
   constructor(
@@ -27,7 +28,7 @@ export class SettlementBatch<Item, Result> {
       }
       const group: Pending<Item, Result>[] = [{ item, resolve, reject }];
       this.pending = group;
-      // The operation takes the group when it runs: settlements made until then are in it.
+      // The operation takes the group when it runs: calls made until then are in it.
       const take = () => {
         if (this.pending === group) this.pending = undefined;
         return group.map((pending) => pending.item);
