@@ -55,7 +55,7 @@ function documentedPackages(page: string): readonly string[] | undefined {
   // holds; the outbox examples import pg, knex, kysely, drizzle-orm and better-sqlite3, which the
   // PostgreSQL store holds for its tests.
   if (section === 'sending-from-your-application.md') return [join(repositoryRoot, 'packages', 'middleware'), join(repositoryRoot, 'packages', 'store-postgres')];
-  // The observability examples import @opentelemetry/api, which the opentelemetry package holds.
+  // The observability examples import @opentelemetry/api and set up its SDK, which the opentelemetry package holds.
   if (section === 'observability.md') return [join(repositoryRoot, 'packages', 'opentelemetry')];
   return undefined;
 }

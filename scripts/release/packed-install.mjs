@@ -79,7 +79,7 @@ try {
     let step = Date.now();
     writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'egress-packed-app', private: true }, null, 2));
     const packages = ['core', 'store-sqlite', 'store-postgres', 'testkit', 'cli', 'middleware', 'http', 'email', 's3', 'sql', 'sse', 'opentelemetry'].map((name) => tarballOf(`@egress/${name}`));
-    const appDependencies = ['typescript@~5.9.3', '@types/node@^20.19.0', `better-sqlite3@${betterSqlite.version}`, 'smtp-server@^3', 's3rver@^3', '@types/better-sqlite3@^7', '@types/smtp-server@^3', '@types/s3rver@^3'];
+    const appDependencies = ['typescript@~5.9.3', '@opentelemetry/api@^1.9.0', '@types/node@^20.19.0', `better-sqlite3@${betterSqlite.version}`, 'smtp-server@^3', 's3rver@^3', '@types/better-sqlite3@^7', '@types/smtp-server@^3', '@types/s3rver@^3'];
     await run('npm', ['install', ...npmQuiet, ...packages, ...appDependencies], { cwd: project, env: npmEnvironment });
     log(`npm install of ${packages.length} tarballs and the app's servers: ${elapsed(step)}`);
     const cliTree = (await runCaptured('npm', ['ls', '--parseable', '@egress/cli'], { cwd: project })).stdout;

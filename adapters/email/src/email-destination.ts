@@ -48,7 +48,7 @@ export function email(options: EmailOptions): EmailDestination {
       maxInputBytes: Math.ceil((resolved.maxAttachmentBytes * 4) / 3) + 16 * 1024 * 1024,
     },
     secrets: () => transportSecrets(resolved.transport),
-    async deliver(batch: Batch<EmailPayload>, { signal, logger }: DeliveryContext): Promise<DeliveryReport | void> {
+    async deliver(batch: Batch<EmailPayload>, { signal, logger, traceHeaders }: DeliveryContext): Promise<DeliveryReport | void> {
       const groups = resolved.digest ? groupByRecipients(batch) : batch.events.map((event) => ({ id: event.id, events: [event] }));
       const shared = shareSignal(signal, groups.length);
       let outcomes: PromiseSettledResult<void>[];
@@ -56,6 +56,8 @@ export function email(options: EmailOptions): EmailDestination {
         outcomes = await Promise.allSettled(
           groups.map((group) => {
             const message = resolved.digest ? composeDigest(group.id, group.events, resolved, resolved.digest.subject) : composeMessage(group.events[0]!, resolved);
+            // The attempt's trace context rides in the message header, as on an HTTP request, for mail systems that trace.
+            if (traceHeaders !== undefined) message.headers = { ...traceHeaders };
             return send(message, shared.signal, logger);
           }),
         );

@@ -49,6 +49,20 @@ describe('one message per event', () => {
     expect(message!.envelopeTo).toEqual(['owner@egress.test']);
   });
 
+  test('carries the delivery attempt\'s trace context in traceparent and tracestate headers, and none without tracing', async () => {
+    const destination = create();
+    const traceHeaders = { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', tracestate: 'vendor=opaque' };
+    await destination.deliver(batchOf(destination, [{ subject: 'traced' }]), { ...deliveryContext(), traceHeaders });
+    await destination.deliver(batchOf(destination, [{ subject: 'untraced' }]), deliveryContext());
+
+    const messages = await server.waitForMessages(2);
+    const traced = messages.find((message) => message.parsed.subject === 'traced')!;
+    const untraced = messages.find((message) => message.parsed.subject === 'untraced')!;
+    expect(traced.parsed.headers.get('traceparent')).toBe(traceHeaders.traceparent);
+    expect(traced.parsed.headers.get('tracestate')).toBe(traceHeaders.tracestate);
+    expect(untraced.parsed.headers.has('traceparent')).toBe(false);
+  });
+
   test('sets the Message-ID from the event id, so a retried message is the same message', async () => {
     const destination = create();
     const batch = batchOf(destination, [{ subject: 'once' }]);

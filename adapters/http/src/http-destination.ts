@@ -8,6 +8,7 @@ import { readQueuedRequest } from './queued-request.js';
 import { httpPayloadSecrets, redactHttpPayload } from './redaction.js';
 import { bodyLength, buildHeaders, buildTarget, encodeData, prepareRequest, parseTarget, requestTimeout, type PreparedRequest } from './request-builder.js';
 import { cleanExcerpt, statusError } from './response-outcome.js';
+import { addTraceHeaders } from './trace-headers.js';
 import { signatureHeaders } from './webhook-signature.js';
 
 // Enough of an error body to diagnose it; a success needs none of its body, except in batch mode,
@@ -88,6 +89,7 @@ function sendEvent(event: BatchEvent<HttpPayload>, context: DeliveryContext, cli
       ? prepareRequest({ method: queued.method, url: queued.url }, event.id, options, { body: queued.body, contentType: queued.body === undefined ? undefined : 'application/json' })
       : prepareRequest(event.payload, event.id, options);
     request = withSignature(prepared, event.id, options);
+    addTraceHeaders(request.headers, context);
   } catch (error) {
     return Promise.reject(error);
   }
@@ -134,6 +136,7 @@ async function sendBatchRequest(events: readonly BatchEvent<HttpPayload>[], id: 
   const body = encodeBatchBody(events, format);
   const { headers, secrets } = buildHeaders(first, options, undefined, id);
   headers['content-type'] = batchContentTypes[format];
+  addTraceHeaders(headers, context);
   const request = withSignature({ method: first.method ?? 'POST', target: buildTarget(first), headers, body, timeout: requestTimeout(first, options), secrets }, id, options);
   return client.exchange(request, context, batchLimits, (response) => {
     if (!isSuccess(response)) throw statusFailure(response, request);

@@ -32,6 +32,8 @@ export interface ObjectUpload extends UploadSettings {
   chunks: readonly Buffer[];
   /** Total bytes of `chunks`. */
   uncompressedBytes: number;
+  /** User metadata of the object (`x-amz-meta-*`): the delivery's trace context, when tracing is on. */
+  metadata?: Readonly<Record<string, string>>;
   signal: AbortSignal;
   logger: Logger;
 }
@@ -72,6 +74,7 @@ function objectParameters(upload: ObjectUpload) {
     ...(upload.storageClass !== undefined && { StorageClass: upload.storageClass }),
     ...(upload.serverSideEncryption !== undefined && { ServerSideEncryption: upload.serverSideEncryption }),
     ...(upload.sseKmsKeyId !== undefined && { SSEKMSKeyId: upload.sseKmsKeyId }),
+    ...(upload.metadata !== undefined && { Metadata: { ...upload.metadata } }),
   };
 }
 

@@ -49,13 +49,14 @@ export function s3(options: S3DestinationOptions = {}): Destination<'s3', S3Inpu
       return Buffer.byteLength(JSON.stringify(payload.payload), 'utf8') + 1;
     },
 
-    async deliver(batch, { signal, logger }): Promise<DeliveryReport | void> {
+    async deliver(batch, { signal, logger, traceHeaders }): Promise<DeliveryReport | void> {
       const groups = groupByObject(batch.events);
       const write = async (group: ObjectGroup): Promise<void> => {
         const first = group.events[0]!;
         const key = resolved.buildKey(group.prefix, new Date(first.sentAt), batch.id);
         const { chunks, bytes } = encodeLines(group.lines);
-        const result = await uploadObject({ ...resolved, bucket: group.bucket, key, chunks, uncompressedBytes: bytes, signal, logger });
+        // The attempt's trace context goes with the object as metadata (x-amz-meta-traceparent), where whoever reads it can pick it up.
+        const result = await uploadObject({ ...resolved, bucket: group.bucket, key, chunks, uncompressedBytes: bytes, metadata: traceHeaders, signal, logger });
         logger.debug({ bucket: group.bucket, key, events: group.events.length, bytes, compressedBytes: result.compressedBytes, parts: result.parts }, '[s3] object written');
       };
       // With the default partitioning a batch is one object; a user's `partitionBy` may mix targets.

@@ -44,6 +44,16 @@ describe('objects', () => {
     expect(object.lines).toEqual(batch.events.map((event) => event.payload.payload));
   });
 
+  test("keeps the delivery attempt's trace context as object metadata, and none without tracing", async () => {
+    const traceHeaders = { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', tracestate: 'vendor=opaque' };
+    await destination().deliver(makeBatch(events(2, 'traced/')), { ...deliveryContext(), traceHeaders });
+    await destination().deliver(makeBatch(events(2, 'untraced/')), deliveryContext());
+    const [traced] = await server.keys(bucket).then((keys) => keys.filter((key) => key.startsWith('traced/')));
+    const [untraced] = await server.keys(bucket).then((keys) => keys.filter((key) => key.startsWith('untraced/')));
+    expect((await server.readObject(bucket, traced!)).metadata).toEqual(traceHeaders);
+    expect((await server.readObject(bucket, untraced!)).metadata).toEqual({});
+  });
+
   test('writes string payloads as JSON strings and arrays as JSON arrays, one per line', async () => {
     const payloads: S3QueuedPayload[] = [
       { bucket, prefix: 'test', payload: 'plain text with "quotes"\nand a newline' },

@@ -16,6 +16,7 @@ import type { SecretRedactor } from './secret-redaction.js';
 import type { ClaimedBatch, ErrorRecord, QueuedEvent, Settlement, Store } from './store.js';
 import { PartitionControl, type DeliveryVerdict } from './partition-control.js';
 import { EarliestTimer } from './earliest-timer.js';
+import type { DeliveryTrace, DeliveryTraceOutcome, Tracing } from './tracing.js';
 
 /** What a lane needs from the engine around it. */
 export interface LaneHost {
@@ -25,6 +26,8 @@ export interface LaneHost {
   readonly statistics: DeliveryStatistics;
   /** Identifies this process in leases. */
   readonly owner: string;
+  /** The tracing hooks, when tracing is on. */
+  readonly tracing: Tracing | undefined;
   /** True while a flush or shutdown wants batches closed now rather than after `maxDelay`. */
   forcing(): boolean;
   /** Called after every settlement, for flush waiters and receipts. */
@@ -57,6 +60,8 @@ class Flight implements DeliveryContext {
   private readonly startedAt = performance.now();
   /** Milliseconds from the `deliver` call to the outcome, once there is one. */
   duration = 0;
+  /** The attempt's trace, when tracing is on; cleared once told how the attempt ended. */
+  trace: DeliveryTrace | undefined;
 
   constructor(
     readonly batch: ClaimedBatch,
@@ -76,6 +81,22 @@ class Flight implements DeliveryContext {
       if (this.abandonedWith) this.controller.abort(this.abandonedWith.reason);
     }
     return this.controller.signal;
+  }
+
+  get traceHeaders(): Readonly<Record<string, string>> | undefined {
+    return this.trace?.headers;
+  }
+
+  /** Tells the attempt's trace how it ended, once; a failing hook is logged, never passed on. */
+  traceEnded(outcome: DeliveryTraceOutcome): void {
+    const trace = this.trace;
+    if (trace === undefined) return;
+    this.trace = undefined;
+    try {
+      trace.ended(outcome);
+    } catch (error) {
+      this.logger.error({ destination: this.batch.destination, batchId: this.batch.id, error }, 'tracing failed to end a delivery');
+    }
   }
 
   get wasAbandoned(): boolean {
@@ -407,7 +428,22 @@ export class DeliveryLane {
       attempt,
       events: claimed.events.map(batchEvent),
     };
-    flight.run(() => destination.deliver(batch, flight));
+    const { tracing } = this.host;
+    if (tracing === undefined) flight.run(() => destination.deliver(batch, flight));
+    else this.runTraced(tracing, flight, batch);
+  }
+
+  /** Delivers with the attempt traced; tracing that fails is logged and the batch delivered untraced. */
+  private runTraced(tracing: Tracing, flight: Flight, batch: Batch): void {
+    const { destination } = this;
+    try {
+      flight.trace = tracing.delivering(batch);
+    } catch (error) {
+      this.host.logger.error({ destination: destination.name, batchId: batch.id, error }, 'tracing failed to start a delivery');
+    }
+    const trace = flight.trace;
+    if (trace?.run === undefined) flight.run(() => destination.deliver(batch, flight));
+    else flight.run(() => trace.run!(() => destination.deliver(batch, flight)));
   }
 
   /** Arms the deadline timer for the oldest flight, unless it is armed already. */
@@ -454,6 +490,7 @@ export class DeliveryLane {
           const wait = storeBackoff(failures);
           if (!EgressStoreUnavailableError.isInstance(error) || this.stopped || Date.now() + wait >= flight.leaseEnds) {
             // The lease runs out and the batch is claimed and delivered again: at least once.
+            flight.traceEnded({ delivered: 0, retrying: flight.batch.events.length, dead: 0, error: unsettledError(error, 'the outcome could not be recorded; the batch is delivered again once its lease runs out') });
             this.host.logger.error(
               { destination: this.destination.name, batchId: flight.batch.id, error },
               'could not record a delivery outcome; the batch will be delivered again once its lease runs out',
@@ -488,20 +525,24 @@ export class DeliveryLane {
   private record(flight: Flight, outcome: FlightOutcome): Promise<void> {
     const claimed = flight.batch;
     // Shutdown cut the delivery short: give the batch back unchanged for the next start.
-    if (this.stopped && flight.wasAbandoned) return this.host.store.release(claimed);
+    if (this.stopped && flight.wasAbandoned) {
+      flight.traceEnded({ delivered: 0, retrying: claimed.events.length, dead: 0, error: unsettledError((outcome as { error: unknown }).error, 'the delivery was abandoned at shutdown; the batch was given back') });
+      return this.host.store.release(claimed);
+    }
     let failures: Map<string, unknown> | undefined;
     if ('error' in outcome) failures = new Map(claimed.events.map((event) => [event.id, outcome.error]));
     else if (outcome.report && outcome.report.failures.length > 0) failures = new Map(outcome.report.failures.map((failure) => [failure.eventId, failure.error]));
-    return this.settle(claimed, flight.attempt, flight.duration, failures);
+    return this.settle(claimed, flight, failures);
   }
 
-  private async settle(claimed: ClaimedBatch, attempt: number, duration: number, failures: Map<string, unknown> | undefined): Promise<void> {
+  private async settle(claimed: ClaimedBatch, flight: Flight, failures: Map<string, unknown> | undefined): Promise<void> {
     const { destination, policy } = this;
+    const { attempt } = flight;
     const now = Date.now();
     if (!failures) {
       const delivered = claimed.events.map((event) => event.id);
       await this.host.store.settle(claimed, { delivered, dead: [] });
-      this.report(claimed, attempt, duration, now, delivered, undefined, []);
+      this.report(claimed, flight, now, delivered, undefined, []);
       this.control?.settled(claimed, 'answered', undefined);
       return;
     }
@@ -553,15 +594,22 @@ export class DeliveryLane {
     }
     // Routed before the settlement is recorded: a crash in between routes it twice, never not at all.
     if (dead.length > 0 && policy.deadLetters) {
-      await this.host.deadLetterRouter.route(destination, policy.deadLetters, claimed, dead, redactor ?? deliveryRedactor(destination, claimed.events.map((queued) => queued.payload)), now);
+      const routing = policy.deadLetters;
+      const route = () => this.host.deadLetterRouter.route(destination, routing, claimed, dead, redactor ?? deliveryRedactor(destination, claimed.events.map((queued) => queued.payload)), now);
+      // Inside the attempt's trace, so the routed record's send continues the trace that dead-lettered it.
+      await (flight.trace?.run ? flight.trace.run(route) : route());
     }
     await this.host.store.settle(claimed, { delivered, retry, dead });
-    this.report(claimed, attempt, duration, now, delivered, retry, dead);
+    this.report(claimed, flight, now, delivered, retry, dead);
     this.control?.settled(claimed, verdict, retryError);
   }
 
-  private report(claimed: ClaimedBatch, attempt: number, duration: number, now: number, delivered: string[], retry: Settlement['retry'], dead: { eventId: string; error: ErrorRecord }[]): void {
+  private report(claimed: ClaimedBatch, flight: Flight, now: number, delivered: string[], retry: Settlement['retry'], dead: { eventId: string; error: ErrorRecord }[]): void {
     const { events, statistics } = this.host;
+    const { attempt, duration } = flight;
+    if (flight.trace !== undefined) {
+      flight.traceEnded({ delivered: delivered.length, retrying: retry?.eventIds.length ?? 0, dead: dead.length, error: retry?.error ?? dead[0]?.error });
+    }
     const base = { destination: this.destination.name, partition: claimed.partition, batchId: claimed.id, attempt, duration };
     const outcomes: EventOutcome[] = [];
     if (delivered.length > 0) {
@@ -609,6 +657,7 @@ class QueuedBatchEvent implements BatchEvent {
     readonly payloadJson: string,
     readonly attempt: number,
     readonly sentAt: number,
+    readonly trace: string | undefined,
   ) {}
 
   get payload(): unknown {
@@ -617,12 +666,18 @@ class QueuedBatchEvent implements BatchEvent {
   }
 
   toJSON(): BatchEvent {
-    return { id: this.id, payload: this.payload, payloadJson: this.payloadJson, attempt: this.attempt, sentAt: this.sentAt };
+    const event = { id: this.id, payload: this.payload, payloadJson: this.payloadJson, attempt: this.attempt, sentAt: this.sentAt };
+    return this.trace === undefined ? event : { ...event, trace: this.trace };
   }
 }
 
 function batchEvent(event: QueuedEvent): BatchEvent {
-  return new QueuedBatchEvent(event.id, event.payload, event.attempts, event.sentAt);
+  return new QueuedBatchEvent(event.id, event.payload, event.attempts, event.sentAt, event.trace);
+}
+
+/** The error a delivery's trace hears of when the attempt ended without a settlement: the error's name and a fixed message, so nothing unredacted leaks. */
+function unsettledError(error: unknown, message: string): ErrorRecord {
+  return { name: error instanceof Error ? error.name : 'Error', message, at: Date.now() };
 }
 
 /** The error record kept for a failure: its message passes through the redaction step before it is stored or emitted. */

@@ -94,6 +94,8 @@ export interface BatchEvent<Payload = unknown> {
   readonly attempt: number;
   /** When `$send` accepted the event, or when its dead letter was put back in the queue, in Unix milliseconds. */
   readonly sentAt: number;
+  /** Trace context of the event's `send`, when tracing is on (see `Tracing`). */
+  readonly trace?: string;
 }
 
 export interface DeliveryContext {
@@ -101,6 +103,11 @@ export interface DeliveryContext {
   readonly signal: AbortSignal;
   /** Core's logger. */
   readonly logger: Logger;
+  /**
+   * Trace propagation headers of this attempt (W3C `traceparent` and `tracestate`) when tracing is
+   * on: an adapter puts them on what it sends, where the sink has a place for them.
+   */
+  readonly traceHeaders?: Readonly<Record<string, string>>;
 }
 
 export interface LifecycleContext {

@@ -31,6 +31,7 @@ import { storeBackoff } from './store-backoff.js';
 import { StoreConnection } from './store-connection.js';
 import { StoreWriter } from './store-writer.js';
 import type { ErrorRecord, QueuedEvent, Store } from './store.js';
+import { maxTraceLength, type Tracing } from './tracing.js';
 import { parseDuration, type Duration, type Size } from './units.js';
 import { allDestinationsRedactor, deliveryRedactor, destinationRedactor, redactedPayload, redactStrings } from './destination-secrets.js';
 import { redactingLogger } from './redacting-logger.js';
@@ -78,6 +79,11 @@ export interface EgressOptions<Destinations extends readonly AnyDestination[]> {
    * never otherwise.
    */
   pollInterval?: Duration;
+  /**
+   * Follows each event from `send` to its deliveries in a tracing library, e.g.
+   * `openTelemetryTracing()` from `@egress/opentelemetry`. Off when not given, at no cost.
+   */
+  tracing?: Tracing;
   /** Alert rules: what to watch for (dead letters, paused or disabled partitions, an old waiting event) and where to send it. */
   alerts?: readonly AlertRule[];
 }
@@ -234,6 +240,7 @@ class EgressEngine implements LaneHost {
   readonly events: EventHub;
   readonly statistics = new DeliveryStatistics();
   readonly owner = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+  readonly tracing: Tracing | undefined;
   readonly send: Record<string, SendFunction>;
   readonly deadLetters: Egress['deadLetters'];
   readonly deadLetterRouter: DeadLetterRouter;
@@ -273,6 +280,7 @@ class EgressEngine implements LaneHost {
     this.overflow = oneOf(options.overflow, ['reject', 'drop'], 'overflow') ?? 'reject';
     this.role = oneOf(options.role, ['both', 'producer', 'worker'], 'role') ?? 'both';
     const startup = oneOf(options.startup, ['retry', 'fail-fast'], 'startup') ?? 'retry';
+    this.tracing = tracingHooks(options.tracing);
     const limits = commitBufferLimits(options.commitBuffer);
     this.connection = new StoreConnection(this.store, { logger: this.logger, events: this.events, buffered: () => this.commits.buffered, reachable: () => this.reachable() }, startup);
     this.commits = new CommitBuffer(new StoreWriter(this.store, this.connection, this.logger, this.events, this.statistics, (events) => this.wakeFor(events)), limits);
@@ -461,6 +469,7 @@ class EgressEngine implements LaneHost {
       return this.overflowed(id, name, `the ${this.store.kind} store is full; ${name} event refused`);
     }
     const event: QueuedEvent = { id, destination: name, partition, payload: serialized, size, sentAt: Date.now(), attempts: 0 };
+    if (this.tracing !== undefined) this.traceSend(this.tracing, event);
     // Asking the async context costs a little on every send; with no unit of work open there is no need.
     const unit = joinsUnitOfWork && this.openUnits > 0 ? this.units.getStore() : undefined;
     const group = unit && !unit.finished ? unit.group : commits.groupOfThisTick();
@@ -470,6 +479,18 @@ class EgressEngine implements LaneHost {
     // The receipt keeps only the commit's promise, not the group: a receipt held after delivery must
     // not keep every payload of its burst alive.
     return new AcceptedReceipt(id, name, group.done, unit?.transactional ? untrackedOutcomes : this);
+  }
+
+  /** Stores the send's trace context with the event; a failing hook costs the trace, never the send. */
+  private traceSend(tracing: Tracing, event: QueuedEvent): void {
+    let trace: string | undefined;
+    try {
+      trace = tracing.sent(event.destination, event.id);
+    } catch (error) {
+      this.logger.error({ destination: event.destination, eventId: event.id, error }, 'tracing failed at send');
+      return;
+    }
+    if (typeof trace === 'string' && trace.length > 0 && trace.length <= maxTraceLength) (event as { trace?: string }).trace = trace;
   }
 
   private overflowed(id: string, name: string, message: string): Receipt {
@@ -895,6 +916,15 @@ function sum<K extends string>(rows: readonly Record<K, number>[], key: K): numb
   let total = 0;
   for (const row of rows) total += row[key];
   return total;
+}
+
+function tracingHooks(value: unknown): Tracing | undefined {
+  if (value === undefined) return undefined;
+  const hooks = value as Partial<Tracing> | null;
+  if (typeof hooks !== 'object' || hooks === null || typeof hooks.sent !== 'function' || typeof hooks.delivering !== 'function') {
+    throw new EgressConfigurationError('expected an object with sent() and delivering() functions, e.g. openTelemetryTracing() from @egress/opentelemetry', 'tracing');
+  }
+  return hooks as Tracing;
 }
 
 function oneOf<T extends string>(value: unknown, allowed: readonly T[], path: string): T | undefined {

@@ -65,6 +65,7 @@ export type {
   StoreStatus,
   StoredDeadLetter,
 } from './store.js';
+export { maxTraceLength, type DeliveryTrace, type DeliveryTraceOutcome, type Tracing } from './tracing.js';
 export { StoreStatsTable } from './store-stats-table.js';
 export { parseDuration, parseSize, type Duration, type Size } from './units.js';
 export {

@@ -125,6 +125,8 @@ export interface QueuedEvent {
   readonly sentAt: number;
   /** Delivery attempts made so far, the one being made included once claimed. */
   readonly attempts: number;
+  /** Trace context of the `send` (what `Tracing.sent` returned); kept with the event and its dead letter. */
+  readonly trace?: string;
 }
 
 export interface ClaimRequest {

@@ -1,1 +1,2 @@
 export * from './metrics/index.js';
+export * from './tracing/index.js';

@@ -23,6 +23,7 @@ interface EventRow {
   size: number;
   sent_at: string;
   attempts: number;
+  trace: string | null;
   batch_id: string;
 }
 
@@ -194,7 +195,7 @@ async function leaseFormed(context: PartitionContext, partition: string, onlyId:
      )
      UPDATE ${names.table('events')} e SET attempts = e.attempts + 1
      FROM leased WHERE e.batch_id = leased.id
-     RETURNING e.seq, e.id, e.payload, e.size, e.sent_at, e.attempts, e.batch_id, leased.first_seq`,
+     RETURNING e.seq, e.id, e.payload, e.size, e.sent_at, e.attempts, e.trace, e.batch_id, leased.first_seq`,
     [request.destination, partition, request.now, onlyId ?? null, limit, lease.until, lease.token, request.owner],
   );
   const rows = result.rows.sort((a, b) => compareSeq(a.first_seq, b.first_seq) || a.batch_id.localeCompare(b.batch_id) || compareSeq(a.seq, b.seq));
@@ -270,7 +271,7 @@ async function formFromWaiting(context: PartitionContext, partition: string, wan
      FROM unnest($9::bigint[], $10::text[]) AS m(seq, batch_id)
      WHERE e.destination = $1 AND e.partition = $2 AND e.batch_id IS NULL
        AND e.seq BETWEEN $11 AND $12 AND e.seq = m.seq
-     RETURNING e.seq, e.id, e.payload, e.size, e.sent_at, e.attempts, e.batch_id`,
+     RETURNING e.seq, e.id, e.payload, e.size, e.sent_at, e.attempts, e.trace, e.batch_id`,
     [
       destination,
       partition,
@@ -307,8 +308,10 @@ function pushBatches(batches: ClaimedBatch[], destination: string, partition: st
   }
 }
 
-export function toQueuedEvent(row: { id: string; payload: string; size: number; sent_at: string; attempts: number }, destination: string, partition: string): QueuedEvent {
-  return { id: row.id, destination, partition, payload: row.payload, size: row.size, sentAt: Number(row.sent_at), attempts: row.attempts };
+export function toQueuedEvent(row: { id: string; payload: string; size: number; sent_at: string; attempts: number; trace: string | null }, destination: string, partition: string): QueuedEvent {
+  const event = { id: row.id, destination, partition, payload: row.payload, size: row.size, sentAt: Number(row.sent_at), attempts: row.attempts };
+  // Untraced events keep the shape they always had.
+  return row.trace === null ? event : { ...event, trace: row.trace };
 }
 
 function compareSeq(a: string, b: string): number {

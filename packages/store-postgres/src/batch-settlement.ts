@@ -89,10 +89,10 @@ export async function settleBatch(client: PoolClient, names: SchemaNames, counte
          SELECT * FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[]) AS t(id, error_name, error_message, error_at)
        ), moved AS (
          DELETE FROM ${table('events')} e USING failed WHERE e.batch_id = $1 AND e.id = failed.id
-         RETURNING e.id, e.destination, e.partition, e.payload, e.size, e.sent_at, e.attempts, failed.error_name, failed.error_message, failed.error_at
+         RETURNING e.id, e.destination, e.partition, e.payload, e.size, e.sent_at, e.attempts, e.trace, failed.error_name, failed.error_message, failed.error_at
        )
-       INSERT INTO ${table('dead_letters')} (id, destination, partition, payload, size, sent_at, attempts, error_name, error_message, error_at, dead_at)
-       SELECT id, destination, partition, payload, size, sent_at, attempts, error_name, error_message, error_at, error_at FROM moved
+       INSERT INTO ${table('dead_letters')} (id, destination, partition, payload, size, sent_at, attempts, trace, error_name, error_message, error_at, dead_at)
+       SELECT id, destination, partition, payload, size, sent_at, attempts, trace, error_name, error_message, error_at, error_at FROM moved
        ON CONFLICT (id) DO UPDATE SET error_name = EXCLUDED.error_name, error_message = EXCLUDED.error_message, error_at = EXCLUDED.error_at, dead_at = EXCLUDED.dead_at`,
       [
         claimed.id,

@@ -6,7 +6,7 @@ import { describeError } from './connection-failure.js';
 
 /** What identifies a spool file, so that no other SQLite database is mistaken for one. */
 const spoolFormat = 'egress-postgres-spool';
-const spoolVersion = '1';
+const spoolVersion = '2';
 
 interface SpoolRow {
   seq: number;
@@ -17,6 +17,7 @@ interface SpoolRow {
   size: number;
   sent_at: number;
   attempts: number;
+  trace: string | null;
 }
 
 export interface SpooledEvents {
@@ -78,7 +79,7 @@ export class LocalSpool {
     const { database, statements } = this.opened();
     database.transaction(() => {
       for (const event of events) {
-        statements.insert.run(event.id, event.destination, event.partition, event.payload, Math.max(0, Math.ceil(event.size)), event.sentAt, event.attempts);
+        statements.insert.run(event.id, event.destination, event.partition, event.payload, Math.max(0, Math.ceil(event.size)), event.sentAt, event.attempts, event.trace ?? null);
       }
     })();
     this.count += events.length;
@@ -89,15 +90,10 @@ export class LocalSpool {
     const rows = this.opened().statements.read.all(limit);
     if (rows.length === 0) return undefined;
     return {
-      events: rows.map((row) => ({
-        id: row.id,
-        destination: row.destination,
-        partition: row.partition,
-        payload: row.payload,
-        size: row.size,
-        sentAt: row.sent_at,
-        attempts: row.attempts,
-      })),
+      events: rows.map((row) => {
+        const event = { id: row.id, destination: row.destination, partition: row.partition, payload: row.payload, size: row.size, sentAt: row.sent_at, attempts: row.attempts };
+        return row.trace === null ? event : { ...event, trace: row.trace };
+      }),
       throughSeq: rows[rows.length - 1]!.seq,
     };
   }
@@ -158,7 +154,8 @@ export class LocalSpool {
         if (!info || info.get('format') !== spoolFormat) {
           throw new EgressConfigurationError(`is a SQLite database that is not an Egress spool (tables: ${tables.slice(0, 5).join(', ')}); refusing to use it, nothing was changed`, this.where);
         }
-        if (info.get('version') !== spoolVersion) {
+        if (info.get('version') === '1') upgradeFromVersion1(database);
+        else if (info.get('version') !== spoolVersion) {
           throw new EgressConfigurationError(`was written by another version of @egress/store-postgres (spool version ${info.get('version')}); nothing was changed`, this.where);
         }
         if (info.get('schema') !== this.schema) {
@@ -183,7 +180,8 @@ export class LocalSpool {
             payload TEXT NOT NULL,
             size INTEGER NOT NULL,
             sent_at INTEGER NOT NULL,
-            attempts INTEGER NOT NULL
+            attempts INTEGER NOT NULL,
+            trace TEXT
           );`);
         const info = database.prepare('INSERT INTO spool_info (key, value) VALUES (?, ?)');
         database.transaction(() => {
@@ -193,7 +191,7 @@ export class LocalSpool {
         })();
       }
       this.statements = {
-        insert: database.prepare('INSERT INTO spooled_events (id, destination, partition, payload, size, sent_at, attempts) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+        insert: database.prepare('INSERT INTO spooled_events (id, destination, partition, payload, size, sent_at, attempts, trace) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
         read: database.prepare<[number], SpoolRow>('SELECT * FROM spooled_events ORDER BY seq LIMIT ?'),
         remove: database.prepare<[number]>('DELETE FROM spooled_events WHERE seq <= ?'),
       };
@@ -208,6 +206,14 @@ export class LocalSpool {
       throw new EgressConfigurationError(`cannot use the spool file (${describeError(error)}); check that it and its directory are readable and writable`, this.where, { cause: error });
     }
   }
+}
+
+/** Version 2 adds each event's trace context; a version-1 spool left by an older release keeps its events and gains the column. */
+function upgradeFromVersion1(database: BetterSqlite3.Database): void {
+  database.transaction(() => {
+    database.exec('ALTER TABLE spooled_events ADD COLUMN trace TEXT');
+    database.prepare("UPDATE spool_info SET value = ? WHERE key = 'version'").run(spoolVersion);
+  })();
 }
 
 /** better-sqlite3 is an optional peer dependency, loaded only when a spool is configured. */

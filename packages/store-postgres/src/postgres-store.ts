@@ -179,6 +179,7 @@ interface DeadRow {
   size: number;
   sent_at: string;
   attempts: number;
+  trace: string | null;
   error_name: string;
   error_message: string;
   error_at: string;
@@ -386,8 +387,8 @@ class PostgresStore implements Store {
     const { table } = this.names;
     return prepared(
       `WITH input AS (
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::bigint[], $7::int[])
-           WITH ORDINALITY AS t(id, destination, partition, payload, size, sent_at, attempts, position)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::bigint[], $7::int[], $12::text[])
+           WITH ORDINALITY AS t(id, destination, partition, payload, size, sent_at, attempts, trace, position)
        ), recorded AS (
          INSERT INTO ${table('producers')} AS p (producer, last_write, written_at) VALUES ($9, $10, $11)
          ON CONFLICT (producer) DO UPDATE SET last_write = EXCLUDED.last_write, written_at = EXCLUDED.written_at
@@ -396,8 +397,8 @@ class PostgresStore implements Store {
        ), notified AS (
          SELECT pg_notify($8, $9 || ' ' || destination) FROM (SELECT DISTINCT destination FROM input) AS destinations
        )
-       INSERT INTO ${table('events')} (id, destination, partition, payload, size, sent_at, attempts)
-       SELECT id, destination, partition, payload, size, sent_at, attempts FROM input
+       INSERT INTO ${table('events')} (id, destination, partition, payload, size, sent_at, attempts, trace)
+       SELECT id, destination, partition, payload, size, sent_at, attempts, trace FROM input
        WHERE EXISTS (SELECT 1 FROM recorded) AND (SELECT count(*) FROM notified) >= 0
        ORDER BY position
        ON CONFLICT (id) DO NOTHING`,
@@ -414,6 +415,7 @@ class PostgresStore implements Store {
         this.source,
         write,
         Date.now(),
+        events.map((event) => event.trace ?? null),
       ],
     );
   }
@@ -528,10 +530,10 @@ class PostgresStore implements Store {
     const result = await this.pool.query<{ count: string }>(
       `WITH moved AS (
          DELETE FROM ${table('dead_letters')} WHERE ($1::text[] IS NULL OR id = ANY($1)) AND ($2::text IS NULL OR destination = $2)
-         RETURNING id, destination, partition, payload, size
+         RETURNING id, destination, partition, payload, size, trace
        ), queued AS (
-         INSERT INTO ${table('events')} (id, destination, partition, payload, size, sent_at, attempts)
-         SELECT id, destination, partition, payload, size, $3, 0 FROM moved ORDER BY id
+         INSERT INTO ${table('events')} (id, destination, partition, payload, size, sent_at, attempts, trace)
+         SELECT id, destination, partition, payload, size, $3, 0, trace FROM moved ORDER BY id
          RETURNING destination
        ), notified AS (
          SELECT pg_notify($4, $5 || ' ' || destination) FROM (SELECT DISTINCT destination FROM queued) AS destinations

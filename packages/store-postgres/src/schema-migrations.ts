@@ -110,6 +110,12 @@ const migrations: readonly Migration[] = [
     ],
   },
   {
+    version: 5,
+    description: "keep each event's trace context",
+    // What `Tracing.sent` returned at the send, NULL when tracing is off; a nullable column without a default rewrites no rows.
+    statements: ({ table }) => [`ALTER TABLE ${table('events')} ADD COLUMN trace text`, `ALTER TABLE ${table('dead_letters')} ADD COLUMN trace text`],
+  },
+  {
     version: 6,
     description: 'create the partition states',
     statements: ({ table }) => [

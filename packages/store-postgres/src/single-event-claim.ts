@@ -14,6 +14,7 @@ interface ClaimedRow {
   size: number | null;
   sent_at: string | null;
   attempts: number | null;
+  trace: string | null;
   batch_id: string | null;
   partition: string | null;
   next_ready_at: string | null;
@@ -56,7 +57,7 @@ export async function claimSingleEventBatches(executor: Queryable, names: Schema
        RETURNING b.id, b.partition
      ), retaken AS (
        UPDATE ${table('events')} e SET attempts = e.attempts + 1 FROM leased WHERE e.batch_id = leased.id
-       RETURNING e.seq, e.id, e.payload, e.size, e.sent_at, e.attempts, e.batch_id, leased.partition
+       RETURNING e.seq, e.id, e.payload, e.size, e.sent_at, e.attempts, e.trace, e.batch_id, leased.partition
      ), waiting(partition) AS (
        (SELECT partition FROM ${table('events')} WHERE destination = $1 AND batch_id IS NULL ORDER BY partition LIMIT 1)
        UNION ALL
@@ -91,7 +92,7 @@ export async function claimSingleEventBatches(executor: Queryable, names: Schema
      ), taken AS (
        UPDATE ${table('events')} e SET batch_id = chosen.batch_id, attempts = e.attempts + 1
        FROM chosen WHERE e.seq = chosen.seq
-       RETURNING e.seq, e.id, e.payload, e.size, e.sent_at, e.attempts, e.batch_id, chosen.partition, chosen.position
+       RETURNING e.seq, e.id, e.payload, e.size, e.sent_at, e.attempts, e.trace, e.batch_id, chosen.partition, chosen.position
      ), served AS (
        SELECT DISTINCT partition FROM chosen WHERE (SELECT count(*) FROM candidates) > 1
      ), moved AS (
@@ -105,12 +106,12 @@ export async function claimSingleEventBatches(executor: Queryable, names: Schema
        WHERE NOT EXISTS (SELECT 1 FROM ${table('partitions')} p WHERE p.destination = $1 AND p.partition = served.partition)
        ON CONFLICT (destination, partition) DO NOTHING
      )
-     SELECT seq, id, payload, size, sent_at, attempts, batch_id, partition, next_ready_at FROM (
-       SELECT 0 AS kind, 0::bigint AS position, seq, id, payload, size, sent_at, attempts, batch_id, partition, NULL::bigint AS next_ready_at FROM retaken
+     SELECT seq, id, payload, size, sent_at, attempts, trace, batch_id, partition, next_ready_at FROM (
+       SELECT 0 AS kind, 0::bigint AS position, seq, id, payload, size, sent_at, attempts, trace, batch_id, partition, NULL::bigint AS next_ready_at FROM retaken
        UNION ALL
-       SELECT 1, position, seq, id, payload, size, sent_at, attempts, batch_id, partition, NULL FROM taken
+       SELECT 1, position, seq, id, payload, size, sent_at, attempts, trace, batch_id, partition, NULL FROM taken
        UNION ALL
-       SELECT 2, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       SELECT 2, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
               (SELECT min(coalesce(lease_until, available_at)) FROM ${table('batches')} WHERE destination = $1 AND coalesce(lease_until, available_at) > $2)
      ) AS claimed
      WHERE EXISTS (SELECT 1 FROM relaxed)
@@ -131,7 +132,7 @@ export async function claimSingleEventBatches(executor: Queryable, names: Schema
       events = [];
       batches.push({ id: row.batch_id, destination, partition, events, leaseUntil: lease.until });
     }
-    events.push(toQueuedEvent({ id: row.id!, payload: row.payload!, size: row.size!, sent_at: row.sent_at!, attempts: row.attempts! }, destination, partition));
+    events.push(toQueuedEvent({ id: row.id!, payload: row.payload!, size: row.size!, sent_at: row.sent_at!, attempts: row.attempts!, trace: row.trace }, destination, partition));
   }
   if (batches.length > 0) nextReadyAt = nextReadyAt === undefined ? lease.until : Math.min(nextReadyAt, lease.until);
   return { batches, nextReadyAt };

@@ -34,18 +34,19 @@ export async function insertWithinTransaction(transaction: PostgresTransaction, 
     size: Math.max(0, Math.ceil(event.size)),
     sent_at: event.sentAt,
     attempts: event.attempts,
+    trace: event.trace ?? null,
     position,
   }));
   const { table } = names;
   await transaction.query(
     `WITH input AS (
        SELECT * FROM json_to_recordset($1::json)
-         AS t(id text, destination text, partition text, payload text, size integer, sent_at bigint, attempts integer, position integer)
+         AS t(id text, destination text, partition text, payload text, size integer, sent_at bigint, attempts integer, trace text, position integer)
      ), notified AS (
        SELECT pg_notify($2, $3 || ' ' || destination) FROM (SELECT DISTINCT destination FROM input) AS destinations
      )
-     INSERT INTO ${table('events')} (id, destination, partition, payload, size, sent_at, attempts)
-     SELECT id, destination, partition, payload, size, sent_at, attempts FROM input
+     INSERT INTO ${table('events')} (id, destination, partition, payload, size, sent_at, attempts, trace)
+     SELECT id, destination, partition, payload, size, sent_at, attempts, trace FROM input
      WHERE (SELECT count(*) FROM notified) >= 0
      ORDER BY position`,
     [JSON.stringify(rows), names.channel, applicationSource],

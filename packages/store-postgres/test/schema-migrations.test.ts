@@ -68,11 +68,13 @@ describe.skipIf(!postgresUrl)('postgres store schema', () => {
     const events = Array.from({ length: 3 }, () => ({ id: createEventId(), destination: 'd', partition: 'p', payload: '{}', size: 2, sentAt: 1_000, attempts: 0 }));
     await first.enqueue(events);
     await first.close();
-    // A version-1 schema is the current one without the counters table (version 2), the batches_due index (version 3), the producers table (version 4) and the partition states (version 6).
+    // A version-1 schema is the current one without the counters table (version 2), the batches_due index (version 3), the producers table (version 4), the trace columns (version 5) and the partition states (version 6).
     await query(`DROP TABLE "${schema}".counters`);
     await query(`DROP TABLE "${schema}".producers`);
     await query(`DROP TABLE "${schema}".partition_states`);
     await query(`DROP INDEX "${schema}".batches_due`);
+    await query(`ALTER TABLE "${schema}".events DROP COLUMN trace`);
+    await query(`ALTER TABLE "${schema}".dead_letters DROP COLUMN trace`);
     await query(`DELETE FROM "${schema}".migrations WHERE version > 1`);
 
     const store = postgresStore({ connectionString: postgresUrl!, schema });
@@ -95,6 +97,8 @@ describe.skipIf(!postgresUrl)('postgres store schema', () => {
     expect(versions.map((row) => row.version)).toEqual(schemaVersions);
     const counters = await query<{ delivered: string; failed: string }>(`SELECT sum(delivered)::text AS delivered, sum(failed)::text AS failed FROM "${schema}".counters WHERE destination = 'd' AND partition = 'p'`);
     expect(counters).toEqual([{ delivered: '1', failed: '2' }]);
+    const traceColumns = await query<{ table_name: string }>(`SELECT table_name FROM information_schema.columns WHERE table_schema = $1 AND column_name = 'trace' ORDER BY table_name`, [schema]);
+    expect(traceColumns.map((row) => row.table_name)).toEqual(['dead_letters', 'events']);
   });
 
   test('refuses a schema written by a newer release and changes nothing', async () => {

@@ -5,7 +5,7 @@ import type BetterSqlite3 from 'better-sqlite3';
 export const APPLICATION_ID = 0x45677231;
 
 /** The schema this version of the package writes and reads (`PRAGMA user_version`). */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 /** Tables a version-1 queue holds; a file claiming to be ours without them is damaged. */
 const version1Tables = ['egress_meta', 'egress_queues', 'egress_events', 'egress_batches', 'egress_dead', 'egress_holders'] as const;
@@ -133,8 +133,17 @@ CREATE TABLE egress_partition_states (
 ) WITHOUT ROWID;
 `;
 
+/**
+ * Version 4 adds `trace` to events and dead letters: the trace context of the event's `send` (see
+ * `Tracing` in @egress/core), NULL when tracing is off. Adding a nullable column rewrites no rows.
+ */
+const schemaVersion4 = `
+ALTER TABLE egress_events ADD COLUMN trace TEXT;
+ALTER TABLE egress_dead ADD COLUMN trace TEXT;
+`;
+
 /** The steps from each version to the next: `migrations[n]` takes a version-n file to n + 1. */
-const migrations: Record<number, string> = { 1: schemaVersion2, 2: schemaVersion3 };
+const migrations: Record<number, string> = { 1: schemaVersion2, 2: schemaVersion3, 3: schemaVersion4 };
 
 /** What a file holds before anything is written to it. */
 export type DatabaseIdentity =

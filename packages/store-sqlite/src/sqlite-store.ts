@@ -111,7 +111,7 @@ function applicationDatabaseStore(options: SqliteStoreOptions): Store {
 const insertChunk = 16;
 /** Single-event batches formed at most per pair of statements when a claim forms several. */
 const batchChunk = 16;
-const insertColumns = '(seq, id, queue, payload, size, sent_at, attempts)';
+const insertColumns = '(seq, id, queue, payload, size, sent_at, attempts, trace)';
 
 interface QueueRow {
   queue: number;
@@ -125,6 +125,7 @@ interface EventRow {
   size: number;
   sent_at: number;
   attempts: number;
+  trace: string | null;
 }
 
 interface DeadRow {
@@ -135,6 +136,7 @@ interface DeadRow {
   size: number;
   sent_at: number;
   attempts: number;
+  trace: string | null;
   error_name: string;
   error_message: string;
   error_at: number;
@@ -161,7 +163,7 @@ interface SingleEventForm {
 
 function prepareStatements(database: Database.Database) {
   const singleEventForms = new Map<number, SingleEventForm>();
-  const values = (rows: number) => Array.from({ length: rows }, () => '(?, ?, ?, ?, ?, ?, ?)').join(', ');
+  const values = (rows: number) => Array.from({ length: rows }, () => '(?, ?, ?, ?, ?, ?, ?, ?)').join(', ');
   return {
     advanceSeq: database.prepare<[number], { value: number }>("UPDATE egress_meta SET value = value + ? WHERE key = 'last_seq' RETURNING value"),
     lastSeq: database.prepare<[], { value: number }>("SELECT value FROM egress_meta WHERE key = 'last_seq'"),
@@ -176,12 +178,12 @@ function prepareStatements(database: Database.Database) {
     readyFormed: database.prepare<[number, number], { batch: number; id: string }>('SELECT batch, id FROM egress_batches WHERE queue = ? AND ready_at <= ? ORDER BY ready_at LIMIT 1'),
     nextFormed: database.prepare<[number], { next: number | null }>('SELECT min(ready_at) AS next FROM egress_batches WHERE queue = ?'),
     leaseFormed: database.prepare('UPDATE egress_batches SET ready_at = ?, leased = 1, holder = ?, lease = ? WHERE batch = ?'),
-    countAttempt: database.prepare<[number], EventRow>('UPDATE egress_events SET attempts = attempts + 1 WHERE batch = ? RETURNING seq, id, payload, size, sent_at, attempts'),
+    countAttempt: database.prepare<[number], EventRow>('UPDATE egress_events SET attempts = attempts + 1 WHERE batch = ? RETURNING seq, id, payload, size, sent_at, attempts, trace'),
 
     oldestWaiting: database.prepare<[number], { seq: number; sent_at: number }>('SELECT seq, sent_at FROM egress_events WHERE queue = ? AND batch IS NULL ORDER BY seq LIMIT 1'),
     waitingTotals: database.prepare<[number], { count: number; bytes: number }>('SELECT count(*) AS count, total(size) AS bytes FROM egress_events WHERE queue = ? AND batch IS NULL'),
     dataVersion: database.prepare<[], { data_version: number }>('PRAGMA data_version'),
-    waitingEvents: database.prepare<[number, number], EventRow>('SELECT seq, id, payload, size, sent_at, attempts FROM egress_events WHERE queue = ? AND batch IS NULL ORDER BY seq LIMIT ?'),
+    waitingEvents: database.prepare<[number, number], EventRow>('SELECT seq, id, payload, size, sent_at, attempts, trace FROM egress_events WHERE queue = ? AND batch IS NULL ORDER BY seq LIMIT ?'),
     createBatch: database.prepare('INSERT INTO egress_batches (id, queue, first_seq, ready_at, leased, holder, lease) VALUES (?, ?, ?, ?, ?, ?, ?)'),
     assignBatch: database.prepare('UPDATE egress_events SET batch = ?, attempts = attempts + 1 WHERE queue = ? AND batch IS NULL AND seq BETWEEN ? AND ?'),
     /** The two statements that form `count` single-event batches at once (see `formSingleEventBatches`), prepared on first use. */
@@ -209,8 +211,8 @@ function prepareStatements(database: Database.Database) {
     deleteBatch: database.prepare('DELETE FROM egress_batches WHERE batch = ?'),
     deleteEventOfBatch: database.prepare<[string, number], { size: number }>('DELETE FROM egress_events WHERE id = ? AND batch = ? RETURNING size'),
     buryEvent: database.prepare(
-      `INSERT OR REPLACE INTO egress_dead (id, destination, partition, payload, size, sent_at, attempts, error_name, error_message, error_at, dead_at)
-       SELECT e.id, q.destination, q.partition, e.payload, e.size, e.sent_at, e.attempts, ?, ?, ?, ?
+      `INSERT OR REPLACE INTO egress_dead (id, destination, partition, payload, size, sent_at, attempts, trace, error_name, error_message, error_at, dead_at)
+       SELECT e.id, q.destination, q.partition, e.payload, e.size, e.sent_at, e.attempts, e.trace, ?, ?, ?, ?
        FROM egress_events e JOIN egress_queues q ON q.queue = e.queue WHERE e.id = ? AND e.batch = ?`,
     ),
     moveToBatch: database.prepare<[number, string, number], { seq: number }>('UPDATE egress_events SET batch = ? WHERE id = ? AND batch = ? RETURNING seq'),
@@ -480,7 +482,7 @@ class SqliteStore implements Store {
     const last = statements.advanceSeq.get(events.length)!.value;
     let seq = last - events.length;
     const tracked = this.waitingTotals.size > 0;
-    const parameters: unknown[] = new Array(insertChunk * 7);
+    const parameters: unknown[] = new Array(insertChunk * 8);
     let slot = 0;
     // Events of one enqueue mostly share a destination and partition: look the queue up once per run of them.
     let destination: string | undefined;
@@ -502,7 +504,7 @@ class SqliteStore implements Store {
       }
       // Whole chunks of rows go in one statement each; the tail goes row by row.
       if (slot === 0 && events.length - index < insertChunk) {
-        statements.insertOne.run(++seq, event.id, queue, event.payload, event.size, event.sentAt, event.attempts);
+        statements.insertOne.run(++seq, event.id, queue, event.payload, event.size, event.sentAt, event.attempts, event.trace ?? null);
         continue;
       }
       parameters[slot++] = ++seq;
@@ -512,6 +514,7 @@ class SqliteStore implements Store {
       parameters[slot++] = event.size;
       parameters[slot++] = event.sentAt;
       parameters[slot++] = event.attempts;
+      parameters[slot++] = event.trace ?? null;
       if (slot === parameters.length) {
         statements.insertMany.run(parameters);
         slot = 0;
@@ -968,16 +971,21 @@ function deadFilter(ids: readonly string[] | undefined, destination: string | un
 
 /** An event as a claim hands it out: its attempt, counted by the claim, included. */
 function claimedEvent(row: EventRow, destination: string, partition: string): QueuedEvent {
-  return { id: row.id, destination, partition, payload: row.payload, size: row.size, sentAt: row.sent_at, attempts: row.attempts + 1 };
+  return withTrace({ id: row.id, destination, partition, payload: row.payload, size: row.size, sentAt: row.sent_at, attempts: row.attempts + 1 }, row.trace);
 }
 
 function toEvent(row: EventRow, destination: string, partition: string): QueuedEvent {
-  return { id: row.id, destination, partition, payload: row.payload, size: row.size, sentAt: row.sent_at, attempts: row.attempts };
+  return withTrace({ id: row.id, destination, partition, payload: row.payload, size: row.size, sentAt: row.sent_at, attempts: row.attempts }, row.trace);
+}
+
+/** The event with its trace context, when it was sent with one: untraced events keep the shape they always had. */
+function withTrace(event: QueuedEvent, trace: string | null): QueuedEvent {
+  return trace === null ? event : { ...event, trace };
 }
 
 function toDeadLetter(row: DeadRow): StoredDeadLetter {
   return {
-    event: { id: row.id, destination: row.destination, partition: row.partition, payload: row.payload, size: row.size, sentAt: row.sent_at, attempts: row.attempts },
+    event: withTrace({ id: row.id, destination: row.destination, partition: row.partition, payload: row.payload, size: row.size, sentAt: row.sent_at, attempts: row.attempts }, row.trace),
     error: { name: row.error_name, message: row.error_message, at: row.error_at },
     deadAt: row.dead_at,
   };

@@ -69,12 +69,12 @@ describe('files that are not a queue of ours', () => {
   test('refuses a queue written by a newer version of the package', async () => {
     await createQueue(path);
     const newer = new Database(path);
-    newer.pragma('user_version = 4');
+    newer.pragma('user_version = 5');
     newer.close();
     const before = fingerprint(path);
     const error = await openError(path);
     expect(error.message).toContain(path);
-    expect(error.message).toMatch(/newer @egress\/store-sqlite \(schema version 4; this version reads up to 3\)/);
+    expect(error.message).toMatch(/newer @egress\/store-sqlite \(schema version 5; this version reads up to 4\)/);
     expect(fingerprint(path)).toBe(before);
   });
 
@@ -111,9 +111,9 @@ describe('files that are not a queue of ours', () => {
 describe('older queues', () => {
   test('migrates a version-1 queue in place: its events stay and settlements are counted from then on', async () => {
     await createQueue(path);
-    // A version-1 file is the current schema without egress_counters and egress_partition_states.
+    // A version-1 file is the current schema without egress_counters, egress_partition_states and the trace columns.
     const older = new Database(path);
-    older.exec('DROP TABLE egress_counters; DROP TABLE egress_partition_states');
+    older.exec('DROP TABLE egress_counters; DROP TABLE egress_partition_states; ALTER TABLE egress_events DROP COLUMN trace; ALTER TABLE egress_dead DROP COLUMN trace;');
     older.pragma('user_version = 1');
     older.close();
 
@@ -128,7 +128,7 @@ describe('older queues', () => {
       await store.close();
     }
     const migrated = new Database(path, { readonly: true });
-    expect(migrated.pragma('user_version', { simple: true })).toBe(3);
+    expect(migrated.pragma('user_version', { simple: true })).toBe(4);
     expect(migrated.prepare('SELECT delivered, failed FROM egress_counters').all()).toEqual([{ delivered: 5, failed: 0 }]);
     migrated.close();
   });
@@ -136,7 +136,7 @@ describe('older queues', () => {
   test('migrates a version-2 queue in place: partitions can be disabled from then on, and claims skip them', async () => {
     await createQueue(path);
     const older = new Database(path);
-    older.exec('DROP TABLE egress_partition_states');
+    older.exec('DROP TABLE egress_partition_states; ALTER TABLE egress_events DROP COLUMN trace; ALTER TABLE egress_dead DROP COLUMN trace;');
     older.pragma('user_version = 2');
     older.close();
 
@@ -151,8 +151,32 @@ describe('older queues', () => {
       await store.close();
     }
     const migrated = new Database(path, { readonly: true });
-    expect(migrated.pragma('user_version', { simple: true })).toBe(3);
+    expect(migrated.pragma('user_version', { simple: true })).toBe(4);
     expect(migrated.prepare('SELECT partition, state, reason FROM egress_partition_states').all()).toEqual([{ partition: '', state: 'disabled', reason: 'by hand' }]);
+    migrated.close();
+  });
+
+  test('migrates a version-3 queue in place: its events stay, untraced, and new events keep their trace context', async () => {
+    await createQueue(path);
+    const older = new Database(path);
+    older.exec('ALTER TABLE egress_events DROP COLUMN trace; ALTER TABLE egress_dead DROP COLUMN trace;');
+    older.pragma('user_version = 3');
+    older.close();
+
+    const store = sqliteStore({ path });
+    await store.open();
+    try {
+      const trace = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+      await store.enqueue([{ ...queuedEvent(9_999), destination: 'traced', trace }]);
+      const { batches: old } = await store.claim({ ...claimDefaults, maxBatches: 1, maxEvents: 1 });
+      expect(old[0]!.events[0]!.trace).toBeUndefined();
+      const { batches: traced } = await store.claim({ ...claimDefaults, destination: 'traced', maxBatches: 1, maxEvents: 1 });
+      expect(traced[0]!.events[0]!.trace).toBe(trace);
+    } finally {
+      await store.close();
+    }
+    const migrated = new Database(path, { readonly: true });
+    expect(migrated.pragma('user_version', { simple: true })).toBe(4);
     migrated.close();
   });
 });

@@ -20,6 +20,7 @@ export interface StoreSuiteOptions {
     capacity?: boolean;
     inspection?: boolean;
     durability?: boolean;
+    tracing?: boolean;
     /** Paused and disabled partitions (`partitionStates`, `setPartitionState`): switch it off for a store without them, which cannot do circuit breaking. */
     partitionStates?: boolean;
   };
@@ -32,7 +33,7 @@ const t0 = 1_700_000_000_000;
  * `Store` contract directly with explicit clock values, so nothing in it sleeps.
  */
 export function storeTestSuite(test: TestFunction, options: StoreSuiteOptions): void {
-  const groups = { batching: true, leases: true, settlement: true, deadLetters: true, ordering: true, capacity: true, inspection: true, durability: true, partitionStates: true, ...options.groups };
+  const groups = { batching: true, leases: true, settlement: true, deadLetters: true, ordering: true, capacity: true, inspection: true, durability: true, tracing: true, partitionStates: true, ...options.groups };
   const timeout = options.timeout ?? 30_000;
 
   function define(name: string, body: (store: Store) => Promise<void>, limits?: { maxEvents?: number; maxBytes?: number }) {
@@ -223,6 +224,37 @@ export function storeTestSuite(test: TestFunction, options: StoreSuiteOptions): 
       expectEqual(await store.eventState(events[1]!.id), 'gone', 'purged state');
       expectEqual(await store.purgeDead(undefined, { destination: 'd' }), 1, 'purged the rest');
       expectEqual(await store.listDead({}), [], 'dead letters left');
+    });
+  }
+
+  if (groups.tracing) {
+    define("keeps each event's trace context through claims, retries, dead letters and their replay", async (store) => {
+      const traced = [
+        '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+        '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00;vendor=opaque value,other=x',
+        undefined,
+      ];
+      const events = makeEvents(3).map((event, index) => (traced[index] === undefined ? event : { ...event, trace: traced[index] }));
+      await store.enqueue(events);
+      const tracesOf = (list: readonly QueuedEvent[]) => list.map((event) => event.trace ?? null);
+      const expected = traced.map((trace) => trace ?? null);
+      const [batch] = (await store.claim(request({ maxEvents: 10 }))).batches;
+      expectEqual(tracesOf(batch!.events), expected, 'trace contexts at the first claim');
+      const ids = events.map((event) => event.id);
+      await store.settle(batch!, { delivered: [], dead: [], retry: { batchId: batch!.id, eventIds: ids, availableAt: t0 + 10, error: error('later') } });
+      const [retried] = (await store.claim(request({ now: t0 + 10, maxEvents: 10 }))).batches;
+      expectEqual(tracesOf(retried!.events), expected, 'trace contexts at the retry');
+      await store.settle(retried!, { delivered: [], dead: ids.map((eventId) => ({ eventId, error: error('never') })) });
+      expectEqual(tracesOf((await store.listDead({})).map((letter) => letter.event)), expected, 'trace contexts of the dead letters');
+      await store.retryDead(undefined, { now: t0 + 20 });
+      const [replayed] = (await store.claim(request({ now: t0 + 20, maxEvents: 10, force: true }))).batches;
+      expectEqual(tracesOf(replayed!.events), expected, 'trace contexts of the replayed dead letters');
+      // Batches of one event each, formed several at a time, take the same path in some stores.
+      await store.settle(replayed!, { delivered: ids, dead: [] });
+      const singles = makeEvents(3).map((event, index) => (traced[index] === undefined ? event : { ...event, trace: traced[index] }));
+      await store.enqueue(singles);
+      const { batches } = await store.claim(request({ now: t0 + 30, maxEvents: 1, maxBatches: 3 }));
+      expectEqual(batches.map((single) => tracesOf(single.events)[0]), expected, 'trace contexts of single-event batches');
     });
   }
 

@@ -10,6 +10,7 @@ import { gunzipSync } from 'node:zlib';
 import { createEgress, EgressValidationError } from '@egress/core';
 import { email } from '@egress/email';
 import { http } from '@egress/http';
+import { openTelemetryTracing } from '@egress/opentelemetry';
 import { s3 } from '@egress/s3';
 import { sql } from '@egress/sql';
 import { sse, subscribe, type SseEvent } from '@egress/sse';
@@ -86,6 +87,8 @@ async function main(): Promise<void> {
       stream,
     ],
     policies: { s3: { batch: { maxDelay: 200 } }, sql: { batch: { maxDelay: 200 } } },
+    // No OpenTelemetry SDK is registered here: tracing loads, and costs the run nothing.
+    tracing: openTelemetryTracing(),
   });
 
   await egress.run(async ($send) => {

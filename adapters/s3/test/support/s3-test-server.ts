@@ -48,7 +48,7 @@ export interface S3TestServer {
   requests: LoggedRequest[];
   inject(fault: Fault): void;
   keys(bucket: string): Promise<string[]>;
-  readObject(bucket: string, key: string): Promise<{ lines: unknown[]; contentType: string | undefined; contentEncoding: string | undefined; size: number }>;
+  readObject(bucket: string, key: string): Promise<{ lines: unknown[]; contentType: string | undefined; contentEncoding: string | undefined; metadata: Record<string, string>; size: number }>;
   /** Every NDJSON line of every object in the bucket. */
   readAll(bucket: string): Promise<unknown[]>;
   multipartUploads(bucket: string): Promise<string[]>;
@@ -184,7 +184,7 @@ export async function startS3TestServer(buckets: readonly string[]): Promise<S3T
     const text = gunzipSync(compressed).toString('utf8');
     if (!text.endsWith('\n')) throw new Error(`object ${key} does not end with a newline`);
     const lines = text.slice(0, -1).split('\n').map((line) => JSON.parse(line) as unknown);
-    return { lines, contentType: response.ContentType, contentEncoding: response.ContentEncoding, size: compressed.length };
+    return { lines, contentType: response.ContentType, contentEncoding: response.ContentEncoding, metadata: response.Metadata ?? {}, size: compressed.length };
   };
 
   return {
