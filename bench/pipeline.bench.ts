@@ -188,8 +188,12 @@ async function child(options: ChildOptions): Promise<void> {
 
 // ---- the run ------------------------------------------------------------------------------------
 
+// EGRESS_BENCH_CPU_PROF=<dir> writes a V8 CPU profile of every child process into <dir>.
+const cpuProfileDirectory = process.env.EGRESS_BENCH_CPU_PROF;
+
 function start(options: ChildOptions): ChildProcess {
-  return fork(self, [JSON.stringify(options)], { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
+  const profile = cpuProfileDirectory ? ['--cpu-prof', '--cpu-prof-dir', cpuProfileDirectory, '--cpu-prof-name', `${options.role}-${randomBytes(3).toString('hex')}.cpuprofile`] : [];
+  return fork(self, [JSON.stringify(options)], { execArgv: ['--import', 'tsx', ...profile], stdio: 'inherit' });
 }
 
 function message<T = Record<string, unknown>>(process: ChildProcess, type: string): Promise<T> {
@@ -224,6 +228,54 @@ function cpuMilliseconds(pid: number): number | undefined {
 }
 
 const ticksPerSecond = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+
+interface Outcome {
+  perSecond: number;
+  /** Server commits per 1,000 events (PostgreSQL only). */
+  commitsPer1000?: number;
+  /** Server CPU milliseconds per 1,000 events (PostgreSQL backends or redis-server). */
+  serverCpuPer1000?: number;
+  p50?: number;
+  p99?: number;
+  /** CPU milliseconds per 1,000 events of the producer process, the worker process(es), the receiver. */
+  producerCpuPer1000?: number;
+  workerCpuPer1000?: number;
+  receiverCpuPer1000?: number;
+  /** Share of all the machine's cores busy during the stretch, any process. */
+  machineBusyPercent?: number;
+}
+
+/** Busy and total CPU time of the whole machine so far, in clock ticks over all cores (/proc/stat). */
+function machineTicks(): { busy: number; total: number } {
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const total = fields.reduce((sum, value) => sum + value, 0);
+  // idle and iowait
+  return { busy: total - fields[3]! - fields[4]!, total };
+}
+
+/**
+ * CPU of the client processes (producer, workers, receiver) per 1,000 events and how busy the
+ * machine's cores were, over one measured stretch: it says whether the pipeline is CPU-bound.
+ */
+function clientCpu(processes: { producer: ChildProcess; workers: ChildProcess[]; receiver: ChildProcess }) {
+  const read = () => ({
+    producer: cpuMilliseconds(processes.producer.pid!) ?? 0,
+    workers: processes.workers.reduce((sum, worker) => sum + (cpuMilliseconds(worker.pid!) ?? 0), 0),
+    receiver: cpuMilliseconds(processes.receiver.pid!) ?? 0,
+    machine: machineTicks(),
+  });
+  const before = read();
+  return (count: number): Pick<Outcome, 'producerCpuPer1000' | 'workerCpuPer1000' | 'receiverCpuPer1000' | 'machineBusyPercent'> => {
+    const after = read();
+    const per1000 = (ms: number) => (ms / count) * 1000;
+    return {
+      producerCpuPer1000: per1000(after.producer - before.producer),
+      workerCpuPer1000: per1000(after.workers - before.workers),
+      receiverCpuPer1000: per1000(after.receiver - before.receiver),
+      machineBusyPercent: ((after.machine.busy - before.machine.busy) / (after.machine.total - before.machine.total)) * 100,
+    };
+  };
+}
 
 async function main(): Promise<void> {
   const baseUrl = process.env.EGRESS_BENCH_POSTGRES_URL ?? process.env.EGRESS_TEST_POSTGRES_URL;
@@ -279,15 +331,6 @@ async function main(): Promise<void> {
     }
   }
 
-  interface Outcome {
-    perSecond: number;
-    /** Server commits per 1,000 events (PostgreSQL only). */
-    commitsPer1000?: number;
-    /** Server CPU milliseconds per 1,000 events (PostgreSQL backends or redis-server). */
-    serverCpuPer1000?: number;
-    p50?: number;
-    p99?: number;
-  }
 
   /** Runs `run` and returns its rate; with `rate` > 0 also the latency the receiver saw. */
   async function measure(count: number, rate: number, run: () => Promise<void>): Promise<Pick<Outcome, 'perSecond' | 'p50' | 'p99'>> {
@@ -366,11 +409,13 @@ async function main(): Promise<void> {
     const cpu = backendCpu();
     await cpu.sample();
     const commitsBefore = await commits();
+    const clients = clientCpu({ producer, workers: workerProcesses, receiver });
     const outcome = await measure(count, rate, async () => {
       producer.send({ type: 'produce' });
       await arrived(count, cpu.sample);
       await cpu.sample();
     });
+    const clientOutcome = clients(count);
     const serverCpu = cpu.total();
     await Promise.all([producer, ...workerProcesses].map((child) => ask(child, 'close', 'closed')));
     // Backends report their counts when they end; wait until every one of ours has.
@@ -380,7 +425,7 @@ async function main(): Promise<void> {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     const committed = (await commits()) - commitsBefore;
-    return { ...outcome, commitsPer1000: (committed / count) * 1000, serverCpuPer1000: (serverCpu / count) * 1000 };
+    return { ...outcome, commitsPer1000: (committed / count) * 1000, serverCpuPer1000: (serverCpu / count) * 1000, ...clientOutcome };
   }
 
   let bullRounds = 0;
@@ -391,14 +436,16 @@ async function main(): Promise<void> {
     const worker = start({ ...base, role: 'bullmq-worker' });
     await Promise.all([message(producer, 'ready'), message(worker, 'ready')]);
     const before = cpuMilliseconds(redisPid)!;
+    const clients = clientCpu({ producer, workers: [worker], receiver });
     const outcome = await measure(count, rate, async () => {
       producer.send({ type: 'produce' });
       await arrived(count);
     });
+    const clientOutcome = clients(count);
     const redisCpu = cpuMilliseconds(redisPid)! - before;
     await ask(worker, 'close', 'closed');
     await ask(producer, 'close', 'closed');
-    return { ...outcome, serverCpuPer1000: (redisCpu / count) * 1000 };
+    return { ...outcome, serverCpuPer1000: (redisCpu / count) * 1000, ...clientOutcome };
   }
 
   const contenders = {
@@ -417,7 +464,10 @@ async function main(): Promise<void> {
       `  ${name.padEnd(52)} ${outcome.perSecond.toFixed(0).padStart(6)} events/s` +
         (outcome.p50 !== undefined ? `  p50 ${outcome.p50.toFixed(1)} ms p99 ${outcome.p99!.toFixed(1)} ms` : '') +
         (outcome.commitsPer1000 !== undefined ? `  ${outcome.commitsPer1000.toFixed(0)} commits/1k` : '') +
-        (outcome.serverCpuPer1000 !== undefined ? `  ${outcome.serverCpuPer1000.toFixed(0)} ms server CPU/1k` : ''),
+        (outcome.serverCpuPer1000 !== undefined ? `  ${outcome.serverCpuPer1000.toFixed(0)} ms server CPU/1k` : '') +
+        (outcome.workerCpuPer1000 !== undefined
+          ? `  CPU ms/1k producer ${outcome.producerCpuPer1000!.toFixed(0)} worker ${outcome.workerCpuPer1000.toFixed(0)} receiver ${outcome.receiverCpuPer1000!.toFixed(0)}, cores ${outcome.machineBusyPercent!.toFixed(0)}% busy`
+          : ''),
     );
 
   if (only) {
@@ -459,13 +509,20 @@ async function main(): Promise<void> {
     }
 
     const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-    const medianOf = (key: Contender, field: 'perSecond' | 'commitsPer1000' | 'serverCpuPer1000') => {
+    const medianOf = (key: Contender, field: keyof Outcome) => {
       const values = throughput[key].map((outcome) => outcome[field]).filter((value): value is number => value !== undefined);
       return values.length > 0 ? median(values) : undefined;
     };
-    const medians = Object.fromEntries(
-      keys.map((key) => [key, { perSecond: medianOf(key, 'perSecond')!, commitsPer1000: medianOf(key, 'commitsPer1000'), serverCpuPer1000: medianOf(key, 'serverCpuPer1000') }]),
-    ) as Record<Contender, { perSecond: number; commitsPer1000?: number; serverCpuPer1000?: number }>;
+    const medianOutcome = (key: Contender): Outcome => ({
+      perSecond: medianOf(key, 'perSecond')!,
+      commitsPer1000: medianOf(key, 'commitsPer1000'),
+      serverCpuPer1000: medianOf(key, 'serverCpuPer1000'),
+      producerCpuPer1000: medianOf(key, 'producerCpuPer1000'),
+      workerCpuPer1000: medianOf(key, 'workerCpuPer1000'),
+      receiverCpuPer1000: medianOf(key, 'receiverCpuPer1000'),
+      machineBusyPercent: medianOf(key, 'machineBusyPercent'),
+    });
+    const medians = Object.fromEntries(keys.map((key) => [key, medianOutcome(key)])) as Record<Contender, Outcome>;
     const ratios = {
       postgresVersusBullmq: medians.postgres1.perSecond / medians.bullmq.perSecond,
       postgres2VersusBullmq: medians.postgres2.perSecond / medians.bullmq.perSecond,
@@ -501,7 +558,15 @@ async function main(): Promise<void> {
           medians: Object.fromEntries(
             keys.map((key) => [
               contenders[key].name,
-              { eventsPerSecond: Math.round(medians[key].perSecond), commitsPer1000Events: round2(medians[key].commitsPer1000), serverCpuMsPer1000Events: round2(medians[key].serverCpuPer1000) },
+              {
+                eventsPerSecond: Math.round(medians[key].perSecond),
+                commitsPer1000Events: round2(medians[key].commitsPer1000),
+                serverCpuMsPer1000Events: round2(medians[key].serverCpuPer1000),
+                producerCpuMsPer1000Events: round2(medians[key].producerCpuPer1000),
+                workerCpuMsPer1000Events: round2(medians[key].workerCpuPer1000),
+                receiverCpuMsPer1000Events: round2(medians[key].receiverCpuPer1000),
+                coresBusyPercent: round2(medians[key].machineBusyPercent),
+              },
             ]),
           ),
           latencyMs: Object.fromEntries(
