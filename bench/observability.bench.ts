@@ -35,8 +35,6 @@ const deliveryEvents = Number(process.env.EGRESS_BENCH_OBSERVABILITY_DELIVERY_EV
 const rounds = Number(process.env.EGRESS_BENCH_OBSERVABILITY_ROUNDS ?? 7);
 const concurrency = 16;
 
-// ---- the receiver, in a child process -----------------------------------------------------------
-
 // ---- instrumentation ----------------------------------------------------------------------------
 
 type Variant = 'plain' | 'plain again' | 'no SDK' | 'metrics' | 'tracing' | 'metrics and tracing';
@@ -110,6 +108,8 @@ function instrument(variant: Variant): Instrumentation {
   };
 }
 
+// ---- the receiver, in a child process -----------------------------------------------------------
+
 function receive(): void {
   let count = 0;
   const server = createServer((request, response) => {
@@ -126,8 +126,10 @@ function receive(): void {
   });
   process.on('message', (message: { type: string }) => {
     if (message.type === 'count') process.send!({ type: 'count', count });
-    if (message.type === 'stop') server.close(() => process.exit(0));
-    if (message.type === 'stop') server.closeAllConnections();
+    if (message.type === 'stop') {
+      server.close(() => process.exit(0));
+      server.closeAllConnections();
+    }
   });
 }
 
