@@ -1,22 +1,46 @@
-// What the metrics instrumentation costs per event: the same workload (send + delivery through the
-// memory store to a no-op destination) without instrumentation, with it and no OpenTelemetry SDK
-// (the API's no-op meter; the Prometheus registry still counts), and with an SDK MeterProvider
-// aggregating every instrument. Each round runs the three back to back, in an order that rotates
-// from round to round, so that load from other processes falls on all three alike; the overhead is
-// the median over rounds of each round's ratio to its own plain run. The time measured is the CPU
-// time this process spent (process.cpuUsage), which other processes on a loaded machine disturb far
-// less than wall-clock time; wall-clock medians are reported beside it. The instrumentation records per batch, so it
-// runs at the default batch size (100) and at 10, where per-batch costs weigh ten times more.
-import { writeFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
+// What observability costs per event, metrics and traces together, as a ratio to the same workload
+// without it in the same run (issue 19: under 10 %). Two workloads:
+// - engine only: `send` + delivery through the memory store to a no-op destination, in batches of
+//   100 and of 10. Nothing else costs anything here, so it is the upper bound;
+// - delivery: what users run. @egress/http POSTs each event (single-event batches, 16 in flight) to
+//   a node:http receiver in a child process, whose CPU is not counted, from the SQLite store on a
+//   temp file, one `run()` per event (as bench/pipeline.bench.ts's SQLite contender).
+// Variants: plain; metrics and tracing with no SDK (the API's no-op meter and tracer; the
+// Prometheus registry still counts); metrics with an SDK MeterProvider; tracing with an SDK
+// TracerProvider that records every span (a span processor that counts them and exports nothing, so
+// the exporter's cost is left out; async context on, as NodeSDK sets it up); both with SDKs.
+// Each round runs every variant of a workload back to back, in an order that rotates from round to
+// round, so that load from other processes falls on all alike; the overhead is the median over
+// rounds of each round's ratio to its own plain run. The time measured is the CPU time this process
+// spent (process.cpuUsage), which a loaded machine disturbs far less than wall-clock time;
+// wall-clock figures are reported beside it.
+import { fork } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { createEgress, defineDestination, memoryStore, silentLogger, type Egress } from '@egress/core';
-import { createEgressMetrics } from '@egress/opentelemetry';
+import { createEgress, defineDestination, memoryStore, silentLogger, type Egress, type Tracing } from '@egress/core';
+import { http } from '@egress/http';
+import { createEgressMetrics, openTelemetryTracing } from '@egress/opentelemetry';
+import { sqliteStore } from '@egress/store-sqlite';
+import { context } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
+import { TracerProvider, type ReadableSpan, type SpanProcessor } from '@opentelemetry/sdk-trace';
 
-const events = Number(process.env.EVENTS ?? 100_000);
-const rounds = Number(process.env.ROUNDS ?? 15);
-const payloads = Array.from({ length: events }, (_, index) => ({ index, name: `user-${index}`, amount: index * 1.5 }));
+const engineEvents = Number(process.env.EGRESS_BENCH_OBSERVABILITY_ENGINE_EVENTS ?? 40_000);
+const deliveryEvents = Number(process.env.EGRESS_BENCH_OBSERVABILITY_DELIVERY_EVENTS ?? 3_000);
+const rounds = Number(process.env.EGRESS_BENCH_OBSERVABILITY_ROUNDS ?? 7);
+const concurrency = 16;
+
+// ---- instrumentation ----------------------------------------------------------------------------
+
+type Variant = 'plain' | 'plain again' | 'no SDK' | 'metrics' | 'tracing' | 'metrics and tracing';
+// 'plain again' runs the plain workload a second time: its "overhead" is how far two runs of the
+// same code differ on this machine, the floor below which no other figure means anything.
+const variants: Variant[] = ['plain', 'plain again', 'no SDK', 'metrics', 'tracing', 'metrics and tracing'];
 
 class PullReader extends MetricReader {
   protected override onShutdown(): Promise<void> {
@@ -27,9 +51,107 @@ class PullReader extends MetricReader {
   }
 }
 
-type Variant = 'plain' | 'metrics, no SDK' | 'metrics, OpenTelemetry SDK';
+/** Records nothing beyond a count, so what is measured is the SDK making the spans, not exporting them. */
+class CountingSpanProcessor implements SpanProcessor {
+  ended = new Map<string, number>();
+  onStart(): void {}
+  onEnd(span: ReadableSpan): void {
+    const operation = span.name.slice(0, span.name.indexOf(' '));
+    this.ended.set(operation, (this.ended.get(operation) ?? 0) + 1);
+  }
+  forceFlush(): Promise<void> {
+    return Promise.resolve();
+  }
+  shutdown(): Promise<void> {
+    return Promise.resolve();
+  }
+}
 
-async function round(variant: Variant, batchSize: number): Promise<{ cpu: number; wall: number }> {
+interface Instrumentation {
+  tracing?: Tracing;
+  attach(egress: Egress): void;
+  /** Reads what was recorded, as a scrape or an export would, so that nothing is optimised away, and checks it. */
+  finish(destination: string, events: number, batches: number): Promise<void>;
+}
+
+function instrument(variant: Variant): Instrumentation {
+  const withMetrics = variant === 'no SDK' || variant === 'metrics' || variant === 'metrics and tracing';
+  const withTracing = variant === 'no SDK' || variant === 'tracing' || variant === 'metrics and tracing';
+  const reader = new PullReader();
+  const meterProvider = variant === 'metrics' || variant === 'metrics and tracing' ? new MeterProvider({ readers: [reader] }) : undefined;
+  const spans = new CountingSpanProcessor();
+  const tracerProvider = variant === 'tracing' || variant === 'metrics and tracing' ? new TracerProvider({ spanProcessors: [spans] }) : undefined;
+  if (tracerProvider) context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  let metrics: ReturnType<typeof createEgressMetrics> | undefined;
+  return {
+    ...(withTracing ? { tracing: openTelemetryTracing(tracerProvider ? { tracerProvider } : {}) } : {}),
+    attach(egress) {
+      if (withMetrics) metrics = createEgressMetrics(egress, meterProvider ? { meterProvider } : {});
+    },
+    async finish(destination, events, batches) {
+      if (metrics) {
+        const text = await metrics.prometheus();
+        const sent = `messaging_client_sent_messages_total{messaging_system="egress",messaging_operation_name="deliver",messaging_destination_name="${destination}"} ${events}\n`;
+        if (!text.includes(sent)) throw new Error(`the exposition misses sent events (${variant})`);
+        if (meterProvider) await reader.collect();
+        metrics.close();
+      }
+      await meterProvider?.shutdown();
+      if (tracerProvider) {
+        if (spans.ended.get('send') !== events || spans.ended.get('process') !== batches) {
+          throw new Error(`expected ${events} send and ${batches} process spans, recorded ${JSON.stringify([...spans.ended])}`);
+        }
+        await tracerProvider.shutdown();
+        context.disable();
+      }
+    },
+  };
+}
+
+// ---- the receiver, in a child process -----------------------------------------------------------
+
+function receive(): void {
+  let count = 0;
+  const server = createServer((request, response) => {
+    request.resume();
+    request.on('end', () => {
+      count++;
+      response.end('ok');
+    });
+  });
+  server.keepAliveTimeout = 60_000;
+  server.listen(0, '127.0.0.1', () => {
+    const address = server.address();
+    process.send!({ type: 'listening', port: typeof address === 'object' && address ? address.port : 0 });
+  });
+  process.on('message', (message: { type: string }) => {
+    if (message.type === 'count') process.send!({ type: 'count', count });
+    if (message.type === 'stop') {
+      server.close(() => process.exit(0));
+      server.closeAllConnections();
+    }
+  });
+}
+
+// ---- workloads ----------------------------------------------------------------------------------
+
+interface Measurement {
+  cpu: number;
+  wall: number;
+}
+
+async function timed(work: () => Promise<void>): Promise<Measurement> {
+  (globalThis as { gc?: () => void }).gc?.();
+  const started = performance.now();
+  const cpuBefore = process.cpuUsage();
+  await work();
+  const cpuUsed = process.cpuUsage(cpuBefore);
+  return { cpu: (cpuUsed.user + cpuUsed.system) / 1000, wall: performance.now() - started };
+}
+
+const enginePayloads = Array.from({ length: engineEvents }, (_, index) => ({ index, name: `user-${index}`, amount: index * 1.5 }));
+
+async function engineOnly(variant: Variant, batchSize: number): Promise<Measurement> {
   let delivered = 0;
   const destination = defineDestination({
     name: 'noop',
@@ -38,78 +160,161 @@ async function round(variant: Variant, batchSize: number): Promise<{ cpu: number
       delivered += batch.events.length;
     },
   });
+  const instrumentation = instrument(variant);
   const egress = createEgress({
     destinations: [destination],
-    store: memoryStore({ maxEvents: events + 1 }),
+    store: memoryStore({ maxEvents: engineEvents + 1 }),
     logger: silentLogger,
     policies: { noop: { batch: { maxEvents: batchSize, maxDelay: 0 }, concurrency: 4 } },
-  }) as unknown as Egress & { send: { noop(payload: unknown): void } };
-  const reader = new PullReader();
-  const provider = variant === 'metrics, OpenTelemetry SDK' ? new MeterProvider({ readers: [reader] }) : undefined;
-  const metrics = variant === 'plain' ? undefined : createEgressMetrics(egress, provider ? { meterProvider: provider } : {});
+    ...(instrumentation.tracing ? { tracing: instrumentation.tracing } : {}),
+  });
+  instrumentation.attach(egress as unknown as Egress);
   await egress.ready();
-  const started = performance.now();
-  const cpuBefore = process.cpuUsage();
-  for (const payload of payloads) egress.send.noop(payload);
-  await egress.flush();
-  const cpuUsed = process.cpuUsage(cpuBefore);
-  const elapsed = { cpu: (cpuUsed.user + cpuUsed.system) / 1000, wall: performance.now() - started };
-  if (metrics) {
-    // What was recorded is read once, as a scrape would, so that nothing is optimised away.
-    const text = await metrics.prometheus();
-    if (!text.includes(`messaging_client_sent_messages_total{messaging_system="egress",messaging_operation_name="deliver",messaging_destination_name="noop"} ${events}`)) throw new Error('the exposition misses sent events');
-    if (provider) await reader.collect();
-    metrics.close();
-  }
-  await provider?.shutdown();
+  const measurement = await timed(async () => {
+    for (const payload of enginePayloads) egress.send.noop(payload);
+    await egress.flush();
+  });
+  await instrumentation.finish('noop', engineEvents, engineEvents / batchSize);
   await egress.close();
-  if (delivered !== events) throw new Error(`delivered ${delivered} of ${events}`);
-  return elapsed;
+  if (delivered !== engineEvents) throw new Error(`delivered ${delivered} of ${engineEvents}`);
+  return measurement;
 }
 
-const variants: Variant[] = ['plain', 'metrics, no SDK', 'metrics, OpenTelemetry SDK'];
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+async function main(): Promise<void> {
+  const receiver = fork(fileURLToPath(import.meta.url), ['receiver'], { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
+  const reply = <T>(type: string) =>
+    new Promise<T>((resolve) => {
+      const onMessage = (message: { type: string } & T) => {
+        if (message.type !== type) return;
+        receiver.off('message', onMessage);
+        resolve(message);
+      };
+      receiver.on('message', onMessage);
+    });
+  const { port } = await reply<{ port: number }>('listening');
+  const url = `http://127.0.0.1:${port}/hook`;
+  const received = async () => {
+    const answer = reply<{ count: number }>('count');
+    receiver.send({ type: 'count' });
+    return (await answer).count;
+  };
+  const sqliteRoot = mkdtempSync(join(tmpdir(), 'egress-bench-observability-'));
+  let queues = 0;
 
-async function measure(batchSize: number) {
-  for (const variant of variants) await round(variant, batchSize);
-  const times = new Map<Variant, number[]>(variants.map((variant) => [variant, []]));
-  const wallTimes = new Map<Variant, number[]>(variants.map((variant) => [variant, []]));
-  for (let index = 0; index < rounds; index += 1) {
-    for (let offset = 0; offset < variants.length; offset += 1) {
-      const variant = variants[(index + offset) % variants.length]!;
-      (globalThis as { gc?: () => void }).gc?.();
-      const { cpu, wall } = await round(variant, batchSize);
-      times.get(variant)!.push(cpu);
-      wallTimes.get(variant)!.push(wall);
-    }
+  async function delivery(variant: Variant): Promise<Measurement> {
+    const instrumentation = instrument(variant);
+    const egress = createEgress({
+      destinations: [http()],
+      store: sqliteStore({ path: join(sqliteRoot, `queue-${queues++}.db`) }),
+      logger: silentLogger,
+      ...(instrumentation.tracing ? { tracing: instrumentation.tracing } : {}),
+    });
+    instrumentation.attach(egress as unknown as Egress);
+    await egress.ready();
+    const before = await received();
+    const measurement = await timed(async () => {
+      // As request handlers would: one unit of work per event, yielding now and then.
+      const pending: Promise<void>[] = [];
+      for (let n = 0; n < deliveryEvents; n++) {
+        if (n % 100 === 99) await new Promise((resolve) => setImmediate(resolve));
+        pending.push(egress.run((send) => void send.http({ url, data: { n, type: 'order.created', customer: 'c_123', total: 4200 } })));
+        if (pending.length >= 256) await Promise.all(pending.splice(0));
+      }
+      await Promise.all(pending);
+      await egress.flush();
+    });
+    const arrived = (await received()) - before;
+    if (arrived !== deliveryEvents) throw new Error(`${arrived} of ${deliveryEvents} requests arrived (${variant})`);
+    await instrumentation.finish('http', deliveryEvents, deliveryEvents);
+    await egress.close();
+    return measurement;
   }
-  const summary = (variant: Variant) => {
-    const cpu = median(times.get(variant)!);
-    const wall = median(wallTimes.get(variant)!);
-    return { cpuMilliseconds: Math.round(cpu), cpuNanosecondsPerEvent: Math.round((cpu * 1e6) / events), wallMilliseconds: Math.round(wall), eventsPerSecond: Math.round(events / (wall / 1000)) };
-  };
-  const plainTimes = times.get('plain')!;
-  const overhead = (variant: Variant) => Number((median(times.get(variant)!.map((time, index) => time / plainTimes[index]!)) - 1).toFixed(4));
-  const measured = {
-    batchSize,
-    plain: summary('plain'),
-    metricsWithoutSdk: { ...summary('metrics, no SDK'), overhead: overhead('metrics, no SDK') },
-    metricsWithSdk: { ...summary('metrics, OpenTelemetry SDK'), overhead: overhead('metrics, OpenTelemetry SDK') },
-  };
-  console.log(`batches of ${batchSize}:`);
-  console.table({ plain: measured.plain, 'metrics, no SDK': measured.metricsWithoutSdk, 'metrics, OpenTelemetry SDK': measured.metricsWithSdk });
-  console.log(`instrumentation costs ${(measured.metricsWithoutSdk.overhead * 100).toFixed(1)} % without an SDK and ${(measured.metricsWithSdk.overhead * 100).toFixed(1)} % with the OpenTelemetry SDK`);
-  return measured;
+
+  const workloads = [
+    { name: 'engine only, memory store, no-op destination, batches of 100', events: engineEvents, run: (variant: Variant) => engineOnly(variant, 100) },
+    { name: 'engine only, memory store, no-op destination, batches of 10', events: engineEvents, run: (variant: Variant) => engineOnly(variant, 10) },
+    { name: `delivery: @egress/http POST per event, ${concurrency} in flight, SQLite store, one run() per event`, events: deliveryEvents, run: delivery },
+  ];
+  const measured = workloads.map(() => new Map<Variant, Measurement[]>(variants.map((variant) => [variant, []])));
+  const loadAverageAtStart = loadavg();
+  try {
+    for (const workload of workloads) for (const variant of variants) await workload.run(variant);
+    for (let round = 0; round < rounds; round++) {
+      for (const [index, workload] of workloads.entries()) {
+        for (let offset = 0; offset < variants.length; offset++) {
+          const variant = variants[(round + offset) % variants.length]!;
+          measured[index]!.get(variant)!.push(await workload.run(variant));
+        }
+      }
+      console.log(`round ${round + 1} of ${rounds} done`);
+    }
+  } finally {
+    receiver.send({ type: 'stop' });
+    rmSync(sqliteRoot, { recursive: true, force: true });
+  }
+  const loadAverageAtEnd = loadavg();
+
+  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+  const results = workloads.map((workload, index) => {
+    const byVariant = measured[index]!;
+    const plain = byVariant.get('plain')!;
+    const ratios = (variant: Variant, field: keyof Measurement) => byVariant.get(variant)!.map((measurement, round) => measurement[field] / plain[round]![field] - 1);
+    const overhead = (variant: Variant, field: keyof Measurement) => Number(median(ratios(variant, field)).toFixed(4));
+    const variantsMeasured = Object.fromEntries(
+      variants.map((variant) => {
+        const cpu = median(byVariant.get(variant)!.map((measurement) => measurement.cpu));
+        const wall = median(byVariant.get(variant)!.map((measurement) => measurement.wall));
+        return [
+          variant,
+          {
+            cpuMicrosecondsPerEvent: Number(((cpu * 1000) / workload.events).toFixed(2)),
+            wallMilliseconds: Math.round(wall),
+            eventsPerSecond: Math.round(workload.events / (wall / 1000)),
+            ...(variant === 'plain'
+              ? {}
+              : {
+                  cpuOverhead: overhead(variant, 'cpu'),
+                  wallOverhead: overhead(variant, 'wall'),
+                  ...(variant === 'plain again' ? {} : { meetsTarget: overhead(variant, 'cpu') < 0.1 }),
+                  cpuOverheadByRound: ratios(variant, 'cpu').map((ratio) => Number(ratio.toFixed(3))),
+                }),
+          },
+        ];
+      }),
+    );
+    console.log(`\n${workload.name}, ${workload.events} events:`);
+    console.table(Object.fromEntries(Object.entries(variantsMeasured).map(([variant, { cpuOverheadByRound, ...figures }]) => [variant, figures])));
+    return { workload: workload.name, events: workload.events, variants: variantsMeasured };
+  });
+
+  const round2 = (values: number[]) => values.map((value) => Number(value.toFixed(2)));
+  writeFileSync(
+    new URL('./results/observability.json', import.meta.url),
+    `${JSON.stringify(
+      {
+        benchmark: 'observability',
+        rounds,
+        measured: 'CPU time of this process per event (the receiver runs in a child process and is not counted); cpuOverhead is the median over rounds of each round\'s ratio to its own plain run, minus 1; wallOverhead the same for wall-clock time',
+        variants: {
+          plain: 'no metrics, no tracing option',
+          'plain again': 'the plain workload again: how far two runs of the same code differ',
+          'no SDK': 'createEgressMetrics() (Prometheus registry counting) and openTelemetryTracing(), no OpenTelemetry SDK registered',
+          metrics: 'createEgressMetrics() with an SDK MeterProvider',
+          tracing: 'openTelemetryTracing() with an SDK TracerProvider recording every span, no exporter, AsyncLocalStorage context manager',
+          'metrics and tracing': 'both, with their SDKs',
+        },
+        target: 'overhead under 0.10 of the plain run, in the same run',
+        node: process.version,
+        // The machine is shared: its load during the run says how far the absolute figures can be trusted.
+        machine: { cores: cpus().length, loadAverageAtStart: round2(loadAverageAtStart), loadAverageAtEnd: round2(loadAverageAtEnd) },
+        results,
+        measuredAt: new Date().toISOString(),
+      },
+      null,
+      2,
+    )}\n`,
+  );
 }
 
-const loadBefore = loadavg();
-const runs = [await measure(100), await measure(10)];
-const result = {
-  events,
-  rounds,
-  measured: 'CPU time of this process per event; overhead is the median per-round ratio to the plain run minus 1',
-  loadAverage: { before: loadBefore.map((load) => Number(load.toFixed(2))), after: loadavg().map((load) => Number(load.toFixed(2))) },
-  target: 'overhead under 0.10 of the plain run, in the same run',
-  runs,
-};
-writeFileSync(new URL('./results/observability.json', import.meta.url), `${JSON.stringify(result, null, 2)}\n`);
+if (process.argv[2] === 'receiver') receive();
+else await main();
