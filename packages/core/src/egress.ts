@@ -468,8 +468,13 @@ class EgressEngine implements LaneHost {
     if (!this.store.admit(commits.unhandedEvents + 1, commits.unhandedBytes + size)) {
       return this.overflowed(id, name, `the ${this.store.kind} store is full; ${name} event refused`);
     }
-    const event: QueuedEvent = { id, destination: name, partition, payload: serialized, size, sentAt: Date.now(), attempts: 0 };
-    if (this.tracing !== undefined) this.traceSend(this.tracing, event);
+    const sentAt = Date.now();
+    const trace = this.tracing === undefined ? undefined : this.traceOfSend(this.tracing, name, id);
+    // Built whole, with or without its trace: a field added afterwards would give the event object a second shape.
+    const event: QueuedEvent =
+      trace === undefined
+        ? { id, destination: name, partition, payload: serialized, size, sentAt, attempts: 0 }
+        : { id, destination: name, partition, payload: serialized, size, sentAt, attempts: 0, trace };
     // Asking the async context costs a little on every send; with no unit of work open there is no need.
     const unit = joinsUnitOfWork && this.openUnits > 0 ? this.units.getStore() : undefined;
     const group = unit && !unit.finished ? unit.group : commits.groupOfThisTick();
@@ -481,16 +486,16 @@ class EgressEngine implements LaneHost {
     return new AcceptedReceipt(id, name, group.done, unit?.transactional ? untrackedOutcomes : this);
   }
 
-  /** Stores the send's trace context with the event; a failing hook costs the trace, never the send. */
-  private traceSend(tracing: Tracing, event: QueuedEvent): void {
+  /** The send's trace context to store with the event; a failing hook costs the trace, never the send. */
+  private traceOfSend(tracing: Tracing, destination: string, eventId: string): string | undefined {
     let trace: string | undefined;
     try {
-      trace = tracing.sent(event.destination, event.id);
+      trace = tracing.sent(destination, eventId);
     } catch (error) {
-      this.logger.error({ destination: event.destination, eventId: event.id, error }, 'tracing failed at send');
-      return;
+      this.logger.error({ destination, eventId, error }, 'tracing failed at send');
+      return undefined;
     }
-    if (typeof trace === 'string' && trace.length > 0 && trace.length <= maxTraceLength) (event as { trace?: string }).trace = trace;
+    return typeof trace === 'string' && trace.length > 0 && trace.length <= maxTraceLength ? trace : undefined;
   }
 
   private overflowed(id: string, name: string, message: string): Receipt {
