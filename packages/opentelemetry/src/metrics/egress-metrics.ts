@@ -61,7 +61,8 @@ export function createEgressMetrics(egress: Egress, options: EgressMetricsOption
   const sent = recorder(metricDefinitions.sentMessages);
   const operationDuration = recorder(metricDefinitions.operationDuration);
   const processDuration = recorder(metricDefinitions.processDuration);
-  const latency = recorder(metricDefinitions.deliveryLatency);
+  const latencyKept = registry.eachRecorder(metricDefinitions.deliveryLatency);
+  const latencyRecorded = instruments.eachHistogram(metricDefinitions.deliveryLatency);
   const retried = recorder(metricDefinitions.retries);
   const deadLettered = recorder(metricDefinitions.deadLettered);
   const dropped = recorder(metricDefinitions.dropped);
@@ -86,7 +87,10 @@ export function createEgressMetrics(egress: Egress, options: EgressMetricsOption
   const unsubscribe = [
     egress.on('delivered', (event) => {
       attempt(event, undefined);
-      latency(event.latency / 1000, attributes.get('destination', event.destination));
+      const destination = attributes.get('destination', event.destination);
+      // One observation per event, each with its own latency, in seconds.
+      latencyKept(event.latencies, 1000, destination);
+      latencyRecorded(event.latencies, 1000, destination);
     }),
     egress.on('retrying', (event) => {
       attempt(event, event.error);
