@@ -61,13 +61,20 @@ export class MetricRegistry {
     // Callers reuse attribute objects, so most measurements find their series without building a key.
     const byObject = new WeakMap<MetricAttributes, Series>();
     this.metrics.set(definition, series);
+    let lastAttributes: MetricAttributes | undefined;
+    let lastSeries: Series | undefined;
     return (attributes) => {
+      // A burst of deliveries records under the same attributes, one after the other.
+      if (attributes === lastAttributes) return lastSeries!;
       let found = byObject.get(attributes);
-      if (found) return found;
-      const key = seriesKey(attributes);
-      found = series.get(key);
-      if (!found) series.set(key, (found = { attributes, value: 0 }));
-      byObject.set(attributes, found);
+      if (!found) {
+        const key = seriesKey(attributes);
+        found = series.get(key);
+        if (!found) series.set(key, (found = { attributes, value: 0 }));
+        byObject.set(attributes, found);
+      }
+      lastAttributes = attributes;
+      lastSeries = found;
       return found;
     };
   }
