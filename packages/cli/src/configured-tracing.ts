@@ -3,8 +3,6 @@ import type { openTelemetryTracing } from '@egress/opentelemetry';
 import { importOptional } from './optional-import.js';
 import { UsageError } from './terminal-output.js';
 
-const installHint = 'tracing needs @egress/opentelemetry and @opentelemetry/api (npm install @egress/opentelemetry @opentelemetry/api)';
-
 /**
  * The tracing a config's `tracing: true` asks for: `openTelemetryTracing()` on the global tracer
  * provider of `@opentelemetry/api`, which the operator's SDK setup (`node --import ./otel-setup.mjs`)
@@ -13,6 +11,6 @@ const installHint = 'tracing needs @egress/opentelemetry and @opentelemetry/api 
 export async function configuredTracing(enabled: boolean | undefined): Promise<Tracing | undefined> {
   if (enabled !== true) return undefined;
   const imported = await importOptional('@egress/opentelemetry');
-  if (!imported.ok) throw new UsageError(`tracing: ${imported.message}; ${installHint}`);
+  if (!imported.ok) throw new UsageError(`tracing: true: ${imported.message}; tracing needs @egress/opentelemetry and @opentelemetry/api`);
   return (imported.module.openTelemetryTracing as typeof openTelemetryTracing)();
 }

@@ -127,3 +127,12 @@ test('a package whose own dependency is missing is named with what to install, n
   expect(imported).toEqual({ ok: false, message: `${join(folder, 'needs-otel.mjs')} needs package egress-test-absent-package, which is not installed (npm install egress-test-absent-package)` });
   expect(await importOptional('@egress/not-a-package')).toEqual({ ok: false, message: 'package @egress/not-a-package is not installed (npm install @egress/not-a-package)' });
 });
+
+test('tracing: true without @egress/opentelemetry installed stops the worker with exit code 2, naming what to install', async () => {
+  const folder = folderWith({ 'egress.config.yaml': 'store: { kind: memory }\ntracing: true\ndestinations:\n  http: {}\n' });
+  const hidden = pathToFileURL(resolve(import.meta.dirname, 'fixtures/without-opentelemetry.mjs')).href;
+  const worker = spawnEgress(['worker', '-c', join(folder, 'egress.config.yaml')], { environment: { NODE_OPTIONS: `--import=${hidden}` } });
+  expect(await exited(worker)).toBe(2);
+  expect(worker.output().stderr).toContain('egress worker: tracing: true: package @egress/opentelemetry is not installed (npm install @egress/opentelemetry); tracing needs @egress/opentelemetry and @opentelemetry/api');
+  expect(worker.output().stderr).not.toContain('delivering to');
+});
