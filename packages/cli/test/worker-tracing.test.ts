@@ -103,7 +103,7 @@ describe('egress worker with tracing: true in the config', () => {
       expect(delivery!.links).toEqual([{ traceId: send!.traceId, spanId: send!.spanId }]);
       expect(delivery!.pid).not.toBe(send!.pid);
     }
-  });
+  }, 60_000);
 
   test('without tracing in the config the worker sends no traceparent, although its events were sent traced', async () => {
     const { producerSpans, workerSpans } = await deliverTraced('');
@@ -111,7 +111,7 @@ describe('egress worker with tracing: true in the config', () => {
     expect(received).toHaveLength(3);
     expect(received.map((request) => request.traceparent)).toEqual([undefined, undefined, undefined]);
     expect(workerSpans.filter((span) => span.name.startsWith('process'))).toEqual([]);
-  });
+  }, 60_000);
 });
 
 test('tracing with a value other than true or false is a configuration problem that says what was expected', async () => {
