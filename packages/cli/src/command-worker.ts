@@ -28,8 +28,8 @@ text format, /healthz (200 while the process runs) and /readyz (200 once started
 connected and every destination healthy; 503 and the reasons as JSON otherwise, also while shutting
 down). It needs the @egress/opentelemetry package.
 
-With \`tracing: true\` in the config the worker traces each delivery as a span that continues the
-trace of its events' sends, and passes its context to the destination (traceparent). Spans go to
+With \`tracing: true\` in the config the worker traces each delivery as a span linked to its
+events' send spans, and passes its context to the destination (traceparent). Spans go to
 the OpenTelemetry SDK that a setup file registers before the worker starts, e.g.
   NODE_OPTIONS='--import ./otel-setup.mjs' egress worker -c egress.config.yaml
 It needs the @egress/opentelemetry and @opentelemetry/api packages.

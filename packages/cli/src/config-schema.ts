@@ -202,7 +202,7 @@ export const metricsSchema = z
 export const tracingSchema = z
   .boolean({ error: 'expected true or false' })
   .describe(
-    "With true, `egress worker` traces its deliveries with the OpenTelemetry tracer provider registered in the process (package @egress/opentelemetry), which an SDK set up by `node --import ./otel-setup.mjs` provides; each delivery continues the trace of its events' sends.",
+    "With true, `egress worker` traces its deliveries with the OpenTelemetry tracer provider registered in the process (package @egress/opentelemetry), which an SDK set up by `node --import ./otel-setup.mjs` provides; each delivery span links to its events' send spans.",
   );
 
 export const destinationEntrySchema = z
