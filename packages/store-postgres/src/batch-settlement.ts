@@ -34,36 +34,50 @@ export function deliversWholeBatch({ claimed, settlement }: SettlementRequest): 
 /**
  * Deletes fully delivered batches and their events, and adds them to the delivered totals, in one
  * statement for any number of batches. A batch whose lease another worker has taken over is left
- * alone (that worker delivers it again). Counter rows are written in key order, so that two
- * workers settling batches of the same partitions never deadlock on them.
+ * alone (that worker delivers it again): the delete checks the lease token, and a delete that waited
+ * for a claim's row lock checks it again on the row the claim left. The batch rows are not locked
+ * before they are deleted (the delete takes the lock itself: one write to each row, not two); they
+ * are handed over in key order, and counter rows are written in key order, so that workers settling
+ * batches of the same partitions do not deadlock on the counters. Two workers settle the same batch
+ * only after a lease was taken over.
  *
  * The commit does not wait for the WAL to reach disk: a settlement lost to a database crash leaves
  * its batches leased, and they are delivered again when the lease runs out, as after a worker crash.
  */
 export async function settleDelivered(executor: Queryable, names: SchemaNames, counterSlot: number, requests: readonly SettlementRequest[]): Promise<Removed[]> {
+  const inKeyOrder = [...requests].sort((a, b) => (a.claimed.id < b.claimed.id ? -1 : a.claimed.id > b.claimed.id ? 1 : 0));
+  const statement = prepared(settleDeliveredText(names), [inKeyOrder.map((request) => request.claimed.id), inKeyOrder.map((request) => request.token ?? null), counterSlot]);
+  const result = await executor.query<{ batch_id: string; count: string; bytes: string }>(statement);
+  const byBatch = new Map(result.rows.map((row) => [row.batch_id, { events: Number(row.count), bytes: Number(row.bytes) }]));
+  return requests.map((request) => byBatch.get(request.claimed.id) ?? nothingRemoved);
+}
+
+const settleDeliveredTexts = new WeakMap<SchemaNames, string>();
+
+/** The statement's text, built once per schema: it is sent for every few deliveries. */
+function settleDeliveredText(names: SchemaNames): string {
+  let text = settleDeliveredTexts.get(names);
+  if (text !== undefined) return text;
   const { table } = names;
-  const text = `WITH relaxed AS (
+  text = `WITH relaxed AS (
        SELECT set_config('synchronous_commit', 'off', true) AS setting
      ), input AS (
-       SELECT * FROM unnest($1::text[], $2::text[]) AS t(id, token) WHERE EXISTS (SELECT 1 FROM relaxed)
-     ), batch AS (
-       SELECT b.id, b.destination, b.partition FROM ${table('batches')} b JOIN input ON input.id = b.id
-       WHERE input.token IS NULL OR b.lease_token = input.token
-       ORDER BY b.id FOR UPDATE OF b
-     ), removed AS (
-       DELETE FROM ${table('events')} e USING batch WHERE e.batch_id = batch.id
-       RETURNING e.batch_id, e.size, batch.destination, batch.partition
+       SELECT * FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS t(id, token, position) WHERE EXISTS (SELECT 1 FROM relaxed)
      ), dropped AS (
-       DELETE FROM ${table('batches')} b USING batch WHERE b.id = batch.id
+       DELETE FROM ${table('batches')} b USING (SELECT * FROM input ORDER BY position) AS input
+       WHERE b.id = input.id AND (input.token IS NULL OR b.lease_token = input.token)
+       RETURNING b.id, b.destination, b.partition
+     ), removed AS (
+       DELETE FROM ${table('events')} e USING dropped WHERE e.batch_id = dropped.id
+       RETURNING e.batch_id, e.size, dropped.destination, dropped.partition
      ), counted AS (
        INSERT INTO ${table('counters')} AS c (destination, partition, slot, delivered)
        SELECT destination, partition, $3, count(*) FROM removed GROUP BY destination, partition ORDER BY destination, partition
        ON CONFLICT (destination, partition, slot) DO UPDATE SET delivered = c.delivered + EXCLUDED.delivered
      )
      SELECT batch_id, count(*) AS count, coalesce(sum(size), 0) AS bytes FROM removed GROUP BY batch_id`;
-  const result = await executor.query<{ batch_id: string; count: string; bytes: string }>(prepared(text, [requests.map((request) => request.claimed.id), requests.map((request) => request.token ?? null), counterSlot]));
-  const byBatch = new Map(result.rows.map((row) => [row.batch_id, { events: Number(row.count), bytes: Number(row.bytes) }]));
-  return requests.map((request) => byBatch.get(request.claimed.id) ?? nothingRemoved);
+  settleDeliveredTexts.set(names, text);
+  return text;
 }
 
 /**

@@ -94,6 +94,18 @@ const writeConcurrency = 1;
  * one, and two writes of one process never wait for each other's lock on a partition's counters row.
  */
 const settleConcurrency = 1;
+/**
+ * How long a settlement may wait for others to share its write, when no delivery waits on it. At a
+ * steady rate deliveries end one at a time, and without the wait each would cost a transaction.
+ */
+const settleHoldMs = 5;
+/**
+ * A destination's settlements wait for company only while fewer than this share of its widest claim
+ * (delivery slots plus batches held ahead: twice its concurrency) are waiting. The engine lets up to
+ * `concurrency` settlements trail the deliveries before it stops starting new ones, so a held
+ * settlement never stops a delivery.
+ */
+const heldShareOfClaim = 1 / 4;
 
 /**
  * A queue in PostgreSQL shared by producer and worker processes on any number of machines. Workers
@@ -209,6 +221,8 @@ class PostgresStore implements Store {
   private readonly settlements: SettlementGroup;
   /** Lease token of every batch this store holds, so a settlement after a takeover is ignored. */
   private readonly leases = new Map<string, string>();
+  /** Widest claim seen per destination, 0 for FIFO destinations (whose next batch waits for the settlement). */
+  private readonly claimWidths = new Map<string, number>();
   /** Approximate events and bytes held in the database, refreshed by counting and kept current locally. */
   private heldEvents = 0;
   private heldBytes = 0;
@@ -244,7 +258,7 @@ class PostgresStore implements Store {
     this.connectionStatus.onChange((status) => this.statusChanged(status));
     this.notifications = new WorkNotifications(this.pool, this.names.channel, this.source, options.pollInterval);
     this.writer = new GroupCommit((events) => this.write(events), writeConcurrency);
-    this.settlements = new SettlementGroup((requests) => this.writeSettlements(requests), settleConcurrency);
+    this.settlements = new SettlementGroup((requests) => this.writeSettlements(requests), settleConcurrency, settleHoldMs, (requests) => this.settlementsMayWait(requests));
   }
 
   /**
@@ -426,8 +440,26 @@ class PostgresStore implements Store {
       ? await claimSingleEventBatches(this.statements('claiming batches'), this.names, request, lease)
       : await this.transaction((client) => claimBatches(client, this.names, request, lease));
     for (const batch of result.batches) this.leases.set(batch.id, lease.token);
+    this.claimWidths.set(request.destination, request.fifo ? 0 : Math.max(this.claimWidths.get(request.destination) ?? 0, request.maxBatches));
     this.notifications.claimed(request.destination, result.batches.length > 0);
     return result;
+  }
+
+  /**
+   * Whether the waiting settlements may wait for more: all of them deliver their whole batch (the
+   * engine starts the next delivery without waiting for those), none is for a FIFO destination,
+   * and few enough wait that the engine keeps delivering meanwhile.
+   */
+  private settlementsMayWait(requests: readonly SettlementRequest[]): boolean {
+    const waiting = new Map<string, number>();
+    for (const request of requests) {
+      if (!deliversWholeBatch(request)) return false;
+      const { destination } = request.claimed;
+      const count = (waiting.get(destination) ?? 0) + 1;
+      if (count >= (this.claimWidths.get(destination) ?? 0) * heldShareOfClaim) return false;
+      waiting.set(destination, count);
+    }
+    return true;
   }
 
   async settle(claimed: ClaimedBatch, settlement: Settlement): Promise<void> {

@@ -2,6 +2,8 @@ import type { Removed, SettlementRequest } from './batch-settlement.js';
 
 interface Pending {
   readonly request: SettlementRequest;
+  /** When `settle` was called. */
+  readonly since: number;
   readonly resolve: (removed: Removed) => void;
   readonly reject: (error: unknown) => void;
 }
@@ -14,22 +16,32 @@ const maxSettlementsPerWrite = 500;
  * a write is in flight go out together in the next one, one transaction and one WAL flush for many
  * batches. A worker delivering single-event batches settles hundreds of them a second, and this is
  * what keeps that from costing a commit each. Each settlement stays whole: it is in one write.
+ *
+ * Settlements nobody waits for may also be held back a moment (`holdMs`) while `mayHold` says so,
+ * so that at a steady rate, when each would otherwise go out alone, a few share a write.
  */
 export class SettlementGroup {
   private queue: Pending[] = [];
   private writing = 0;
   private readonly idleWaiters: (() => void)[] = [];
+  private holdTimer: NodeJS.Timeout | undefined;
+  /** Set by `idle()`: nothing is held back any more until everything is written. */
+  private hurry = false;
 
   constructor(
     /** Writes the settlements in one transaction; returns what each removed, in order. */
     private readonly write: (requests: readonly SettlementRequest[]) => Promise<Removed[]>,
     /** Writes in flight at once, each on its own connection. */
     private readonly concurrency: number,
+    /** Longest a settlement waits for others to share its write. */
+    private readonly holdMs = 0,
+    /** Whether the settlements waiting may wait longer for others: none is waited on, and more are coming. */
+    private readonly mayHold: (requests: readonly SettlementRequest[]) => boolean = () => false,
   ) {}
 
   submit(request: SettlementRequest): Promise<Removed> {
     return new Promise<Removed>((resolve, reject) => {
-      this.queue.push({ request, resolve, reject });
+      this.queue.push({ request, since: Date.now(), resolve, reject });
       this.drain();
     });
   }
@@ -37,6 +49,8 @@ export class SettlementGroup {
   /** Resolves once every submitted settlement has been written or has failed. */
   idle(): Promise<void> {
     if (this.writing === 0 && this.queue.length === 0) return Promise.resolve();
+    this.hurry = true;
+    this.drain();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
@@ -63,13 +77,32 @@ export class SettlementGroup {
 
   private drain(): void {
     while (this.writing < this.concurrency && this.queue.length > 0) {
+      const heldFor = Date.now() - this.queue[0]!.since;
+      if (heldFor < this.holdMs && !this.hurry && this.mayHold(this.queue.map((pending) => pending.request))) {
+        this.holdTimer ??= setTimeout(() => this.endHold(), this.holdMs - heldFor);
+        return;
+      }
+      this.cancelHold();
       const group = this.queue.splice(0, maxSettlementsPerWrite);
       this.writing += 1;
       this.writeGroup(group).finally(() => {
         this.writing -= 1;
         this.drain();
-        if (this.writing === 0 && this.queue.length === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+        if (this.writing === 0 && this.queue.length === 0) {
+          this.hurry = false;
+          for (const wake of this.idleWaiters.splice(0)) wake();
+        }
       });
     }
+  }
+
+  private endHold(): void {
+    this.holdTimer = undefined;
+    this.drain();
+  }
+
+  private cancelHold(): void {
+    if (this.holdTimer) clearTimeout(this.holdTimer);
+    this.holdTimer = undefined;
   }
 }

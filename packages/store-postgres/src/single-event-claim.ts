@@ -41,8 +41,37 @@ export function claimsSingleEvents(request: ClaimRequest): boolean {
  * loses an event, because `enqueue` commits synchronously.
  */
 export async function claimSingleEventBatches(executor: Queryable, names: SchemaNames, request: ClaimRequest, lease: ClaimLease): Promise<{ batches: ClaimedBatch[]; nextReadyAt: number | undefined }> {
-  const { table, sequence } = names;
   const { destination } = request;
+  const text = claimText(names);
+  const result = await executor.query<ClaimedRow>(prepared(text, [destination, request.now, request.maxBatches, lease.until, lease.token, request.owner, destinationDigest(destination)]));
+  const batches: ClaimedBatch[] = [];
+  let nextReadyAt: number | undefined;
+  // Rows come batch by batch (a retaken batch may hold several events, oldest first; new ones in
+  // round-robin order), then the next ready time.
+  let events: QueuedEvent[] = [];
+  for (const row of result.rows) {
+    if (row.batch_id === null) {
+      if (row.next_ready_at !== null) nextReadyAt = Number(row.next_ready_at);
+      continue;
+    }
+    const partition = row.partition!;
+    if (batches.at(-1)?.id !== row.batch_id) {
+      events = [];
+      batches.push({ id: row.batch_id, destination, partition, events, leaseUntil: lease.until });
+    }
+    events.push(toQueuedEvent({ id: row.id!, payload: row.payload!, size: row.size!, sent_at: row.sent_at!, attempts: row.attempts!, trace: row.trace }, destination, partition));
+  }
+  if (batches.length > 0) nextReadyAt = nextReadyAt === undefined ? lease.until : Math.min(nextReadyAt, lease.until);
+  return { batches, nextReadyAt };
+}
+
+const claimTexts = new WeakMap<SchemaNames, string>();
+
+/** The statement's text, built once per schema: it is sent for every few deliveries. */
+function claimText(names: SchemaNames): string {
+  const cached = claimTexts.get(names);
+  if (cached !== undefined) return cached;
+  const { table, sequence } = names;
   const text = `WITH RECURSIVE relaxed AS (
        SELECT set_config('synchronous_commit', 'off', true) AS setting
      ), due AS (
@@ -116,26 +145,8 @@ export async function claimSingleEventBatches(executor: Queryable, names: Schema
      ) AS claimed
      WHERE EXISTS (SELECT 1 FROM relaxed)
      ORDER BY kind, CASE WHEN kind = 0 THEN batch_id END, position, seq`;
-  const result = await executor.query<ClaimedRow>(prepared(text, [destination, request.now, request.maxBatches, lease.until, lease.token, request.owner, destinationDigest(destination)]));
-  const batches: ClaimedBatch[] = [];
-  let nextReadyAt: number | undefined;
-  // Rows come batch by batch (a retaken batch may hold several events, oldest first; new ones in
-  // round-robin order), then the next ready time.
-  let events: QueuedEvent[] = [];
-  for (const row of result.rows) {
-    if (row.batch_id === null) {
-      if (row.next_ready_at !== null) nextReadyAt = Number(row.next_ready_at);
-      continue;
-    }
-    const partition = row.partition!;
-    if (batches.at(-1)?.id !== row.batch_id) {
-      events = [];
-      batches.push({ id: row.batch_id, destination, partition, events, leaseUntil: lease.until });
-    }
-    events.push(toQueuedEvent({ id: row.id!, payload: row.payload!, size: row.size!, sent_at: row.sent_at!, attempts: row.attempts!, trace: row.trace }, destination, partition));
-  }
-  if (batches.length > 0) nextReadyAt = nextReadyAt === undefined ? lease.until : Math.min(nextReadyAt, lease.until);
-  return { batches, nextReadyAt };
+  claimTexts.set(names, text);
+  return text;
 }
 
 const digests = new Map<string, string>();
