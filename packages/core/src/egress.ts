@@ -619,10 +619,9 @@ class EgressEngine implements LaneHost {
     let result: T;
     this.openUnits += 1;
     try {
-      result = await this.units.run(unit, () => fn(this.send));
+      result = await this.units.run(unit, fn, this.send);
     } catch (error) {
-      this.openUnits -= 1;
-      unit.finished = true;
+      this.unitEnded(unit);
       if (onError === 'deliver') {
         // The function's own error is what the caller hears; a refused commit is logged as well.
         await commit().catch((commitError: unknown) => {
@@ -634,10 +633,27 @@ class EgressEngine implements LaneHost {
       }
       throw error;
     }
-    this.openUnits -= 1;
-    unit.finished = true;
-    await commit();
+    this.unitEnded(unit);
+    // Not through \`commit\`: an async function's own promise and turn, on the path of every unit.
+    if (transaction === undefined) {
+      this.commits.submit(unit.group);
+      await unit.group.done;
+    } else {
+      await writeWithinTransaction(this.transactionalHost(), transaction, unit.group);
+    }
     return result;
+  }
+
+  /**
+   * The unit's function returned. Once no unit is open, the async context is let go: while it is
+   * held, Node.js (before AsyncContextFrame) runs a hook for every promise the process makes, the
+   * delivery's included; a context left behind could only name a finished unit, which sends ignore.
+   * The next \`run\` takes it up again.
+   */
+  private unitEnded(unit: UnitOfWork): void {
+    unit.finished = true;
+    this.openUnits -= 1;
+    if (this.openUnits === 0) this.units.disable();
   }
 
   runSync<T>(fn: (send: Record<string, SendFunction>) => T, options: RunSyncOptions): T {
@@ -651,14 +667,13 @@ class EgressEngine implements LaneHost {
     let result: T;
     this.openUnits += 1;
     try {
-      result = this.units.run(unit, () => fn(this.send));
+      result = this.units.run(unit, fn, this.send);
     } catch (error) {
       this.commits.release(unit.group);
       unit.group.reject(new EgressError('[egress] the unit of work threw; its events were discarded', { cause: error }));
       throw error;
     } finally {
-      this.openUnits -= 1;
-      unit.finished = true;
+      this.unitEnded(unit);
     }
     if (result instanceof Promise) {
       this.commits.release(unit.group);

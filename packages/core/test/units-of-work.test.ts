@@ -28,6 +28,40 @@ describe('run: units of work', () => {
     expect(sink.delivered().sort()).toEqual([1, 2]);
   });
 
+  test('a helper joins its own unit whichever units began or ended around it, and a timer left behind by an ended unit sends on its own', async () => {
+    const sink = recordingDestination();
+    const instance = createEgress({ destinations: [sink.destination] });
+    egress = instance;
+    const notify = (n: number) => instance.send.events({ n });
+    let fireTimer!: () => void;
+    const timerFired = new Promise<void>((resolve) => (fireTimer = resolve));
+    // The first unit ends with every other unit ended too; its timer fires later, inside another unit.
+    await instance.run(async () => {
+      await sleep(1);
+      notify(1);
+      setTimeout(() => {
+        notify(2);
+        fireTimer();
+      }, 20);
+    });
+    let releaseOuter!: () => void;
+    const outer = instance.run(async () => {
+      await new Promise<void>((resolve) => (releaseOuter = resolve));
+      // Joins this unit although another one began and ended meanwhile: discarded with it.
+      notify(3);
+      throw new Error('outer failed');
+    });
+    await instance.run(async () => {
+      await sleep(1);
+      notify(4);
+    });
+    await timerFired;
+    releaseOuter();
+    await expect(outer).rejects.toThrow('outer failed');
+    await instance.flush();
+    expect(sink.delivered().sort()).toEqual([1, 2, 4]);
+  });
+
   test('holds the sends back until the unit finishes', async () => {
     const sink = recordingDestination();
     const instance = createEgress({ destinations: [sink.destination] });
