@@ -28,6 +28,12 @@ text format, /healthz (200 while the process runs) and /readyz (200 once started
 connected and every destination healthy; 503 and the reasons as JSON otherwise, also while shutting
 down). It needs the @egress/opentelemetry package.
 
+With \`tracing: true\` in the config the worker traces each delivery as a span linked to its
+events' send spans, and passes its context to the destination (traceparent). Spans go to
+the OpenTelemetry SDK that a setup file registers before the worker starts, e.g.
+  NODE_OPTIONS='--import ./otel-setup.mjs' egress worker -c egress.config.yaml
+It needs the @egress/opentelemetry and @opentelemetry/api packages.
+
 Options:
   -c, --config <file>          config file (default: egress.config.yaml)
   --shutdown-timeout <time>    how long to wait for in-flight deliveries (default 10s)
@@ -42,7 +48,7 @@ Examples:
   async run({ values, io }) {
     const shutdownTimeout = durationOption(values['shutdown-timeout'], '--shutdown-timeout', 10_000);
     const reportEvery = durationOption(values['report-every'], '--report-every', 10_000);
-    const { file, config, listeners, metrics, egress } = await openEngine(values.config, io, 'worker', 'everything', { waitForStore: false });
+    const { file, config, listeners, metrics, tracing, egress } = await openEngine(values.config, io, 'worker', 'everything', { waitForStore: false, traced: true });
     // Served before the store opens: /healthz answers and /readyz says what it waits for.
     let observability: ObservabilityServer | undefined;
     try {
@@ -72,6 +78,7 @@ Examples:
     const names = config.destinations.map((destination) => destination.name).join(', ');
     if (!config.store.durable) io.stderr.write(`warning: the ${config.store.kind} store is not durable: a worker process sees only what it enqueues itself\n`);
     io.stderr.write(`egress worker: delivering to ${names} from the ${config.store.kind} store (${file}); SIGTERM or Ctrl-C stops\n`);
+    if (tracing) io.stderr.write('egress worker: tracing deliveries with the OpenTelemetry tracer provider registered in this process\n');
     for (const listener of listeners) {
       const destination = config.destinations.find((candidate) => candidate.name === listener.destination) as { listen(port: number, host?: string): Promise<{ url: string }> } | undefined;
       const address = await destination!.listen(listener.port, listener.host).catch(async (error: unknown) => {

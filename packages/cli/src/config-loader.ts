@@ -92,6 +92,8 @@ export interface ConfigCheck {
   listeners: ConfigListener[];
   /** The file's `metrics`, when it has them. */
   metrics?: ConfigMetrics;
+  /** The file's `tracing: true`: `egress worker` traces its deliveries. */
+  tracing?: boolean;
   /** Masks the values this file read from the environment in any text, before it is shown. */
   redact(text: string): string;
 }
@@ -266,6 +268,7 @@ export async function checkConfig(
       ...(alerts === undefined ? {} : { alerts }),
     };
     if (isRecord(raw.metrics)) check.metrics = raw.metrics as unknown as ConfigMetrics;
+    if (raw.tracing === true) check.tracing = true;
   } else await store?.close().catch(() => undefined);
   // Shape problems are found before the adapters' own: a reader goes down the file, so do they.
   check.problems.sort((first, second) => (first.line ?? 0) - (second.line ?? 0));

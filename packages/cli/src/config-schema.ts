@@ -199,6 +199,12 @@ export const metricsSchema = z
   })
   .describe('Metrics and health endpoints of `egress worker` (package @egress/opentelemetry).');
 
+export const tracingSchema = z
+  .boolean({ error: 'expected true or false' })
+  .describe(
+    "With true, `egress worker` traces its deliveries with the OpenTelemetry tracer provider registered in the process (package @egress/opentelemetry), which an SDK set up by `node --import ./otel-setup.mjs` provides; each delivery span links to its events' send spans.",
+  );
+
 export const destinationEntrySchema = z
   .looseObject({
     type: z
@@ -229,6 +235,7 @@ export const configFileSchema = z
     commitBuffer: commitBufferSchema.optional(),
     startup: startupSchema.optional(),
     metrics: metricsSchema.optional(),
+    tracing: tracingSchema.optional(),
     destinations: z
       .record(z.string().regex(destinationNamePattern, 'expected a name of letters, digits and underscore, starting with a letter'), destinationEntrySchema)
       .refine((entries) => Object.keys(entries).length > 0, 'expected at least one destination')

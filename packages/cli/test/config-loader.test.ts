@@ -53,7 +53,7 @@ describe('loadConfig', () => {
     expect(EgressConfigurationError.isInstance(error)).toBe(true);
     const message = (error as Error).message;
     expect(message).toContain('bad.yaml');
-    expect(message).toMatch(/bad\.yaml:6 +stores: unknown key \(expected one of \$schema, store, commitBuffer, startup, metrics, destinations, policies, alerts\)/);
+    expect(message).toMatch(/bad\.yaml:6 +stores: unknown key \(expected one of \$schema, store, commitBuffer, startup, metrics, tracing, destinations, policies, alerts\)/);
     expect(message).toMatch(/bad\.yaml:5 +destinations\.audit\.colour: \[audit\] option "colour": Unknown option/);
   });
 });

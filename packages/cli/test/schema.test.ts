@@ -15,5 +15,5 @@ test('the schema is published with the package and closes the top level to unkno
   const schema = configJsonSchema() as { additionalProperties: unknown; required: string[]; properties: Record<string, unknown> };
   expect(schema.additionalProperties).toBe(false);
   expect(schema.required).toEqual(['destinations']);
-  expect(Object.keys(schema.properties)).toEqual(['$schema', 'store', 'commitBuffer', 'startup', 'metrics', 'destinations', 'policies', 'alerts']);
+  expect(Object.keys(schema.properties)).toEqual(['$schema', 'store', 'commitBuffer', 'startup', 'metrics', 'tracing', 'destinations', 'policies', 'alerts']);
 });

@@ -623,7 +623,7 @@ export class DeliveryLane {
       }
       statistics.delivered(this.destination.name, claimed.partition, now, sentAt);
       if (this.host.awaitsOutcomes()) for (const id of delivered) outcomes.push({ eventId: id, status: 'delivered' });
-      if (events.has('delivered')) events.emit('delivered', { ...base, eventIds: delivered, latency: now - oldest });
+      if (events.has('delivered')) events.emit('delivered', { ...base, eventIds: delivered, latency: now - oldest, latencies: sentAt.map((at) => now - at) });
     }
     if (retry) {
       events.emit('retrying', { ...base, eventIds: [...retry.eventIds], error: retry.error, retryAt: retry.availableAt });

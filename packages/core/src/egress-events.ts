@@ -11,8 +11,10 @@ export interface EgressEvents {
     eventIds: string[];
     /** The attempt that succeeded, 1 for the first. */
     attempt: number;
-    /** Milliseconds from the oldest event's `$send` to confirmed delivery. */
+    /** Milliseconds from the oldest event's `$send` to confirmed delivery: the largest of `latencies`. */
     latency: number;
+    /** Each delivered event's milliseconds from its `$send` to confirmed delivery, in the order of `eventIds`. */
+    latencies: number[];
     /** Milliseconds the attempt took, from the `deliver` call to its outcome. */
     duration: number;
   };

@@ -1,4 +1,4 @@
-import { EgressConfigurationError, parseDuration, type Duration, type Egress, type ErrorRecord } from '@egress/core';
+import { EgressConfigurationError, parseDuration, type Duration, type Egress } from '@egress/core';
 import { metrics, type MeterProvider } from '@opentelemetry/api';
 import { attributeKeys, metricDefinitions, type MetricAttributes, type MetricDefinition } from './metric-definitions.js';
 import { MetricRegistry, type Recorder } from './metric-registry.js';
@@ -61,7 +61,8 @@ export function createEgressMetrics(egress: Egress, options: EgressMetricsOption
   const sent = recorder(metricDefinitions.sentMessages);
   const operationDuration = recorder(metricDefinitions.operationDuration);
   const processDuration = recorder(metricDefinitions.processDuration);
-  const latency = recorder(metricDefinitions.deliveryLatency);
+  const latencyKept = registry.eachRecorder(metricDefinitions.deliveryLatency);
+  const latencyRecorded = instruments.eachHistogram(metricDefinitions.deliveryLatency);
   const retried = recorder(metricDefinitions.retries);
   const deadLettered = recorder(metricDefinitions.deadLettered);
   const dropped = recorder(metricDefinitions.dropped);
@@ -73,28 +74,34 @@ export function createEgressMetrics(egress: Egress, options: EgressMetricsOption
    * An attempt whose batch half-succeeded is reported by several events, one after the other: its
    * events count under each outcome, its duration once, so the last attempt recorded is remembered.
    */
-  let lastAttempt: { batchId: string; attempt: number } | undefined;
-  const attempt = (event: { destination: string; batchId: string; attempt: number; eventIds: string[]; duration: number }, error: ErrorRecord | undefined): void => {
-    const operationAttributes = attributes.get('operation', event.destination, error?.name);
-    sent(event.eventIds.length, operationAttributes);
-    if (lastAttempt?.batchId === event.batchId && lastAttempt.attempt === event.attempt) return;
-    lastAttempt = { batchId: event.batchId, attempt: event.attempt };
-    operationDuration(event.duration / 1000, operationAttributes);
-    processDuration(event.duration / 1000, operationAttributes);
+  let lastBatchId: string | undefined;
+  let lastAttempt = 0;
+  const attempt = (event: { batchId: string; attempt: number; eventIds: string[]; duration: number }, sets: AttributeSets): void => {
+    sent(event.eventIds.length, sets.operation);
+    if (lastBatchId === event.batchId && lastAttempt === event.attempt) return;
+    lastBatchId = event.batchId;
+    lastAttempt = event.attempt;
+    operationDuration(event.duration / 1000, sets.operation);
+    processDuration(event.duration / 1000, sets.operation);
   };
 
   const unsubscribe = [
     egress.on('delivered', (event) => {
-      attempt(event, undefined);
-      latency(event.latency / 1000, attributes.get('destination', event.destination));
+      const sets = attributes.get(event.destination);
+      attempt(event, sets);
+      // One observation per event, each with its own latency, in seconds.
+      latencyKept(event.latencies, 1000, sets.destination);
+      latencyRecorded(event.latencies, 1000, sets.destination);
     }),
     egress.on('retrying', (event) => {
-      attempt(event, event.error);
-      retried(event.eventIds.length, attributes.get('destination', event.destination, event.error.name));
+      const sets = attributes.get(event.destination, event.error.name);
+      attempt(event, sets);
+      retried(event.eventIds.length, sets.destination);
     }),
     egress.on('dead', (event) => {
-      attempt(event, event.error);
-      deadLettered(event.eventIds.length, attributes.get('destination', event.destination, event.error.name));
+      const sets = attributes.get(event.destination, event.error.name);
+      attempt(event, sets);
+      deadLettered(event.eventIds.length, sets.destination);
     }),
     egress.on('dropped', (event) => dropped(event.count, { [attributeKeys.destination]: event.destination, reason: event.reason })),
     egress.on('lost', (event) => lost(event.count, { [attributeKeys.destination]: event.destination, reason: event.reason })),
@@ -116,23 +123,36 @@ export function createEgressMetrics(egress: Egress, options: EgressMetricsOption
   };
 }
 
+/** The attribute sets a destination's event metrics are recorded under, for one error type or none. */
+interface AttributeSets {
+  /** The messaging operation's: system, operation name, destination (and error type). */
+  readonly operation: MetricAttributes;
+  /** The destination's (and error type). */
+  readonly destination: MetricAttributes;
+}
+
 /**
  * The attribute sets of the event metrics, made once per destination and error type: recording
  * reuses them instead of building an object per delivery, and the registry finds a series by them.
+ * A delivery finds its sets with one lookup; failures, with a second by error type.
  */
 class AttributeCache {
-  private readonly sets = new Map<string, Map<string, MetricAttributes>>();
+  private readonly byDestination = new Map<string, { succeeded: AttributeSets; failed: Map<string, AttributeSets> }>();
 
-  get(kind: 'operation' | 'destination', destination: string, errorType?: string): MetricAttributes {
-    const group = `${kind}\u0000${errorType ?? ''}`;
-    let byDestination = this.sets.get(group);
-    if (!byDestination) this.sets.set(group, (byDestination = new Map()));
-    let found = byDestination.get(destination);
-    if (!found) {
-      const base = kind === 'operation' ? { ...operation, [attributeKeys.destination]: destination } : { [attributeKeys.destination]: destination };
-      found = Object.freeze(errorType === undefined ? base : { ...base, [attributeKeys.errorType]: errorType });
-      byDestination.set(destination, found);
-    }
-    return found;
+  get(destination: string, errorType?: string): AttributeSets {
+    let entry = this.byDestination.get(destination);
+    if (!entry) this.byDestination.set(destination, (entry = { succeeded: attributeSets(destination, undefined), failed: new Map() }));
+    if (errorType === undefined) return entry.succeeded;
+    let failed = entry.failed.get(errorType);
+    if (!failed) entry.failed.set(errorType, (failed = attributeSets(destination, errorType)));
+    return failed;
   }
+}
+
+function attributeSets(destination: string, errorType: string | undefined): AttributeSets {
+  const error: MetricAttributes = errorType === undefined ? {} : { [attributeKeys.errorType]: errorType };
+  return {
+    operation: Object.freeze({ ...operation, [attributeKeys.destination]: destination, ...error }),
+    destination: Object.freeze({ [attributeKeys.destination]: destination, ...error }),
+  };
 }

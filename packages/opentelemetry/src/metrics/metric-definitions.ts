@@ -45,7 +45,7 @@ export const metricDefinitions = {
     name: 'egress.delivery.latency',
     kind: 'histogram',
     unit: 's',
-    description: "Seconds from send to confirmed delivery, per delivered batch, measured from the batch's oldest event.",
+    description: 'Seconds from send to confirmed delivery, one observation per delivered event, each measured from its own send.',
     boundaries: latencyBoundaries,
   },
   retries: {

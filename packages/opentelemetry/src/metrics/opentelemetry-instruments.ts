@@ -1,6 +1,6 @@
-import type { BatchObservableCallback, Meter, Observable } from '@opentelemetry/api';
+import type { BatchObservableCallback, Histogram, Meter, Observable } from '@opentelemetry/api';
 import type { MetricDefinition } from './metric-definitions.js';
-import type { MetricReading, Recorder } from './metric-registry.js';
+import type { EachRecorder, MetricReading, Recorder } from './metric-registry.js';
 import type { GaugeReading } from './queue-gauges.js';
 
 /**
@@ -37,8 +37,20 @@ export class OpenTelemetryInstruments {
   }
 
   histogram(definition: MetricDefinition): Recorder {
-    const histogram = this.meter.createHistogram(definition.name, { ...options(definition), advice: { explicitBucketBoundaries: [...(definition.boundaries ?? [])] } });
+    const histogram = this.createHistogram(definition);
     return (value, attributes) => histogram.record(value, attributes);
+  }
+
+  /** The API has no call for many measurements at once: each value is recorded by itself. */
+  eachHistogram(definition: MetricDefinition): EachRecorder {
+    const histogram = this.createHistogram(definition);
+    return (values, divisor, attributes) => {
+      for (const value of values) histogram.record(value / divisor, attributes);
+    };
+  }
+
+  private createHistogram(definition: MetricDefinition): Histogram {
+    return this.meter.createHistogram(definition.name, { ...options(definition), advice: { explicitBucketBoundaries: [...(definition.boundaries ?? [])] } });
   }
 
   close(): void {
