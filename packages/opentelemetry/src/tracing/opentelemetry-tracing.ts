@@ -1,6 +1,6 @@
 import type { Batch, DeliveryTrace, DeliveryTraceOutcome, Tracing } from '@egress/core';
 import { EgressConfigurationError } from '@egress/core';
-import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Link, type Span, type Tracer, type TracerProvider } from '@opentelemetry/api';
+import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Link, type Span, type Tracer, type TracerProvider } from '@opentelemetry/api';
 import { messagingAttributes as names, messagingSystem } from './messaging-attributes.js';
 import { formatStoredTraceContext, parseStoredTraceContext, traceContextHeaders } from './stored-trace-context.js';
 
@@ -37,63 +37,72 @@ export function openTelemetryTracing(options: OpenTelemetryTracingOptions = {}):
   };
 }
 
-const producer = { kind: SpanKind.PRODUCER };
-
 /**
- * Runs for every event, so without an SDK it makes no attributes: they are set once the span is
- * known to record (a sampler sees the name and kind, not the attributes).
+ * Runs for every event. The attributes the messaging conventions name as relevant to sampling are
+ * given to startSpan, where a sampler sees them; the rest are set only on a span that records, so an
+ * unsampled send, or one with no SDK, makes no more than it must.
  */
 function traceSend(tracer: Tracer, destination: string, eventId: string): string | undefined {
-  const span = tracer.startSpan(`send ${destination}`, producer);
-  if (span.isRecording()) {
-    span.setAttributes({
-      [names.system]: messagingSystem,
-      [names.operationType]: 'send',
-      [names.operationName]: 'send',
-      [names.destinationName]: destination,
-      [names.messageId]: eventId,
-    });
-  }
+  const span = tracer.startSpan(`send ${destination}`, { kind: SpanKind.PRODUCER, attributes: samplingAttributes('send', destination) });
+  if (span.isRecording()) span.setAttribute(names.messageId, eventId);
   // The send is over once the event is accepted; the commit of a unit of work is the caller's span.
   span.end();
   return formatStoredTraceContext(span.spanContext());
 }
 
-function traceDelivery(tracer: Tracer, batch: Batch): DeliveryTrace {
-  const links: Link[] = [];
-  for (const event of batch.events) {
-    const sendContext = parseStoredTraceContext(event.trace);
-    if (sendContext) links.push({ context: sendContext, attributes: { [names.messageId]: event.id } });
-  }
-  const attributes: Attributes = {
-    [names.system]: messagingSystem,
-    [names.operationType]: 'process',
-    [names.operationName]: 'process',
-    [names.destinationName]: batch.destination,
-    [names.batchId]: batch.id,
-    [names.deliveryAttempt]: batch.attempt,
-  };
-  if (batch.events.length === 1) attributes[names.messageId] = batch.events[0]!.id;
-  else attributes[names.batchMessageCount] = batch.events.length;
+function traceDelivery(tracer: Tracer, batch: Batch): DeliveryTrace | undefined {
+  const { events } = batch;
   // A single event's delivery continues its send's trace, so one trace runs from the request that
   // sent it to the receiver; a batch of many starts a trace of its own, linked to each send. Never
   // the lane's ambient context: that belongs to whichever caller happened to wake the lane.
-  const single = batch.events.length === 1 ? links[0] : undefined;
-  const parent = single ? trace.setSpanContext(ROOT_CONTEXT, single.context) : ROOT_CONTEXT;
-  const span = tracer.startSpan(`process ${batch.destination}`, { kind: SpanKind.CONSUMER, attributes, links, root: !single }, parent);
-  const active = trace.setSpan(parent, span);
-  return {
-    headers: traceContextHeaders(span.spanContext()),
-    run: (deliver) => context.with(active, deliver),
-    ended: (outcome) => endDelivery(span, outcome),
-  };
+  let parent = ROOT_CONTEXT;
+  const links: Link[] = [];
+  for (const event of events) {
+    const sendContext = parseStoredTraceContext(event.trace);
+    if (sendContext === undefined) continue;
+    links.push({ context: sendContext, attributes: { [names.messageId]: event.id } });
+    if (events.length === 1) parent = trace.setSpanContext(ROOT_CONTEXT, sendContext);
+  }
+  const span = tracer.startSpan(`process ${batch.destination}`, { kind: SpanKind.CONSUMER, attributes: samplingAttributes('process', batch.destination), links }, parent);
+  if (span.isRecording()) {
+    span.setAttribute(names.batchId, batch.id);
+    span.setAttribute(names.deliveryAttempt, batch.attempt);
+    if (events.length === 1) span.setAttribute(names.messageId, events[0]!.id);
+    else span.setAttribute(names.batchMessageCount, events.length);
+  }
+  const headers = traceContextHeaders(span.spanContext());
+  // No SDK, or none that gave this span an identity: nothing to propagate, make active or end.
+  if (headers === undefined && !span.isRecording()) return undefined;
+  return new DeliverySpan(span, trace.setSpan(parent, span), headers);
 }
 
-function endDelivery(span: Span, outcome: DeliveryTraceOutcome): void {
-  span.setAttributes({ [names.delivered]: outcome.delivered, [names.retrying]: outcome.retrying, [names.dead]: outcome.dead });
-  if (outcome.error) {
-    span.setAttribute(names.errorType, outcome.error.name);
-    span.setStatus({ code: SpanStatusCode.ERROR, message: outcome.error.message });
+/** What the messaging conventions ask to be given at a span's creation, for samplers to decide by. */
+function samplingAttributes(operation: 'send' | 'process', destination: string): Attributes {
+  return { [names.system]: messagingSystem, [names.operationType]: operation, [names.operationName]: operation, [names.destinationName]: destination };
+}
+
+/** One delivery attempt's span; methods rather than closures, since one is made per attempt. */
+class DeliverySpan implements DeliveryTrace {
+  constructor(
+    private readonly span: Span,
+    private readonly active: Context,
+    readonly headers: Readonly<Record<string, string>> | undefined,
+  ) {}
+
+  run<T>(deliver: () => T): T {
+    return context.with(this.active, deliver);
   }
-  span.end();
+
+  ended(outcome: DeliveryTraceOutcome): void {
+    const { span } = this;
+    // Unsampled: the span only carried the context on, and has nothing to record.
+    if (span.isRecording()) {
+      span.setAttributes({ [names.delivered]: outcome.delivered, [names.retrying]: outcome.retrying, [names.dead]: outcome.dead });
+      if (outcome.error) {
+        span.setAttribute(names.errorType, outcome.error.name);
+        span.setStatus({ code: SpanStatusCode.ERROR, message: outcome.error.message });
+      }
+    }
+    span.end();
+  }
 }

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { createEgress, defineDestination, memoryStore, silentLogger, type Store } from '@egress/core';
 import { http } from '@egress/http';
 import { sqliteStore } from '@egress/store-sqlite';
-import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import { SpanKind, SpanStatusCode, type Attributes } from '@opentelemetry/api';
+import { InMemorySpanExporter, SamplingDecision, SimpleSpanProcessor, TracerProvider, type Sampler } from '@opentelemetry/sdk-trace';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { z } from 'zod';
 import { openTelemetryTracing } from '../../src/index.js';
@@ -232,6 +233,34 @@ describe('traces of sends and deliveries', () => {
     }
     expect(recorder.spans()).toEqual([]);
     expect(received[0]!.headers.traceparent).toBeUndefined();
+  });
+
+  test('a sampler sees the messaging attributes as each span starts; a trace it drops records nothing, yet its context is stored and sent on', async () => {
+    const seen: { name: string; attributes: Attributes }[] = [];
+    const dropEverything: Sampler = {
+      shouldSample(_context, _traceId, name, _kind, attributes) {
+        seen.push({ name, attributes: { ...attributes } });
+        return { decision: SamplingDecision.NOT_RECORD };
+      },
+    };
+    const exporter = new InMemorySpanExporter();
+    const provider = new TracerProvider({ sampler: dropEverything, spanProcessors: [new SimpleSpanProcessor({ exporter })] });
+    const egress = createEgress({ destinations: [http()], logger: silentLogger, tracing: openTelemetryTracing({ tracerProvider: provider }) });
+    try {
+      egress.send.http({ url: `${origin}/unsampled` });
+      await egress.flush();
+    } finally {
+      await egress.close();
+      await provider.shutdown();
+    }
+    const expected = (operation: string) => ({ 'messaging.system': 'egress', 'messaging.operation.type': operation, 'messaging.operation.name': operation, 'messaging.destination.name': 'http' });
+    expect(seen).toEqual([
+      { name: 'send http', attributes: expected('send') },
+      { name: 'process http', attributes: expected('process') },
+    ]);
+    expect(exporter.getFinishedSpans()).toEqual([]);
+    // Not sampled (flags 00), but propagated, so the receiver makes the same decision.
+    expect(received[0]!.headers.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/);
   });
 
   test('the delivery span is active while the adapter runs, so spans the adapter or its client make nest under it', async () => {
