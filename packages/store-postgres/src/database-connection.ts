@@ -9,7 +9,7 @@ export interface DatabaseConnectionOptions {
   readonly connectTimeout: number;
   /** Longest one operation (a statement, or a whole transaction) may take before its connection is given up. */
   readonly queryTimeout: number;
-  /** Connections of the store's own pool kept open however long they sit idle. */
+  /** Connections of the store's own pool kept open however long they sit idle, besides a worker's LISTEN connection. */
   readonly idleConnections: number;
   /** How long a connection beyond `idleConnections` may sit idle before it is closed. */
   readonly idleTimeout: number;
@@ -53,7 +53,8 @@ export class DatabaseConnection {
         connectionString: options.connectionString,
         application_name: 'egress',
         connectionTimeoutMillis: options.connectTimeout,
-        min: options.idleConnections,
+        // The pool counts the connection a worker holds for LISTEN among those it keeps.
+        min: options.idleConnections === 0 ? 0 : options.idleConnections + 1,
         idleTimeoutMillis: options.idleTimeout,
         // Connections kept idle must not keep a process that forgot to close the store from exiting.
         allowExitOnIdle: true,

@@ -9,7 +9,7 @@ const open = new Set<Store>();
 const t0 = 1_700_000_000_000;
 
 /** A store whose connections can be told apart from everyone else's by their application name. */
-async function openStore(options: Partial<PostgresStoreOptions> = {}): Promise<{ store: Store; backends: () => Promise<number[]> }> {
+async function openStore(options: Partial<PostgresStoreOptions> = {}): Promise<{ store: Store; backends: () => Promise<number[]>; listening: () => Promise<number> }> {
   const schema = randomSchema();
   created.add(schema);
   const applicationName = `egress_warm_${randomBytes(6).toString('hex')}`;
@@ -20,7 +20,9 @@ async function openStore(options: Partial<PostgresStoreOptions> = {}): Promise<{
   await store.open();
   const backends = async () =>
     (await query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE application_name = $1 ORDER BY pid', [applicationName])).map((row) => row.pid);
-  return { store, backends };
+  const listening = async () =>
+    (await query<{ count: string }>("SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'LISTEN%'", [applicationName]))[0]!.count === '1' ? 1 : 0;
+  return { store, backends, listening };
 }
 
 async function close(store: Store): Promise<void> {
@@ -80,6 +82,19 @@ describe.skipIf(!postgresUrl)('postgres store connections opened at start and ke
     await close(kept.store);
     await close(none.store);
     await until(async () => (await kept.backends()).length === 0);
+  });
+
+  test("a worker's LISTEN connection does not count among the kept ones", async () => {
+    const worker = await openStore({ idleTimeout: 200 });
+    const unsubscribe = worker.store.subscribe!(() => undefined);
+    // LISTEN holds one of the three; three reads at once need a fourth.
+    await until(async () => (await worker.listening()) === 1);
+    await Promise.all([worker.store.stats(t0), worker.store.stats(t0), worker.store.stats(t0)]);
+    expect(await worker.backends()).toHaveLength(4);
+    await pause(600);
+    expect(await worker.backends()).toHaveLength(4);
+    unsubscribe();
+    await close(worker.store);
   });
 
   test('idleConnections takes an integer from 0 to 10', () => {
