@@ -9,6 +9,10 @@ export interface DatabaseConnectionOptions {
   readonly connectTimeout: number;
   /** Longest one operation (a statement, or a whole transaction) may take before its connection is given up. */
   readonly queryTimeout: number;
+  /** Connections of the store's own pool kept open however long they sit idle, besides a worker's LISTEN connection. */
+  readonly idleConnections: number;
+  /** How long a connection beyond `idleConnections` may sit idle before it is closed. */
+  readonly idleTimeout: number;
 }
 
 /** TCP keep-alive probes start after this much silence, so a connection to a vanished host is noticed. */
@@ -49,6 +53,11 @@ export class DatabaseConnection {
         connectionString: options.connectionString,
         application_name: 'egress',
         connectionTimeoutMillis: options.connectTimeout,
+        // The pool counts the connection a worker holds for LISTEN among those it keeps.
+        min: options.idleConnections === 0 ? 0 : options.idleConnections + 1,
+        idleTimeoutMillis: options.idleTimeout,
+        // Connections kept idle must not keep a process that forgot to close the store from exiting.
+        allowExitOnIdle: true,
         keepAlive: true,
         keepAliveInitialDelayMillis: keepAliveDelay,
       });
@@ -166,6 +175,54 @@ export class DatabaseConnection {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /**
+   * Opens `count` connections at once (the pool keeps them) and runs `work` on each inside a
+   * transaction that is rolled back, so that each connection has parsed the store's named statements
+   * and loaded the catalog entries they use before the first claim, settlement or write needs it.
+   * Gives up after `limit` ms, ending the connections still busy. Never fails: a connection that
+   * cannot be had or breaks is left to the operations that follow, which report it as they do today.
+   */
+  async warm(count: number, work: (client: PoolClient) => Promise<void>, limit: number): Promise<void> {
+    const busy = new Set<PoolClient>();
+    let expired = false;
+    const warmOne = async () => {
+      let client: PoolClient | undefined;
+      let broken = false;
+      const onError = () => {
+        broken = true;
+      };
+      try {
+        client = await this.pool.connect();
+        client.on('error', onError);
+        if (expired) return;
+        busy.add(client);
+        await client.query('BEGIN');
+        await work(client);
+        await client.query('ROLLBACK');
+      } catch {
+        broken = true;
+      } finally {
+        if (client) {
+          busy.delete(client);
+          client.off('error', onError);
+          // A connection whose transaction did not end cleanly is not given to anyone else.
+          client.release(broken || undefined);
+        }
+      }
+    };
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        expired = true;
+        // Ending a client with a statement in flight fails that statement at once, which releases it.
+        for (const client of busy) client.end().catch(() => undefined);
+        resolve();
+      }, limit);
+    });
+    await Promise.race([Promise.all(Array.from({ length: count }, warmOne)), deadline]);
+    clearTimeout(timer);
   }
 
   /** Records a connectivity failure seen outside this class (e.g. on the LISTEN connection). */

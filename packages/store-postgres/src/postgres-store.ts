@@ -72,8 +72,23 @@ export interface PostgresStoreOptions {
   connectTimeout?: Duration;
   /** Longest one statement or transaction may take before its connection is given up as broken (default 30 s). */
   queryTimeout?: Duration;
+  /**
+   * Connections opened when the store opens and kept open while idle, besides the one a worker holds
+   * for LISTEN (default 3: one each for claims, settlements and writes). Each has run the store's statements once, so the first deliveries after
+   * a start do not wait for connecting and planning. 0 opens none ahead and keeps none idle. With
+   * `pool`, that many of its connections are opened and warmed; how long they stay is the pool's affair.
+   */
+  idleConnections?: number;
+  /** How long a connection beyond `idleConnections` may sit idle before it is closed (default 10 s). */
+  idleTimeout?: Duration;
 }
 
+/** Connections opened and warmed at open, and kept while idle, unless `idleConnections` says otherwise. */
+const defaultIdleConnections = 3;
+/** node-postgres's default pool size, which the store's own pool keeps. */
+const poolSize = 10;
+/** Longest the warm-up may add to `open`; a database this slow is not helped by it anyway. */
+const warmUpLimit = 2000;
 /** Rows behind the capacity count are counted again at most this often... */
 const capacityRefreshMin = 1000;
 /** ...and at least this many times the last count took, so a large backlog is not scanned constantly. */
@@ -129,6 +144,8 @@ interface ResolvedOptions {
   spoolPath: string | undefined;
   connectTimeout: number;
   queryTimeout: number;
+  idleConnections: number;
+  idleTimeout: number;
 }
 
 function resolveOptions(options: PostgresStoreOptions): ResolvedOptions {
@@ -163,6 +180,10 @@ function resolveOptions(options: PostgresStoreOptions): ResolvedOptions {
     if (parsed < minimum) throw new EgressConfigurationError(`expected at least ${minimum}, got ${JSON.stringify(value)}`, where(name));
     return parsed;
   };
+  const idleConnections = options.idleConnections ?? defaultIdleConnections;
+  if (!Number.isInteger(idleConnections) || idleConnections < 0 || idleConnections > poolSize) {
+    throw new EgressConfigurationError(`expected an integer from 0 to ${poolSize}, got ${JSON.stringify(idleConnections)}`, where('idleConnections'));
+  }
   const spool = options.spool;
   const spoolPath = typeof spool === 'object' && spool !== null ? (spool as { path?: unknown }).path : spool;
   if (spool !== undefined && (typeof spoolPath !== 'string' || spoolPath.length === 0)) {
@@ -180,6 +201,8 @@ function resolveOptions(options: PostgresStoreOptions): ResolvedOptions {
     spoolPath: spoolPath as string | undefined,
     connectTimeout: quantity('connectTimeout', options.connectTimeout, parseDuration, 1) ?? 10_000,
     queryTimeout: quantity('queryTimeout', options.queryTimeout, parseDuration, 1) ?? 30_000,
+    idleConnections,
+    idleTimeout: quantity('idleTimeout', options.idleTimeout, parseDuration, 1) ?? 10_000,
   };
 }
 
@@ -294,6 +317,18 @@ class PostgresStore implements Store {
     if (this.counting) return;
     this.counting = true;
     await this.refreshCapacity();
+    await this.pool.warm(this.options.idleConnections, (client) => this.runHotStatements(client), warmUpLimit);
+  }
+
+  /**
+   * The named statements of claims, settlements and writes, each run once with arguments that match
+   * nothing (a destination no event has, no batches, no events); the caller rolls the transaction back.
+   */
+  private async runHotStatements(client: PoolClient): Promise<void> {
+    const request = { destination: '', now: 0, owner: '', maxBatches: 1, maxEvents: 1, maxBytes: 1, maxDelay: 0, force: false, fifo: false, leaseMs: 1 };
+    await claimSingleEventBatches(client, this.names, request, { until: 0, token: '' });
+    await settleDelivered(client, this.names, this.counterSlot, []);
+    await client.query(this.insertStatement([], 0));
   }
 
   status(): StoreStatus {
