@@ -70,7 +70,10 @@ async function main(): Promise<void> {
   const origin = `http://127.0.0.1:${port}`;
   const url = `${origin}/hook`;
   const destination = http();
-  const concurrency = destination.defaults?.concurrency ?? 16;
+  const defaultConcurrency = destination.defaults?.concurrency ?? 16;
+  // The hand-written loops run as many requests at once as Egress does, which needs a fixed number.
+  if (typeof defaultConcurrency !== 'number') throw new Error(`the http adapter's default concurrency is ${JSON.stringify(defaultConcurrency)}, not a fixed number`);
+  const concurrency = defaultConcurrency;
   const event = (n: number) => ({ n, type: 'order.created', customer: 'c_123', total: 4200 });
 
   /** Runs one round of a contender and checks that every request arrived. */

@@ -24,10 +24,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { gunzipSync, gzip, gzipSync } from 'node:zlib';
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { createBatchId, createEgress, createEventId, defineDestination, memoryStore, silentLogger, type Egress } from '@egress/core';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { createBatchId, createEgress, createEventId, defineDestination, memoryStore, silentLogger, type Batch, type Egress } from '@egress/core';
 import { z } from 'zod';
-import { s3 } from '@egress/s3';
+import { s3, type S3QueuedPayload } from '@egress/s3';
 import S3rver from 's3rver';
 
 const events = Number(process.env.EVENTS ?? 1_000_000);
@@ -73,7 +73,7 @@ async function startServer() {
 }
 
 /** Counts the events in every object of the bucket, so a run that lost or doubled events fails. */
-async function countStored(clientOptions: ConstructorParameters<typeof S3Client>[0], prefix: string): Promise<{ objects: number; events: number; compressedBytes: number }> {
+async function countStored(clientOptions: S3ClientConfig, prefix: string): Promise<{ objects: number; events: number; compressedBytes: number }> {
   const client = new S3Client(clientOptions);
   let objects = 0;
   let stored = 0;
@@ -170,7 +170,7 @@ async function adapterAlone(clientOptions: Record<string, unknown>, prefix: stri
   const context = { signal: new AbortController().signal, logger: silentLogger };
   let elapsed = 0;
   for (let waveStart = 0; waveStart < events; waveStart += wave) {
-    const ready = [];
+    const ready: Batch<S3QueuedPayload>[] = [];
     for (let start = waveStart; start < Math.min(events, waveStart + wave); start += batchSize) {
       const batchEvents = [];
       for (let index = start; index < Math.min(events, start + batchSize); index++) {
@@ -197,7 +197,7 @@ async function adapterAlone(clientOptions: Record<string, unknown>, prefix: stri
  * and then up by PutObject, four objects at most in flight. It is the most any library that takes
  * events one by one can do here, since serializing each event is work the gzip bound leaves out.
  */
-async function handWritten(clientOptions: ConstructorParameters<typeof S3Client>[0], prefix: string): Promise<number> {
+async function handWritten(clientOptions: S3ClientConfig, prefix: string): Promise<number> {
   const client = new S3Client(clientOptions);
   const payloads = allPayloads();
   const uploading = new Set<Promise<void>>();

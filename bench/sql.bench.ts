@@ -8,8 +8,8 @@ import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
-import { createBatchId, createEgress, createEventId, memoryStore, silentLogger } from '@egress/core';
-import { sql } from '@egress/sql';
+import { createBatchId, createEgress, createEventId, memoryStore, silentLogger, type Batch } from '@egress/core';
+import { sql, type SqlPayload } from '@egress/sql';
 import knexFactory from 'knex';
 import pg from 'pg';
 import copyStreams from 'pg-copy-streams';
@@ -67,7 +67,7 @@ async function deliverOnly(): Promise<number> {
   created.add(tables.deliverOnly);
   const destination = sql({ knex: { client: 'pg', connection: url } });
   const batchSize = 5000;
-  const batches = [];
+  const batches: Batch<SqlPayload>[] = [];
   for (let offset = 0; offset < events; offset += batchSize) {
     const batchEvents = payloads.slice(offset, offset + batchSize).map((payload) => ({ id: createEventId(), payload: { table: tables.deliverOnly, payload }, attempt: 1, sentAt: Date.now() }));
     batches.push({ id: createBatchId('sql', batchEvents.map((event) => event.id)), destination: 'sql', partition: tables.deliverOnly, attempt: 1, events: batchEvents });
@@ -139,20 +139,23 @@ try {
   const counted = { egress: await countRows(tables.egress), deliverOnly: await countRows(tables.deliverOnly), perRow: await countRows(tables.perRow), copy: await countRows(tables.copy) };
   if (counted.egress !== events || counted.deliverOnly !== events || counted.perRow !== perRowEvents || counted.copy !== events) throw new Error(`row counts differ: ${JSON.stringify(counted)}`);
   const rate = (rows: number, milliseconds: number) => Math.round(rows / (milliseconds / 1000));
+  const egressResult = { rows: events, milliseconds: Math.round(egressMs), rowsPerSecond: rate(events, egressMs) };
+  const deliverOnlyResult = { rows: events, milliseconds: Math.round(deliverMs), rowsPerSecond: rate(events, deliverMs) };
+  const perRowInsertResult = { rows: perRowEvents, milliseconds: Math.round(perRowMs), rowsPerSecond: rate(perRowEvents, perRowMs) };
+  const copyResult = { rows: events, milliseconds: Math.round(copyMs), rowsPerSecond: rate(events, copyMs) };
   const result = {
     events,
     rounds: { egressMilliseconds: egressRounds.map(Math.round), copyMilliseconds: copyRounds.map(Math.round), deliverOnlyMilliseconds: deliverRounds.map(Math.round) },
-    egress: { rows: events, milliseconds: Math.round(egressMs), rowsPerSecond: rate(events, egressMs) },
-    deliverOnly: { rows: events, milliseconds: Math.round(deliverMs), rowsPerSecond: rate(events, deliverMs) },
-    perRowInsert: { rows: perRowEvents, milliseconds: Math.round(perRowMs), rowsPerSecond: rate(perRowEvents, perRowMs) },
-    copy: { rows: events, milliseconds: Math.round(copyMs), rowsPerSecond: rate(events, copyMs) },
-    ratios: {} as Record<string, number>,
+    egress: egressResult,
+    deliverOnly: deliverOnlyResult,
+    perRowInsert: perRowInsertResult,
+    copy: copyResult,
+    ratios: {
+      overPerRowInsert: Number((egressResult.rowsPerSecond / perRowInsertResult.rowsPerSecond).toFixed(2)),
+      overCopy: Number((egressResult.rowsPerSecond / copyResult.rowsPerSecond).toFixed(3)),
+      deliverOnlyOverCopy: Number((deliverOnlyResult.rowsPerSecond / copyResult.rowsPerSecond).toFixed(3)),
+    },
     targets: { overPerRowInsert: 10, overCopy: 1 / 3 },
-  };
-  result.ratios = {
-    overPerRowInsert: Number((result.egress.rowsPerSecond / result.perRowInsert.rowsPerSecond).toFixed(2)),
-    overCopy: Number((result.egress.rowsPerSecond / result.copy.rowsPerSecond).toFixed(3)),
-    deliverOnlyOverCopy: Number((result.deliverOnly.rowsPerSecond / result.copy.rowsPerSecond).toFixed(3)),
   };
   console.table({
     [`egress → sql destination (memory store, default policy), best of ${rounds}`]: result.egress,

@@ -25,7 +25,8 @@ const suffix = randomBytes(4).toString('hex');
 const schemas: string[] = [];
 const admin = new pg.Pool({ connectionString: url, max: 16 });
 
-const payload = (index: number) => ({ index, name: `user-${index}`, plan: index % 3 ? 'pro' : 'free', amount: index * 1.5 });
+const payloadSchema = z.strictObject({ index: z.number(), name: z.string(), plan: z.enum(['free', 'pro']), amount: z.number() });
+const payload = (index: number): z.input<typeof payloadSchema> => ({ index, name: `user-${index}`, plan: index % 3 ? 'pro' : 'free', amount: index * 1.5 });
 const rate = (count: number, milliseconds: number) => Math.round(count / (milliseconds / 1000));
 
 function freshSchema(label: string): string {
@@ -37,7 +38,7 @@ function freshSchema(label: string): string {
 function noopDestination(onDelivered: (count: number) => void) {
   return defineDestination({
     name: 'noop',
-    input: z.strictObject({ index: z.number(), name: z.string(), plan: z.enum(['free', 'pro']), amount: z.number() }),
+    input: payloadSchema,
     async deliver(batch) {
       onDelivered(batch.events.length);
     },
