@@ -3,61 +3,18 @@
 // hand-written undici loop at the same concurrency (and, to tell the adapter's cost from the
 // engine's, the adapter's deliver() called directly). The receiver runs in a child process (fork) so
 // that its work does not share the sender's event loop and distort the figures.
-import { fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createEgress, createEventId, memoryStore, silentLogger } from '@egress/core';
 import { http } from '@egress/http';
 import { Agent } from 'undici';
+import { startCountingReceiver } from './counting-receiver.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const requests = Number(process.env.EGRESS_BENCH_HTTP_REQUESTS ?? 50_000);
 const rounds = Number(process.env.EGRESS_BENCH_HTTP_ROUNDS ?? 3);
 const warmup = 2_000;
-
-interface ReceiverMessage {
-  port?: number;
-  count?: number;
-  connections?: number;
-}
-
-if (process.argv[2] === 'receiver') {
-  let count = 0;
-  let connections = 0;
-  const server = createServer((request, response) => {
-    request.resume();
-    request.on('end', () => {
-      count++;
-      response.end('ok');
-    });
-  });
-  server.keepAliveTimeout = 60_000;
-  server.on('connection', () => connections++);
-  server.listen(0, '127.0.0.1', () => {
-    const address = server.address();
-    process.send!({ port: typeof address === 'object' && address ? address.port : 0 } satisfies ReceiverMessage);
-  });
-  process.on('message', (message: string) => {
-    if (message === 'count') process.send!({ count, connections } satisfies ReceiverMessage);
-    if (message === 'reset') {
-      count = 0;
-      connections = 0;
-      process.send!({ count, connections } satisfies ReceiverMessage);
-    }
-    if (message === 'stop') server.close(() => process.exit(0));
-  });
-} else {
-  await main();
-}
-
-function ask(child: ChildProcess, message: string): Promise<ReceiverMessage> {
-  return new Promise((resolve) => {
-    child.once('message', (reply: ReceiverMessage) => resolve(reply));
-    child.send(message);
-  });
-}
 
 interface RoundResult {
   perSecond: number;
@@ -65,9 +22,8 @@ interface RoundResult {
 }
 
 async function main(): Promise<void> {
-  const child = fork(fileURLToPath(import.meta.url), ['receiver'], { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
-  const { port } = await new Promise<ReceiverMessage>((resolve) => child.once('message', resolve));
-  const origin = `http://127.0.0.1:${port}`;
+  const receiver = await startCountingReceiver();
+  const { origin } = receiver;
   const url = `${origin}/hook`;
   const destination = http();
   const defaultConcurrency = destination.defaults?.concurrency ?? 16;
@@ -79,13 +35,13 @@ async function main(): Promise<void> {
   /** Runs one round of a contender and checks that every request arrived. */
   async function round(name: string, count: number, run: (count: number) => Promise<void>): Promise<RoundResult> {
     (globalThis as { gc?: () => void }).gc?.();
-    await ask(child, 'reset');
+    await receiver.reset();
     const cpuBefore = process.cpuUsage();
     const started = performance.now();
     await run(count);
     const seconds = (performance.now() - started) / 1000;
     const cpu = process.cpuUsage(cpuBefore);
-    const { count: arrived, connections } = await ask(child, 'count');
+    const { count: arrived, connections } = await receiver.counts();
     if (arrived !== count) throw new Error(`${name}: ${arrived} of ${count} requests arrived`);
     const perSecond = count / seconds;
     // Sender CPU per request is steadier than wall time on a shared machine, and shows the overhead.
@@ -198,7 +154,7 @@ async function main(): Promise<void> {
       2,
     )}\n`,
   );
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.send('stop');
-  await exited;
+  await receiver.stop();
 }
+
+await main();

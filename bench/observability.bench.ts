@@ -15,12 +15,9 @@
 // rounds of each round's ratio to its own plain run. The time measured is the CPU time this process
 // spent (process.cpuUsage), which a loaded machine disturbs far less than wall-clock time;
 // wall-clock figures are reported beside it.
-import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { createEgress, defineDestination, memoryStore, silentLogger, type Egress, type Tracing } from '@egress/core';
 import { http } from '@egress/http';
@@ -30,6 +27,7 @@ import { context, createContextKey } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import { ParentBasedSampler, TraceIdRatioBasedSampler, TracerProvider, type ReadableSpan, type SpanProcessor } from '@opentelemetry/sdk-trace';
+import { startCountingReceiver } from './counting-receiver.js';
 
 const engineEvents = Number(process.env.EGRESS_BENCH_OBSERVABILITY_ENGINE_EVENTS ?? 20_000);
 // Enough events that a run's fixed costs (a new queue file, the receiver's connections, code not
@@ -135,31 +133,6 @@ function instrument(variant: Variant): Instrumentation {
   };
 }
 
-// ---- the receiver, in a child process -----------------------------------------------------------
-
-function receive(): void {
-  let count = 0;
-  const server = createServer((request, response) => {
-    request.resume();
-    request.on('end', () => {
-      count++;
-      response.end('ok');
-    });
-  });
-  server.keepAliveTimeout = 60_000;
-  server.listen(0, '127.0.0.1', () => {
-    const address = server.address();
-    process.send!({ type: 'listening', port: typeof address === 'object' && address ? address.port : 0 });
-  });
-  process.on('message', (message: { type: string }) => {
-    if (message.type === 'count') process.send!({ type: 'count', count });
-    if (message.type === 'stop') {
-      server.close(() => process.exit(0));
-      server.closeAllConnections();
-    }
-  });
-}
-
 // ---- workloads ----------------------------------------------------------------------------------
 
 interface Measurement {
@@ -208,23 +181,9 @@ async function engineOnly(variant: Variant, batchSize: number, events: number): 
 }
 
 async function main(): Promise<void> {
-  const receiver = fork(fileURLToPath(import.meta.url), ['receiver'], { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
-  const reply = <T>(type: string) =>
-    new Promise<T>((resolve) => {
-      const onMessage = (message: { type: string } & T) => {
-        if (message.type !== type) return;
-        receiver.off('message', onMessage);
-        resolve(message);
-      };
-      receiver.on('message', onMessage);
-    });
-  const { port } = await reply<{ port: number }>('listening');
-  const url = `http://127.0.0.1:${port}/hook`;
-  const received = async () => {
-    const answer = reply<{ count: number }>('count');
-    receiver.send({ type: 'count' });
-    return (await answer).count;
-  };
+  const receiver = await startCountingReceiver();
+  const url = `${receiver.origin}/hook`;
+  const received = async () => (await receiver.counts()).count;
   const sqliteRoot = mkdtempSync(join(tmpdir(), 'egress-bench-observability-'));
   let queues = 0;
 
@@ -276,7 +235,7 @@ async function main(): Promise<void> {
       console.log(`round ${round + 1} of ${rounds} done`);
     }
   } finally {
-    receiver.send({ type: 'stop' });
+    await receiver.stop();
     rmSync(sqliteRoot, { recursive: true, force: true });
   }
   const loadAverageAtEnd = loadavg();
@@ -351,5 +310,4 @@ async function main(): Promise<void> {
   );
 }
 
-if (process.argv[2] === 'receiver') receive();
-else await main();
+await main();
