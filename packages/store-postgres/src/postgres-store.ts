@@ -74,9 +74,10 @@ export interface PostgresStoreOptions {
   queryTimeout?: Duration;
   /**
    * Connections opened when the store opens and kept open while idle, besides the one a worker holds
-   * for LISTEN (default 3: one each for claims, settlements and writes). Each has run the store's statements once, so the first deliveries after
-   * a start do not wait for connecting and planning. 0 opens none ahead and keeps none idle. With
-   * `pool`, that many of its connections are opened and warmed; how long they stay is the pool's affair.
+   * for LISTEN (default 3: one each for claims, settlements and writes). Each has run the store's
+   * statements once, so the first deliveries after a start do not wait for connecting and planning.
+   * 0 opens none ahead and keeps none idle. With `pool`, that many of its connections are opened
+   * and warmed; how long they stay is the pool's affair.
    */
   idleConnections?: number;
   /** How long a connection beyond `idleConnections` may sit idle before it is closed (default 10 s). */
