@@ -49,11 +49,15 @@ Examples:
     const shutdownTimeout = durationOption(values['shutdown-timeout'], '--shutdown-timeout', 10_000);
     const reportEvery = durationOption(values['report-every'], '--report-every', 10_000);
     const { file, config, listeners, metrics, tracing, egress } = await openEngine(values.config, io, 'worker', 'everything', { waitForStore: false, traced: true });
+    // Heard from here on, so that a signal while the store is still away (or while anything else
+    // starts) stops the worker gracefully rather than killing it.
+    const stop = stopSignal();
     // Served before the store opens: /healthz answers and /readyz says what it waits for.
     let observability: ObservabilityServer | undefined;
     try {
       observability = await serveMetrics(egress, typeof values.metrics === 'string' ? values.metrics : undefined, metrics);
     } catch (error) {
+      stop.dispose();
       await egress.close({ timeout: shutdownTimeout });
       throw error;
     }
@@ -67,13 +71,27 @@ Examples:
       unreachableSince = undefined;
       io.stderr.write(`egress worker: the ${status.kind} store is reachable again after ${seconds} s; delivering\n`);
     });
+    let signalledBeforeReady: NodeJS.Signals | undefined;
     try {
-      await egress.ready();
+      signalledBeforeReady = await Promise.race([egress.ready().then(() => undefined), stop.signal]);
     } catch (error) {
+      stop.dispose();
       stopWatchingStore();
       await egress.close({ timeout: shutdownTimeout });
       await observability?.close();
       throw error;
+    }
+    if (signalledBeforeReady) {
+      stopWatchingStore();
+      io.stderr.write(`egress worker: ${signalledBeforeReady} before the store opened: stopping (up to ${shutdownTimeout} ms)\n`);
+      observability?.health.stopping();
+      try {
+        await egress.close({ timeout: shutdownTimeout });
+      } finally {
+        await observability?.close();
+      }
+      io.stderr.write('egress worker: stopped\n');
+      return exitCodes.ok;
     }
     const names = config.destinations.map((destination) => destination.name).join(', ');
     if (!config.store.durable) io.stderr.write(`warning: the ${config.store.kind} store is not durable: a worker process sees only what it enqueues itself\n`);
@@ -82,6 +100,7 @@ Examples:
     for (const listener of listeners) {
       const destination = config.destinations.find((candidate) => candidate.name === listener.destination) as { listen(port: number, host?: string): Promise<{ url: string }> } | undefined;
       const address = await destination!.listen(listener.port, listener.host).catch(async (error: unknown) => {
+        stop.dispose();
         await egress.close({ timeout: shutdownTimeout });
         await observability?.close();
         throw error;
@@ -107,10 +126,7 @@ Examples:
       reported = text;
     }, reportEvery);
 
-    const signal = await new Promise<NodeJS.Signals>((resolve) => {
-      process.once('SIGTERM', () => resolve('SIGTERM'));
-      process.once('SIGINT', () => resolve('SIGINT'));
-    });
+    const signal = await stop.signal;
     clearInterval(timer);
     io.stderr.write(`egress worker: ${signal}: finishing in-flight deliveries (up to ${shutdownTimeout} ms); the rest stays in the store\n`);
     const forced = () => {
@@ -152,4 +168,27 @@ function durationOption(value: unknown, name: string, fallback: number): number 
   const parsed = parseDuration(value);
   if (typeof parsed !== 'number') throw new UsageError(`${name}: ${parsed.error}`);
   return parsed;
+}
+
+/** The first SIGTERM or SIGINT, once it comes; `dispose` stops listening for it. */
+function stopSignal(): { signal: Promise<NodeJS.Signals>; dispose(): void } {
+  let onTerm: () => void = () => undefined;
+  let onInt: () => void = () => undefined;
+  const dispose = () => {
+    process.off('SIGTERM', onTerm);
+    process.off('SIGINT', onInt);
+  };
+  const signal = new Promise<NodeJS.Signals>((resolve) => {
+    onTerm = () => {
+      dispose();
+      resolve('SIGTERM');
+    };
+    onInt = () => {
+      dispose();
+      resolve('SIGINT');
+    };
+    process.on('SIGTERM', onTerm);
+    process.on('SIGINT', onInt);
+  });
+  return { signal, dispose };
 }

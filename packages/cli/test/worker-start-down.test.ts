@@ -67,6 +67,27 @@ describe.skipIf(!postgresUrl)('egress worker started before its PostgreSQL is re
     }
   }, 90_000);
 
+  test('stops gracefully on SIGTERM while it still waits for the store, exit code 0', async () => {
+    const folder = folderWith({});
+    const file = join(folder, 'egress.config.yaml');
+    postgresAuditConfig(file, schema, join(folder, 'audit.jsonl'));
+    const unreachable = new URL(postgresUrl!);
+    unreachable.hostname = '127.0.0.1';
+    unreachable.port = String(await closedPort());
+    const worker = spawnEgress(['worker', '-c', file], { environment: { EGRESS_PG_URL: unreachable.href } });
+    try {
+      const stderr = () => worker.output().stderr;
+      await eventually(() => /the postgres store is unreachable/.test(stderr()), 30_000, stderr);
+      worker.kill('SIGTERM');
+      expect(await exited(worker)).toBe(0);
+      expect(stderr()).toMatch(/egress worker: SIGTERM before the store opened: stopping/);
+      expect(stderr()).toMatch(/egress worker: stopped/);
+      expect(stderr()).not.toMatch(/delivering to audit/);
+    } finally {
+      worker.kill('SIGKILL');
+    }
+  }, 60_000);
+
   test('egress status says where the store stands: unreachable with the reason (exit 1), or connected under the table', async () => {
     const folder = folderWith({});
     const file = join(folder, 'egress.config.yaml');
