@@ -309,9 +309,10 @@ function pushBatches(batches: ClaimedBatch[], destination: string, partition: st
 }
 
 export function toQueuedEvent(row: { id: string; payload: string; size: number; sent_at: string; attempts: number; trace: string | null }, destination: string, partition: string): QueuedEvent {
-  const event = { id: row.id, destination, partition, payload: row.payload, size: row.size, sentAt: Number(row.sent_at), attempts: row.attempts };
-  // Untraced events keep the shape they always had.
-  return row.trace === null ? event : { ...event, trace: row.trace };
+  const { id, payload, size, attempts, trace } = row;
+  const sentAt = Number(row.sent_at);
+  // Each shape written out whole: untraced events keep the shape they always had, and a traced one is not copied by spread.
+  return trace === null ? { id, destination, partition, payload, size, sentAt, attempts } : { id, destination, partition, payload, size, sentAt, attempts, trace };
 }
 
 function compareSeq(a: string, b: string): number {

@@ -90,10 +90,9 @@ export class LocalSpool {
     const rows = this.opened().statements.read.all(limit);
     if (rows.length === 0) return undefined;
     return {
-      events: rows.map((row) => {
-        const event = { id: row.id, destination: row.destination, partition: row.partition, payload: row.payload, size: row.size, sentAt: row.sent_at, attempts: row.attempts };
-        return row.trace === null ? event : { ...event, trace: row.trace };
-      }),
+      events: rows.map(({ id, destination, partition, payload, size, sent_at: sentAt, attempts, trace }) =>
+        trace === null ? { id, destination, partition, payload, size, sentAt, attempts } : { id, destination, partition, payload, size, sentAt, attempts, trace },
+      ),
       throughSeq: rows[rows.length - 1]!.seq,
     };
   }

@@ -971,21 +971,25 @@ function deadFilter(ids: readonly string[] | undefined, destination: string | un
 
 /** An event as a claim hands it out: its attempt, counted by the claim, included. */
 function claimedEvent(row: EventRow, destination: string, partition: string): QueuedEvent {
-  return withTrace({ id: row.id, destination, partition, payload: row.payload, size: row.size, sentAt: row.sent_at, attempts: row.attempts + 1 }, row.trace);
+  return queuedEvent(row.id, destination, partition, row.payload, row.size, row.sent_at, row.attempts + 1, row.trace);
 }
 
 function toEvent(row: EventRow, destination: string, partition: string): QueuedEvent {
-  return withTrace({ id: row.id, destination, partition, payload: row.payload, size: row.size, sentAt: row.sent_at, attempts: row.attempts }, row.trace);
+  return queuedEvent(row.id, destination, partition, row.payload, row.size, row.sent_at, row.attempts, row.trace);
 }
 
-/** The event with its trace context, when it was sent with one: untraced events keep the shape they always had. */
-function withTrace(event: QueuedEvent, trace: string | null): QueuedEvent {
-  return trace === null ? event : { ...event, trace };
+/**
+ * An event with its trace context when it was sent with one. Each shape is written out whole: an
+ * untraced event keeps the shape it always had, and a traced one is not copied from it by spread,
+ * which for every claimed event cost more than the rest of this function.
+ */
+function queuedEvent(id: string, destination: string, partition: string, payload: string, size: number, sentAt: number, attempts: number, trace: string | null): QueuedEvent {
+  return trace === null ? { id, destination, partition, payload, size, sentAt, attempts } : { id, destination, partition, payload, size, sentAt, attempts, trace };
 }
 
 function toDeadLetter(row: DeadRow): StoredDeadLetter {
   return {
-    event: withTrace({ id: row.id, destination: row.destination, partition: row.partition, payload: row.payload, size: row.size, sentAt: row.sent_at, attempts: row.attempts }, row.trace),
+    event: queuedEvent(row.id, row.destination, row.partition, row.payload, row.size, row.sent_at, row.attempts, row.trace),
     error: { name: row.error_name, message: row.error_message, at: row.error_at },
     deadAt: row.dead_at,
   };
