@@ -31,9 +31,10 @@ export function openTelemetryTracing(options: OpenTelemetryTracingOptions = {}):
   }
   // The global provider's tracer forwards to an SDK registered after this call, once there is one.
   const tracer: Tracer = (provider ?? trace.getTracerProvider()).getTracer(tracerName);
+  const attributes = new SamplingAttributes();
   return {
-    sent: (destination, eventId) => traceSend(tracer, destination, eventId),
-    delivering: (batch) => traceDelivery(tracer, batch),
+    sent: (destination, eventId) => traceSend(tracer, attributes.of('send', destination), eventId),
+    delivering: (batch) => traceDelivery(tracer, attributes.of('process', batch.destination), batch),
   };
 }
 
@@ -42,15 +43,15 @@ export function openTelemetryTracing(options: OpenTelemetryTracingOptions = {}):
  * given to startSpan, where a sampler sees them; the rest are set only on a span that records, so an
  * unsampled send, or one with no SDK, makes no more than it must.
  */
-function traceSend(tracer: Tracer, destination: string, eventId: string): string | undefined {
-  const span = tracer.startSpan(`send ${destination}`, { kind: SpanKind.PRODUCER, attributes: samplingAttributes('send', destination) });
+function traceSend(tracer: Tracer, { name, attributes }: SpanStart, eventId: string): string | undefined {
+  const span = tracer.startSpan(name, { kind: SpanKind.PRODUCER, attributes });
   if (span.isRecording()) span.setAttribute(names.messageId, eventId);
   // The send is over once the event is accepted; the commit of a unit of work is the caller's span.
   span.end();
   return formatStoredTraceContext(span.spanContext());
 }
 
-function traceDelivery(tracer: Tracer, batch: Batch): DeliveryTrace | undefined {
+function traceDelivery(tracer: Tracer, { name, attributes }: SpanStart, batch: Batch): DeliveryTrace | undefined {
   const { events } = batch;
   // A single event's delivery continues its send's trace, so one trace runs from the request that
   // sent it to the receiver; a batch of many starts a trace of its own, linked to each send. Never
@@ -60,10 +61,11 @@ function traceDelivery(tracer: Tracer, batch: Batch): DeliveryTrace | undefined 
   for (const event of events) {
     const sendContext = parseStoredTraceContext(event.trace);
     if (sendContext === undefined) continue;
-    links.push({ context: sendContext, attributes: { [names.messageId]: event.id } });
+    // A literal key: an object built with a computed one is slower to make, and one is made per event.
+    links.push({ context: sendContext, attributes: { 'messaging.message.id': event.id } });
     if (events.length === 1) parent = trace.setSpanContext(ROOT_CONTEXT, sendContext);
   }
-  const span = tracer.startSpan(`process ${batch.destination}`, { kind: SpanKind.CONSUMER, attributes: samplingAttributes('process', batch.destination), links }, parent);
+  const span = tracer.startSpan(name, { kind: SpanKind.CONSUMER, attributes, links }, parent);
   if (span.isRecording()) {
     span.setAttribute(names.batchId, batch.id);
     span.setAttribute(names.deliveryAttempt, batch.attempt);
@@ -76,9 +78,30 @@ function traceDelivery(tracer: Tracer, batch: Batch): DeliveryTrace | undefined 
   return new DeliverySpan(span, trace.setSpan(parent, span), headers);
 }
 
-/** What the messaging conventions ask to be given at a span's creation, for samplers to decide by. */
-function samplingAttributes(operation: 'send' | 'process', destination: string): Attributes {
-  return { [names.system]: messagingSystem, [names.operationType]: operation, [names.operationName]: operation, [names.destinationName]: destination };
+/** A span's name and the attributes it is started with. */
+interface SpanStart {
+  readonly name: string;
+  readonly attributes: Attributes;
+}
+
+/**
+ * What the messaging conventions ask to be given at a span's creation, for samplers to decide by,
+ * made once per operation and destination instead of per event. The SDK copies what it is given,
+ * so the shared objects are never changed; they are frozen to be sure.
+ */
+class SamplingAttributes {
+  private readonly send = new Map<string, SpanStart>();
+  private readonly process = new Map<string, SpanStart>();
+
+  of(operation: 'send' | 'process', destination: string): SpanStart {
+    const made = this[operation];
+    let start = made.get(destination);
+    if (start === undefined) {
+      const attributes = { [names.system]: messagingSystem, [names.operationType]: operation, [names.operationName]: operation, [names.destinationName]: destination };
+      made.set(destination, (start = Object.freeze({ name: `${operation} ${destination}`, attributes: Object.freeze(attributes) })));
+    }
+    return start;
+  }
 }
 
 /** One delivery attempt's span; methods rather than closures, since one is made per attempt. */
