@@ -10,37 +10,51 @@
 // TracerProvider that records every span (a span processor that counts them and exports nothing, so
 // the exporter's cost is left out; async context on, as NodeSDK sets it up); the same sampling 10 %
 // of traces (ParentBased(TraceIdRatioBased(0.1)), the usual production setup); both with SDKs.
-// Each round runs every variant of a workload back to back, in an order that rotates from round to
-// round, so that load from other processes falls on all alike; the overhead is the median over
-// rounds of each round's ratio to its own plain run. The time measured is the CPU time this process
-// spent (process.cpuUsage), which a loaded machine disturbs far less than wall-clock time;
-// wall-clock figures are reported beside it.
+// Each variant runs in a process of its own, as an application runs one configuration, warmed up
+// first; in every round each process runs the workload once, one process at a time, in an order that
+// rotates from round to round, so that load from other processes falls on all alike; the overhead is
+// the median over rounds of each round's ratio to its own plain run. The time measured is the CPU
+// time the variant's process spent (process.cpuUsage), which a loaded machine disturbs far less than
+// wall-clock time; wall-clock figures are reported beside it.
+import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { createEgress, defineDestination, memoryStore, silentLogger, type Egress, type Tracing } from '@egress/core';
 import { http } from '@egress/http';
 import { createEgressMetrics, openTelemetryTracing } from '@egress/opentelemetry';
 import { sqliteStore } from '@egress/store-sqlite';
-import { context, createContextKey } from '@opentelemetry/api';
+import { context, createContextKey, trace, TraceFlags, type Context, type Span, type SpanOptions, type Tracer, type TracerProvider } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
-import { ParentBasedSampler, TraceIdRatioBasedSampler, TracerProvider, type ReadableSpan, type SpanProcessor } from '@opentelemetry/sdk-trace';
+import { ParentBasedSampler, TraceIdRatioBasedSampler, TracerProvider as SdkTracerProvider, type ReadableSpan, type SpanProcessor } from '@opentelemetry/sdk-trace';
 import { startCountingReceiver } from './counting-receiver.js';
 
-const engineEvents = Number(process.env.EGRESS_BENCH_OBSERVABILITY_ENGINE_EVENTS ?? 20_000);
-// Enough events that a run's fixed costs (a new queue file, the receiver's connections, code not
-// yet optimised) weigh little beside the per-event ones.
-const deliveryEvents = Number(process.env.EGRESS_BENCH_OBSERVABILITY_DELIVERY_EVENTS ?? 10_000);
-const rounds = Number(process.env.EGRESS_BENCH_OBSERVABILITY_ROUNDS ?? 5);
-/** The warm-up pass runs each workload and variant once with this share of its events. */
-const warmUpShare = 0.2;
+const engineEvents = Number(process.env.EGRESS_BENCH_OBSERVABILITY_ENGINE_EVENTS ?? 10_000);
+// Many short rounds rather than a few long ones: the CPU time of the same code drifts by ±20 % over
+// tens of seconds on this shared machine, and rounds that take about a second each, with each
+// variant next to the others, let the drift fall on all of them alike. A run's fixed costs (a new
+// queue file, an engine) are outside the measured time.
+const deliveryEvents = Number(process.env.EGRESS_BENCH_OBSERVABILITY_DELIVERY_EVENTS ?? 2_000);
+const rounds = Number(process.env.EGRESS_BENCH_OBSERVABILITY_ROUNDS ?? 25);
+/** Full-size passes of each workload and variant before measuring, until the code is optimised: the first passes cost twice the later ones. */
+const warmUpPasses = Number(process.env.EGRESS_BENCH_OBSERVABILITY_WARM_UP ?? 3);
 const concurrency = 16;
 
 // ---- instrumentation ----------------------------------------------------------------------------
 
-type Variant = 'plain' | 'plain again' | 'OpenTelemetry set up, untraced' | 'no SDK' | 'metrics' | 'tracing' | 'tracing, sampled 10 %' | 'metrics and tracing';
+type Variant =
+  | 'plain'
+  | 'plain again'
+  | 'OpenTelemetry set up, untraced'
+  | 'no SDK'
+  | 'metrics'
+  | 'tracing, minimal tracer'
+  | 'tracing'
+  | 'tracing, sampled 10 %'
+  | 'metrics and tracing';
 // 'plain again' runs the plain workload a second time: its "overhead" is how far two runs of the
 // same code differ on this machine, the floor below which no other figure means anything.
 // 'OpenTelemetry set up, untraced' is the plain workload in a process whose OpenTelemetry SDK is
@@ -48,10 +62,15 @@ type Variant = 'plain' | 'plain again' | 'OpenTelemetry set up, untraced' | 'no 
 // a context of its own as server instrumentation does, without Egress's tracing: what an
 // application that already traces pays before it turns Egress's tracing on. On Node.js 20 that
 // makes every promise of the process dearer.
-const variants: Variant[] = ['plain', 'plain again', 'OpenTelemetry set up, untraced', 'no SDK', 'metrics', 'tracing', 'tracing, sampled 10 %', 'metrics and tracing'];
+// 'tracing, minimal tracer' is Egress's tracing on a tracer that gives each span a valid identity
+// and does nothing else (MinimalTracerProvider): every context is stored, read back, sent as a header
+// and made active as with an SDK, so it measures Egress's own share, apart from what the SDK does
+// to make and record spans.
+const variants: Variant[] = ['plain', 'plain again', 'OpenTelemetry set up, untraced', 'no SDK', 'metrics', 'tracing, minimal tracer', 'tracing', 'tracing, sampled 10 %', 'metrics and tracing'];
 const sampledRatio = 0.1;
 const requestKey = createContextKey('bench request');
-const tracedWithSdk: Variant[] = ['tracing', 'tracing, sampled 10 %', 'metrics and tracing'];
+/** The variants whose overhead is also given over 'OpenTelemetry set up, untraced'. */
+const traced: Variant[] = ['tracing, minimal tracer', 'tracing', 'tracing, sampled 10 %', 'metrics and tracing'];
 
 class PullReader extends MetricReader {
   protected override onShutdown(): Promise<void> {
@@ -78,6 +97,27 @@ class CountingSpanProcessor implements SpanProcessor {
   }
 }
 
+/** Hands out spans with valid, distinct ids that record nothing; counts them by operation. */
+class MinimalTracerProvider implements TracerProvider {
+  readonly started = new Map<string, number>();
+  private spans = 0;
+
+  getTracer(): Tracer {
+    return {
+      startSpan: (name: string, _options?: SpanOptions, parent?: Context): Span => {
+        const operation = name.slice(0, name.indexOf(' '));
+        this.started.set(operation, (this.started.get(operation) ?? 0) + 1);
+        const spanId = (++this.spans).toString(16).padStart(16, '0');
+        const traceId = (parent && trace.getSpanContext(parent)?.traceId) ?? spanId.padStart(32, '0');
+        return trace.wrapSpanContext({ traceId, spanId, traceFlags: TraceFlags.SAMPLED });
+      },
+      startActiveSpan: () => {
+        throw new Error('not used by Egress');
+      },
+    };
+  }
+}
+
 interface Instrumentation {
   tracing?: Tracing;
   attach(egress: Egress): void;
@@ -94,17 +134,18 @@ interface Instrumentation {
 function instrument(variant: Variant): Instrumentation {
   const withMetrics = variant === 'no SDK' || variant === 'metrics' || variant === 'metrics and tracing';
   const sampled = variant === 'tracing, sampled 10 %';
-  const withTracing = variant === 'no SDK' || variant === 'tracing' || sampled || variant === 'metrics and tracing';
+  const minimal = variant === 'tracing, minimal tracer' ? new MinimalTracerProvider() : undefined;
+  const withTracing = variant === 'no SDK' || minimal !== undefined || variant === 'tracing' || sampled || variant === 'metrics and tracing';
   const reader = new PullReader();
   const meterProvider = variant === 'metrics' || variant === 'metrics and tracing' ? new MeterProvider({ readers: [reader] }) : undefined;
   const spans = new CountingSpanProcessor();
   const sampler = sampled ? new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(sampledRatio) }) : undefined;
-  const tracerProvider = withTracing && variant !== 'no SDK' ? new TracerProvider({ spanProcessors: [spans], ...(sampler ? { sampler } : {}) }) : undefined;
-  const contextManager = tracerProvider !== undefined || variant === 'OpenTelemetry set up, untraced';
+  const tracerProvider = withTracing && variant !== 'no SDK' && !minimal ? new SdkTracerProvider({ spanProcessors: [spans], ...(sampler ? { sampler } : {}) }) : undefined;
+  const contextManager = tracerProvider !== undefined || minimal !== undefined || variant === 'OpenTelemetry set up, untraced';
   if (contextManager) context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
   let metrics: ReturnType<typeof createEgressMetrics> | undefined;
   return {
-    ...(withTracing ? { tracing: openTelemetryTracing(tracerProvider ? { tracerProvider } : {}) } : {}),
+    ...(withTracing ? { tracing: openTelemetryTracing({ ...(tracerProvider ? { tracerProvider } : {}), ...(minimal ? { tracerProvider: minimal } : {}) }) } : {}),
     handle: contextManager ? (request) => context.with(context.active().setValue(requestKey, true), request) : (request) => request(),
     attach(egress) {
       if (withMetrics) metrics = createEgressMetrics(egress, meterProvider ? { meterProvider } : {});
@@ -127,6 +168,10 @@ function instrument(variant: Variant): Instrumentation {
           : sends === events && processes === batches;
         if (!expected) throw new Error(`${variant}: ${events} events in ${batches} batches, recorded ${JSON.stringify([...spans.ended])}`);
         await tracerProvider.shutdown();
+      }
+      if (minimal) {
+        const started = JSON.stringify([...minimal.started]);
+        if (started !== JSON.stringify([['send', events], ['process', batches]])) throw new Error(`${variant}: ${events} events in ${batches} batches, started ${started}`);
       }
       if (contextManager) context.disable();
     },
@@ -180,59 +225,129 @@ async function engineOnly(variant: Variant, batchSize: number, events: number): 
   return measurement;
 }
 
+// ---- processes ----------------------------------------------------------------------------------
+
+interface Workload {
+  readonly name: string;
+  readonly events: number;
+  /** Runs in the variant's own process; `url` is the receiver's. */
+  run(variant: Variant, events: number, url: string): Promise<Measurement>;
+}
+
+const workloads: Workload[] = [
+  { name: 'engine only, memory store, no-op destination, batches of 100', events: engineEvents, run: (variant, events) => engineOnly(variant, 100, events) },
+  { name: 'engine only, memory store, no-op destination, batches of 10', events: engineEvents, run: (variant, events) => engineOnly(variant, 10, events) },
+  { name: `delivery: @egress/http POST per event, ${concurrency} in flight, SQLite store, one run() per event`, events: deliveryEvents, run: delivery },
+];
+
+let queues = 0;
+async function delivery(variant: Variant, events: number, url: string): Promise<Measurement> {
+  const instrumentation = instrument(variant);
+  const egress = createEgress({
+    destinations: [http()],
+    store: sqliteStore({ path: join(process.env.EGRESS_BENCH_OBSERVABILITY_QUEUES!, `${process.pid}-${queues++}.db`) }),
+    logger: silentLogger,
+    ...(instrumentation.tracing ? { tracing: instrumentation.tracing } : {}),
+  });
+  instrumentation.attach(egress as unknown as Egress);
+  await egress.ready();
+  let delivered = 0;
+  egress.on('delivered', (event) => (delivered += event.eventIds.length));
+  const measurement = await timed(async () => {
+    // As request handlers would: one unit of work per event, yielding now and then.
+    const pending: Promise<void>[] = [];
+    for (let n = 0; n < events; n++) {
+      if (n % 100 === 99) await new Promise((resolve) => setImmediate(resolve));
+      pending.push(instrumentation.handle(() => egress.run((send) => void send.http({ url, data: { n, type: 'order.created', customer: 'c_123', total: 4200 } }))));
+      if (pending.length >= 256) await Promise.all(pending.splice(0));
+    }
+    await Promise.all(pending);
+    await egress.flush();
+  });
+  if (delivered !== events) throw new Error(`delivered ${delivered} of ${events} (${variant})`);
+  await instrumentation.finish('http', events, events);
+  await egress.close();
+  return measurement;
+}
+
+type ToVariant = { run: number };
+type FromVariant = { measured: Measurement } | { failed: string };
+
+/**
+ * Each variant runs in a process of its own, as an application runs one configuration: in one
+ * process, the variants would make the code they share slower for each other (call sites that see
+ * spans and no spans, events with and without a trace, a context manager switched on and off) and
+ * charge that to all of them. The processes take their turns one at a time, so only one works at once.
+ */
+class VariantProcess {
+  private readonly child: ChildProcess;
+  private readonly exited: Promise<unknown>;
+
+  constructor(workload: number, variant: Variant, url: string, queues: string) {
+    this.child = fork(fileURLToPath(import.meta.url), [], {
+      execArgv: ['--expose-gc', '--import', 'tsx'],
+      env: { ...process.env, EGRESS_BENCH_OBSERVABILITY_VARIANT: JSON.stringify({ workload, variant, url }), EGRESS_BENCH_OBSERVABILITY_QUEUES: queues },
+      stdio: 'inherit',
+    });
+    this.exited = new Promise((resolve) => this.child.once('exit', resolve));
+  }
+
+  async run(events: number): Promise<Measurement> {
+    const reply = new Promise<FromVariant>((resolve, reject) => {
+      this.child.once('message', resolve);
+      void this.exited.then(() => reject(new Error('a variant process exited')));
+    });
+    this.child.send({ run: events } satisfies ToVariant);
+    const answer = await reply;
+    if ('failed' in answer) throw new Error(answer.failed);
+    return answer.measured;
+  }
+
+  async stop(): Promise<void> {
+    this.child.kill();
+    await this.exited;
+  }
+}
+
+async function serveVariant(): Promise<void> {
+  const { workload, variant, url } = JSON.parse(process.env.EGRESS_BENCH_OBSERVABILITY_VARIANT!) as { workload: number; variant: Variant; url: string };
+  process.on('message', (message: ToVariant) => {
+    workloads[workload]!.run(variant, message.run, url).then(
+      (measured) => process.send!({ measured } satisfies FromVariant),
+      (error: unknown) => process.send!({ failed: error instanceof Error ? (error.stack ?? error.message) : String(error) } satisfies FromVariant),
+    );
+  });
+}
+
 async function main(): Promise<void> {
   const receiver = await startCountingReceiver();
   const url = `${receiver.origin}/hook`;
-  const received = async () => (await receiver.counts()).count;
   const sqliteRoot = mkdtempSync(join(tmpdir(), 'egress-bench-observability-'));
-  let queues = 0;
-
-  async function delivery(variant: Variant, events: number): Promise<Measurement> {
-    const instrumentation = instrument(variant);
-    const egress = createEgress({
-      destinations: [http()],
-      store: sqliteStore({ path: join(sqliteRoot, `queue-${queues++}.db`) }),
-      logger: silentLogger,
-      ...(instrumentation.tracing ? { tracing: instrumentation.tracing } : {}),
-    });
-    instrumentation.attach(egress as unknown as Egress);
-    await egress.ready();
-    const before = await received();
-    const measurement = await timed(async () => {
-      // As request handlers would: one unit of work per event, yielding now and then.
-      const pending: Promise<void>[] = [];
-      for (let n = 0; n < events; n++) {
-        if (n % 100 === 99) await new Promise((resolve) => setImmediate(resolve));
-        pending.push(instrumentation.handle(() => egress.run((send) => void send.http({ url, data: { n, type: 'order.created', customer: 'c_123', total: 4200 } }))));
-        if (pending.length >= 256) await Promise.all(pending.splice(0));
-      }
-      await Promise.all(pending);
-      await egress.flush();
-    });
-    const arrived = (await received()) - before;
-    if (arrived !== events) throw new Error(`${arrived} of ${events} requests arrived (${variant})`);
-    await instrumentation.finish('http', events, events);
-    await egress.close();
-    return measurement;
-  }
-
-  const workloads = [
-    { name: 'engine only, memory store, no-op destination, batches of 100', events: engineEvents, run: (variant: Variant, events: number) => engineOnly(variant, 100, events) },
-    { name: 'engine only, memory store, no-op destination, batches of 10', events: engineEvents, run: (variant: Variant, events: number) => engineOnly(variant, 10, events) },
-    { name: `delivery: @egress/http POST per event, ${concurrency} in flight, SQLite store, one run() per event`, events: deliveryEvents, run: delivery },
-  ];
   const measured = workloads.map(() => new Map<Variant, Measurement[]>(variants.map((variant) => [variant, []])));
   const loadAverageAtStart = loadavg();
   try {
-    for (const workload of workloads) for (const variant of variants) await workload.run(variant, Math.round(workload.events * warmUpShare));
-    for (let round = 0; round < rounds; round++) {
-      for (const [index, workload] of workloads.entries()) {
-        for (let offset = 0; offset < variants.length; offset++) {
-          const variant = variants[(round + offset) % variants.length]!;
-          measured[index]!.get(variant)!.push(await workload.run(variant, workload.events));
+    for (const [index, workload] of workloads.entries()) {
+      const processes = new Map(variants.map((variant) => [variant, new VariantProcess(index, variant, url, sqliteRoot)]));
+      try {
+        const run = async (variant: Variant) => {
+          const before = (await receiver.counts()).count;
+          const measurement = await processes.get(variant)!.run(workload.events);
+          const arrived = (await receiver.counts()).count - before;
+          const expected = workload.run === delivery ? workload.events : 0;
+          if (arrived !== expected) throw new Error(`${arrived} of ${expected} requests arrived (${variant})`);
+          return measurement;
+        };
+        for (let pass = 0; pass < warmUpPasses; pass++) for (const variant of variants) await run(variant);
+        for (let round = 0; round < rounds; round++) {
+          for (let offset = 0; offset < variants.length; offset++) {
+            const variant = variants[(round + offset) % variants.length]!;
+            measured[index]!.get(variant)!.push(await run(variant));
+          }
         }
+      } finally {
+        await Promise.all([...processes.values()].map((child) => child.stop()));
       }
-      console.log(`round ${round + 1} of ${rounds} done`);
+      console.log(`${workload.name}: ${rounds} rounds done`);
     }
   } finally {
     await receiver.stop();
@@ -240,7 +355,8 @@ async function main(): Promise<void> {
   }
   const loadAverageAtEnd = loadavg();
 
-  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+  const quantile = (values: number[], share: number) => [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) * share + 0.5)]!;
+  const median = (values: number[]) => quantile(values, 0.5);
   const results = workloads.map((workload, index) => {
     const byVariant = measured[index]!;
     const plain = byVariant.get('plain')!;
@@ -267,15 +383,16 @@ async function main(): Promise<void> {
                   cpuOverheadOfMedians: Number((cpu / median(plain.map((measurement) => measurement.cpu)) - 1).toFixed(4)),
                   wallOverhead: overhead(variant, 'wall'),
                   ...(variant === 'plain again' || variant === 'OpenTelemetry set up, untraced' ? {} : { meetsTarget: overhead(variant, 'cpu') < 0.1 }),
-                  ...(tracedWithSdk.includes(variant) ? { cpuOverheadOverOpenTelemetryApp: overheadOver(variant, 'OpenTelemetry set up, untraced') } : {}),
-                  cpuOverheadByRound: ratios(variant, 'cpu').map((ratio) => Number(ratio.toFixed(3))),
+                  ...(traced.includes(variant) ? { cpuOverheadOverOpenTelemetryApp: overheadOver(variant, 'OpenTelemetry set up, untraced') } : {}),
+                  // Half the rounds' ratios fall between these two: how far one round can be trusted.
+                  cpuOverheadMiddleHalf: [0.25, 0.75].map((share) => Number(quantile(ratios(variant, 'cpu'), share).toFixed(3))),
                 }),
           },
         ];
       }),
     );
     console.log(`\n${workload.name}, ${workload.events} events:`);
-    console.table(Object.fromEntries(Object.entries(variantsMeasured).map(([variant, { cpuOverheadByRound, ...figures }]) => [variant, figures])));
+    console.table(Object.fromEntries(Object.entries(variantsMeasured).map(([variant, { cpuOverheadMiddleHalf, ...figures }]) => [variant, { ...figures, ...(cpuOverheadMiddleHalf ? { middleHalf: cpuOverheadMiddleHalf.join(' … ') } : {}) }])));
     return { workload: workload.name, events: workload.events, variants: variantsMeasured };
   });
 
@@ -286,12 +403,13 @@ async function main(): Promise<void> {
       {
         benchmark: 'observability',
         rounds,
-        measured: 'CPU time of this process per event (the receiver runs in a child process and is not counted); cpuOverhead is the median over rounds of each round\'s ratio to its own plain run, minus 1; cpuOverheadOfMedians the ratio of the variant\'s median to the plain median, minus 1; wallOverhead as cpuOverhead for wall-clock time',
+        measured: 'CPU time of this process per event (the receiver runs in a child process and is not counted); cpuOverhead is the median over rounds of each round\'s ratio to its own plain run, minus 1, and cpuOverheadMiddleHalf the quartiles of those ratios; cpuOverheadOfMedians the ratio of the variant\'s median to the plain median, minus 1; wallOverhead as cpuOverhead for wall-clock time',
         variants: {
           plain: 'no metrics, no tracing option',
           'plain again': 'the plain workload again: how far two runs of the same code differ',
           'OpenTelemetry set up, untraced': 'no metrics, no tracing option, in a process with the AsyncLocalStorage context manager enabled and each request run in a context of its own (delivery workload), as an application already using OpenTelemetry has it; tracing variants report cpuOverheadOverOpenTelemetryApp against it',
           'no SDK': 'createEgressMetrics() (Prometheus registry counting) and openTelemetryTracing(), no OpenTelemetry SDK registered',
+          'tracing, minimal tracer': "openTelemetryTracing() on a tracer that gives every span a valid identity and records nothing, with the context manager on: Egress's own share of tracing (contexts stored, read back, sent and made active), apart from the SDK's work on spans",
           metrics: 'createEgressMetrics() with an SDK MeterProvider',
           tracing: 'openTelemetryTracing() with an SDK TracerProvider recording every span, no exporter, AsyncLocalStorage context manager',
           'tracing, sampled 10 %': 'the same with the sampler ParentBased(TraceIdRatioBased(0.1)): one trace in ten recorded, the rest propagated',
@@ -310,4 +428,5 @@ async function main(): Promise<void> {
   );
 }
 
-await main();
+if (process.env.EGRESS_BENCH_OBSERVABILITY_VARIANT) await serveVariant();
+else await main();
