@@ -159,7 +159,7 @@ export class DeliveryLane {
    * Deliveries that ended and whose outcome the store is still recording. A delivery's slot frees
    * when the receiver answers, not when the store has written the answer down: with a shared store
    * the write takes a round trip or a group-commit window, and holding the slot for it left the
-   * receiver idle that long on every delivery. Up to `concurrency` settlements may trail the
+   * receiver idle that long on every delivery. Up to `trailing` settlements may trail the
    * deliveries; beyond that they hold slots, so a store that stops answering stops new deliveries.
    */
   private settling = 0;
@@ -170,6 +170,12 @@ export class DeliveryLane {
    */
   private readonly prefetched: Prefetched[] = [];
   private readonly prefetch: number;
+  /**
+   * Settlements that may trail the deliveries before they hold slots: the store's `claimAhead` times
+   * `concurrency`. A store that writes settlements in groups, one write at a time, has as many
+   * waiting as deliveries end during a write and the wait before it.
+   */
+  private readonly trailing: number;
   /** Batches being given back to the store. */
   private givingBack = 0;
   /** Whether the last claim brought as many batches as it asked for, so more may be ready. */
@@ -201,7 +207,11 @@ export class DeliveryLane {
     this.eventBucket = limit?.events !== undefined ? new TokenBucket(limit.events, limit.per, now) : undefined;
     // A rate limit spends its tokens at claim time, so a rate-limited lane claims only what it starts;
     // an adaptive lane holds only what its partitions' limits keep from starting.
-    this.prefetch = limit || policy.adaptiveConcurrency ? 0 : policy.concurrency;
+    // A lane with a circuit breaker claims only one concurrency ahead: batches held when the circuit
+    // opens are still delivered, and each would spend an attempt on a receiver known to be down.
+    const depth = pipelineDepth(host.store.claimAhead);
+    this.prefetch = limit || policy.adaptiveConcurrency ? 0 : policy.concurrency * (policy.circuit ? 1 : depth);
+    this.trailing = policy.concurrency * depth;
     this.adaptive = policy.adaptiveConcurrency
       ? new AdaptiveConcurrency(policy.adaptiveConcurrency, (change) => host.events.emit('concurrency', { destination: destination.name, ...change }))
       : undefined;
@@ -223,9 +233,9 @@ export class DeliveryLane {
     return !this.pumping && this.inFlight.size === 0 && this.settling === 0 && this.prefetched.length === 0 && this.givingBack === 0;
   }
 
-  /** Slots taken: deliveries running, plus settlements pending beyond the `concurrency` that may trail them. */
+  /** Slots taken: deliveries running, plus settlements pending beyond the `trailing` that may trail them. */
   private get slotsTaken(): number {
-    return this.inFlight.size + Math.max(0, this.settling - this.policy.concurrency);
+    return this.inFlight.size + Math.max(0, this.settling - this.trailing);
   }
 
   wake(): void {
@@ -475,7 +485,7 @@ export class DeliveryLane {
     // batch is not ready before the write, so FIFO lanes wait for it; so does a claim that would
     // learn a retry time, which is only in the store once written.
     const fifo = this.policy.ordering === 'fifo';
-    if (!fifo && this.settling <= this.policy.concurrency) {
+    if (!fifo && this.settling <= this.trailing) {
       if (arrivedWhole(outcome)) this.slotFreed(outcome);
       else if (!this.stopped) this.startPrefetched();
     }
@@ -501,7 +511,7 @@ export class DeliveryLane {
         }
       }
     } finally {
-      const heldSlot = this.settling > this.policy.concurrency;
+      const heldSlot = this.settling > this.trailing;
       this.settling -= 1;
       if (fifo || heldSlot) this.slotFreed(outcome);
       // A retry time or events given back are in the store only now: ask it again.
@@ -703,6 +713,12 @@ function arrivedWhole(outcome: FlightOutcome): boolean {
 function pushedBack(outcome: FlightOutcome): boolean {
   if ('error' in outcome) return !PermanentError.isInstance(outcome.error);
   return outcome.report?.failures.some((failure) => !PermanentError.isInstance(failure.error)) ?? false;
+}
+
+/** The store's `claimAhead`, a whole number from 1 to 8: anything else would claim nothing ahead or hoard leases. */
+function pipelineDepth(claimAhead: number | undefined): number {
+  if (claimAhead === undefined || !Number.isFinite(claimAhead)) return 1;
+  return Math.min(8, Math.max(1, Math.floor(claimAhead)));
 }
 
 function sleep(milliseconds: number): Promise<void> {

@@ -12,6 +12,13 @@ export interface Store {
   /** Whether events survive the process (memory: no). */
   readonly durable: boolean;
   /**
+   * How deep a lane's pipeline may run, in multiples of its `concurrency` (1 to 8, default 1): the
+   * batches it claims ahead of its free slots, and the settlements it lets trail the deliveries
+   * before they hold slots. A store that pays a round trip for each claim and each settlement write
+   * asks for more, so that deliveries never wait for either.
+   */
+  readonly claimAhead?: number;
+  /**
    * Opens connections and creates or checks the schema; called before anything else. Rejects with
    * `EgressStoreUnavailableError` when the database cannot be reached: the engine then calls `open`
    * again later. Any other rejection is final (a configuration problem) and `open` is not called again.

@@ -116,10 +116,20 @@ const settleConcurrency = 1;
  */
 const settleHoldMs = 5;
 /**
+ * How deep a worker's lanes run, in multiples of their concurrency (the store's `claimAhead`): a
+ * claim leases the free slots plus three times the concurrency ahead, and three times the
+ * concurrency of settlements may trail the deliveries. A claim and a settlement write each take a
+ * round trip and more under load; with one concurrency's worth ahead, the batches held ran out
+ * before the next claim came back, and the settlements waiting for the one write in flight took
+ * delivery slots, so the receiver sat idle. Deeper, each claim and each write also carries more
+ * batches: fewer transactions per event.
+ */
+const pipelineDepth = 3;
+/**
  * A destination's settlements wait for company only while fewer than this share of its widest claim
- * (delivery slots plus batches held ahead: twice its concurrency) are waiting. The engine lets up to
- * `concurrency` settlements trail the deliveries before it stops starting new ones, so a held
- * settlement never stops a delivery.
+ * (delivery slots plus batches held ahead: four times its concurrency) are waiting. The engine lets
+ * up to three times the concurrency of settlements trail the deliveries before it stops starting new
+ * ones, so a held settlement never stops a delivery.
  */
 const heldShareOfClaim = 1 / 4;
 
@@ -225,6 +235,7 @@ interface DeadRow {
 class PostgresStore implements Store {
   readonly kind = 'postgres';
   readonly durable = true;
+  readonly claimAhead = pipelineDepth;
   private readonly names: SchemaNames;
   /** The pool behind error handling, timeouts and status: every statement goes through it. */
   private readonly pool: DatabaseConnection;

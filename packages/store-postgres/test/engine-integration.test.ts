@@ -61,6 +61,39 @@ describe.skipIf(!postgresUrl)('createEgress on the postgres store', () => {
     await egress.close();
   });
 
+  test('a worker leases its free slots plus three times its concurrency ahead, as the batches table shows, and delivers them all', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const started: number[] = [];
+    const destination = defineDestination({
+      name: 'sink',
+      input,
+      async deliver(batch) {
+        started.push(...batch.events.map((event) => event.payload.n));
+        await gate;
+      },
+    });
+    const schema = randomSchema();
+    const producer = createEgress({ role: 'producer', destinations: [destination], store: store(schema), logger: silentLogger });
+    await producer.run(async (send) => {
+      for (let n = 0; n < 20; n++) send.sink({ n });
+    });
+    const worker = createEgress({ role: 'worker', destinations: [destination], store: store(schema), logger: silentLogger, policies: { sink: { batch: { maxEvents: 1 }, concurrency: 2 } } });
+    await worker.ready();
+    const leased = async () => Number((await query<{ count: string }>(`SELECT count(*) AS count FROM "${schema}".batches WHERE lease_until IS NOT NULL`))[0]!.count);
+    for (let tries = 0; tries < 200 && (await leased()) < 8; tries++) await new Promise((resolve) => setTimeout(resolve, 10));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    // Two delivering, six held ahead; the other twelve wait for a slot.
+    expect(await leased()).toBe(8);
+    expect(started).toHaveLength(2);
+    release();
+    await worker.flush();
+    expect(started.sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, n) => n));
+    expect(await leased()).toBe(0);
+    await worker.close();
+    await producer.close();
+  });
+
   test('a worker that shuts down mid-delivery gives its batch back and another worker delivers it at once', async () => {
     const schema = randomSchema();
     let started!: () => void;
