@@ -39,8 +39,13 @@ const engineEvents = Number(process.env.EGRESS_BENCH_OBSERVABILITY_ENGINE_EVENTS
 // queue file, an engine) are outside the measured time.
 const deliveryEvents = Number(process.env.EGRESS_BENCH_OBSERVABILITY_DELIVERY_EVENTS ?? 2_000);
 const rounds = Number(process.env.EGRESS_BENCH_OBSERVABILITY_ROUNDS ?? 25);
-/** Full-size passes of each workload and variant before measuring, until the code is optimised: the first passes cost twice the later ones. */
-const warmUpPasses = Number(process.env.EGRESS_BENCH_OBSERVABILITY_WARM_UP ?? 3);
+/**
+ * Events each variant's process sends before it is measured, in passes of the workload's size, so
+ * that its code is optimised: the first 10,000 deliveries cost twice the later ones, and the engine
+ * alone needs some 100,000 events before its cost per event settles.
+ */
+const warmUpShare = Number(process.env.EGRESS_BENCH_OBSERVABILITY_WARM_UP ?? 1);
+const warmUpEvents = { engine: 200_000 * warmUpShare, delivery: 10_000 * warmUpShare };
 const concurrency = 16;
 
 // ---- instrumentation ----------------------------------------------------------------------------
@@ -230,14 +235,16 @@ async function engineOnly(variant: Variant, batchSize: number, events: number): 
 interface Workload {
   readonly name: string;
   readonly events: number;
+  /** Events sent before measuring. */
+  readonly warmUp: number;
   /** Runs in the variant's own process; `url` is the receiver's. */
   run(variant: Variant, events: number, url: string): Promise<Measurement>;
 }
 
 const workloads: Workload[] = [
-  { name: 'engine only, memory store, no-op destination, batches of 100', events: engineEvents, run: (variant, events) => engineOnly(variant, 100, events) },
-  { name: 'engine only, memory store, no-op destination, batches of 10', events: engineEvents, run: (variant, events) => engineOnly(variant, 10, events) },
-  { name: `delivery: @egress/http POST per event, ${concurrency} in flight, SQLite store, one run() per event`, events: deliveryEvents, run: delivery },
+  { name: 'engine only, memory store, no-op destination, batches of 100', events: engineEvents, warmUp: warmUpEvents.engine, run: (variant, events) => engineOnly(variant, 100, events) },
+  { name: 'engine only, memory store, no-op destination, batches of 10', events: engineEvents, warmUp: warmUpEvents.engine, run: (variant, events) => engineOnly(variant, 10, events) },
+  { name: `delivery: @egress/http POST per event, ${concurrency} in flight, SQLite store, one run() per event`, events: deliveryEvents, warmUp: warmUpEvents.delivery, run: delivery },
 ];
 
 let queues = 0;
@@ -337,7 +344,7 @@ async function main(): Promise<void> {
           if (arrived !== expected) throw new Error(`${arrived} of ${expected} requests arrived (${variant})`);
           return measurement;
         };
-        for (let pass = 0; pass < warmUpPasses; pass++) for (const variant of variants) await run(variant);
+        for (let pass = 0; pass < Math.ceil(workload.warmUp / workload.events); pass++) for (const variant of variants) await run(variant);
         for (let round = 0; round < rounds; round++) {
           for (let offset = 0; offset < variants.length; offset++) {
             const variant = variants[(round + offset) % variants.length]!;
