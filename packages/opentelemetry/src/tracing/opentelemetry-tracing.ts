@@ -61,8 +61,7 @@ function traceDelivery(tracer: Tracer, { name, attributes }: SpanStart, batch: B
   for (const event of events) {
     const sendContext = parseStoredTraceContext(event.trace);
     if (sendContext === undefined) continue;
-    // A literal key: an object built with a computed one is slower to make, and one is made per event.
-    links.push({ context: sendContext, attributes: { 'messaging.message.id': event.id } });
+    links.push({ context: sendContext, attributes: { [names.messageId]: event.id } });
     if (events.length === 1) parent = trace.setSpanContext(ROOT_CONTEXT, sendContext);
   }
   const span = tracer.startSpan(name, { kind: SpanKind.CONSUMER, attributes, links }, parent);
