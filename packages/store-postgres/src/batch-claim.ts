@@ -309,9 +309,14 @@ function pushBatches(batches: ClaimedBatch[], destination: string, partition: st
 }
 
 export function toQueuedEvent(row: { id: string; payload: string; size: number; sent_at: string; attempts: number; trace: string | null }, destination: string, partition: string): QueuedEvent {
-  const { id, payload, size, attempts, trace } = row;
-  const sentAt = Number(row.sent_at);
-  // Each shape written out whole: untraced events keep the shape they always had, and a traced one is not copied by spread.
+  return queuedEvent(row.id, destination, partition, row.payload, row.size, Number(row.sent_at), row.attempts, row.trace);
+}
+
+/**
+ * An event with its trace context when it was sent with one. Each shape is written out whole:
+ * untraced events keep the shape they always had, and a traced one is not copied from it by spread.
+ */
+export function queuedEvent(id: string, destination: string, partition: string, payload: string, size: number, sentAt: number, attempts: number, trace: string | null): QueuedEvent {
   return trace === null ? { id, destination, partition, payload, size, sentAt, attempts } : { id, destination, partition, payload, size, sentAt, attempts, trace };
 }
 

@@ -1,7 +1,7 @@
 import type { ClaimedBatch, Settlement } from '@egress/core';
 import type { PoolClient, QueryConfig, QueryResult, QueryResultRow } from 'pg';
 import { prepared } from './prepared-statement.js';
-import type { SchemaNames } from './schema-names.js';
+import { textPerSchema, type SchemaNames } from './schema-names.js';
 
 /** A pool or a connection inside a transaction. */
 export interface Queryable {
@@ -52,14 +52,7 @@ export async function settleDelivered(executor: Queryable, names: SchemaNames, c
   return requests.map((request) => byBatch.get(request.claimed.id) ?? nothingRemoved);
 }
 
-const settleDeliveredTexts = new WeakMap<SchemaNames, string>();
-
-/** The statement's text, built once per schema: it is sent for every few deliveries. */
-function settleDeliveredText(names: SchemaNames): string {
-  let text = settleDeliveredTexts.get(names);
-  if (text !== undefined) return text;
-  const { table } = names;
-  text = `WITH relaxed AS (
+const settleDeliveredText = textPerSchema(({ table }) => `WITH relaxed AS (
        SELECT set_config('synchronous_commit', 'off', true) AS setting
      ), input AS (
        SELECT * FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS t(id, token, position) WHERE EXISTS (SELECT 1 FROM relaxed)
@@ -75,10 +68,7 @@ function settleDeliveredText(names: SchemaNames): string {
        SELECT destination, partition, $3, count(*) FROM removed GROUP BY destination, partition ORDER BY destination, partition
        ON CONFLICT (destination, partition, slot) DO UPDATE SET delivered = c.delivered + EXCLUDED.delivered
      )
-     SELECT batch_id, count(*) AS count, coalesce(sum(size), 0) AS bytes FROM removed GROUP BY batch_id`;
-  settleDeliveredTexts.set(names, text);
-  return text;
-}
+     SELECT batch_id, count(*) AS count, coalesce(sum(size), 0) AS bytes FROM removed GROUP BY batch_id`);
 
 /**
  * Any settlement, inside the caller's transaction: delivered events leave, dead ones move to the

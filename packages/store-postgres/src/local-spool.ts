@@ -2,6 +2,7 @@ import { closeSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { EgressConfigurationError, type QueuedEvent } from '@egress/core';
 import type BetterSqlite3 from 'better-sqlite3';
+import { queuedEvent } from './batch-claim.js';
 import { describeError } from './connection-failure.js';
 
 /** What identifies a spool file, so that no other SQLite database is mistaken for one. */
@@ -90,9 +91,7 @@ export class LocalSpool {
     const rows = this.opened().statements.read.all(limit);
     if (rows.length === 0) return undefined;
     return {
-      events: rows.map(({ id, destination, partition, payload, size, sent_at: sentAt, attempts, trace }) =>
-        trace === null ? { id, destination, partition, payload, size, sentAt, attempts } : { id, destination, partition, payload, size, sentAt, attempts, trace },
-      ),
+      events: rows.map((row) => queuedEvent(row.id, row.destination, row.partition, row.payload, row.size, row.sent_at, row.attempts, row.trace)),
       throughSeq: rows[rows.length - 1]!.seq,
     };
   }

@@ -56,3 +56,16 @@ export function advisoryClassId(schema: string): number {
 export function partitionLockClassId(schema: string, destination: string): number {
   return advisoryClassId(`${schema}\n${destination}`);
 }
+
+/**
+ * A statement text that depends only on the schema names, built once per `SchemaNames` and then
+ * reused: the hot statements are sent for every few deliveries.
+ */
+export function textPerSchema(build: (names: SchemaNames) => string): (names: SchemaNames) => string {
+  const built = new WeakMap<SchemaNames, string>();
+  return (names) => {
+    let text = built.get(names);
+    if (text === undefined) built.set(names, (text = build(names)));
+    return text;
+  };
+}

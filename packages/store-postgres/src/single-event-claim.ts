@@ -2,7 +2,7 @@ import { createBatchId, type ClaimRequest, type ClaimedBatch, type QueuedEvent }
 import { toQueuedEvent, type ClaimLease } from './batch-claim.js';
 import type { Queryable } from './batch-settlement.js';
 import { prepared } from './prepared-statement.js';
-import type { SchemaNames } from './schema-names.js';
+import { textPerSchema, type SchemaNames } from './schema-names.js';
 
 /** Partitions with waiting events examined per claim. */
 const partitionsPerClaim = 32;
@@ -65,14 +65,7 @@ export async function claimSingleEventBatches(executor: Queryable, names: Schema
   return { batches, nextReadyAt };
 }
 
-const claimTexts = new WeakMap<SchemaNames, string>();
-
-/** The statement's text, built once per schema: it is sent for every few deliveries. */
-function claimText(names: SchemaNames): string {
-  const cached = claimTexts.get(names);
-  if (cached !== undefined) return cached;
-  const { table, sequence } = names;
-  const text = `WITH RECURSIVE relaxed AS (
+const claimText = textPerSchema(({ table, sequence }) => `WITH RECURSIVE relaxed AS (
        SELECT set_config('synchronous_commit', 'off', true) AS setting
      ), due AS (
        SELECT id FROM ${table('batches')}
@@ -144,10 +137,7 @@ function claimText(names: SchemaNames): string {
               (SELECT min(coalesce(lease_until, available_at)) FROM ${table('batches')} WHERE destination = $1 AND coalesce(lease_until, available_at) > $2)
      ) AS claimed
      WHERE EXISTS (SELECT 1 FROM relaxed)
-     ORDER BY kind, CASE WHEN kind = 0 THEN batch_id END, position, seq`;
-  claimTexts.set(names, text);
-  return text;
-}
+     ORDER BY kind, CASE WHEN kind = 0 THEN batch_id END, position, seq`);
 
 const digests = new Map<string, string>();
 
